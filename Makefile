@@ -1,0 +1,45 @@
+# nightjar build entry points. Tests that load eBPF programs need root.
+GO        ?= go
+BUILD     := build
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+TESTFLAGS ?= -count=1 -timeout 30m
+
+.PHONY: all build plugin run test bpf bpf-check bench lint clean
+
+all: build plugin
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD)/nightjar ./daemon/cmd/nightjar
+
+# The Fluent Bit output plugin. Fluent Bit reserves the flb- prefix for C plugins.
+plugin:
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BUILD)/out_nightjar.so ./outplugin/cmd/out_nightjar
+
+# Run the detection daemon with its embedded default rules, alerts on stdout.
+run: build
+	$(BUILD)/nightjar run
+
+test: bpf-check
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+# Regenerate the eBPF objects and their Go bindings (clang, llvm-strip).
+bpf:
+	$(GO) generate ./bpf/...
+
+# Fail when the checked-in eBPF objects differ from what the sources build.
+bpf-check: bpf
+	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: generated objects are stale; run make bpf and commit" >&2; exit 1; }
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./bench/run.sh
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,3 @@
+module github.com/nightjar-sec/nightjar
+
+go 1.26
