@@ -195,14 +195,15 @@ func (t *Table) fromEvent(ev *event.Event) *entry {
 	p.Name = ev.CommString()
 	p.Exe = p.Name
 	p.UID, p.GID, p.LoginUID = ev.UID, ev.GID, ev.LoginUID
-	p.User = t.users.name(ev.UID)
-	p.LoginUser = t.loginName(ev.LoginUID)
 	if pe := t.procs[ev.PPID]; pe != nil {
 		p.Parent = &pe.proc
+		p.Cwd = pe.proc.Cwd // a better guess than nothing
 	}
 	if ev.CgroupID != 0 {
 		t.setContainer(p, ev.CgroupID)
 	}
+	p.User = t.userName(p, ev.UID)
+	p.LoginUser = t.loginName(ev.LoginUID)
 	return e
 }
 
