@@ -19,7 +19,11 @@ import (
 // order, from one goroutine.
 func (t *Table) Handle(ev *event.Event) {
 	ev.FD = nil
-	e := t.procs[ev.PID]
+	// Events come in runs from one process; remember the last entry.
+	e := t.last
+	if e == nil || e.proc.PID != ev.PID {
+		e = t.procs[ev.PID]
+	}
 	if e == nil {
 		if ev.Type == event.ProcExit {
 			// Exit of a process never seen: report it, keep nothing.
@@ -31,6 +35,7 @@ func (t *Table) Handle(ev *event.Event) {
 		t.refresh(e, ev)
 	}
 	ev.Proc = &e.proc
+	t.last = e
 
 	switch ev.Type {
 	case event.Execve, event.Execveat:

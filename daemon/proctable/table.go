@@ -104,7 +104,8 @@ type Table struct {
 
 	procs      map[uint32]*entry
 	sinceSweep int
-	bootTime   int64 // ns since the epoch
+	last       *entry // entry of the previous event, while live
+	bootTime   int64  // ns since the epoch
 
 	users     *userDB
 	ctrUsers  map[string]*userDB // container full id → its /etc/passwd
@@ -298,6 +299,9 @@ const maxExitedChain = 8
 // release returns e's descriptors to the pool and trims its parent chain.
 // e itself stays reachable from its children's Parent pointers.
 func (t *Table) release(e *entry) {
+	if t.last == e {
+		t.last = nil
+	}
 	for fd, f := range e.fds {
 		delete(e.fds, fd)
 		t.freeFD(f)
