@@ -252,7 +252,7 @@ func (c *Containerd) Run(t testing.TB, id, cgroupPath string, args ...string) Re
 	c.track(id, cgroupPath)
 	defer c.untrack(id)
 	runArgs := append([]string{"run", "--rm", "--runc-root", c.runcRoot, "--cgroup", cgroupPath, ImageRef, id}, args...)
-	out, err := c.ctr(ctx, nil, runArgs...)
+	out, err := c.run(ctx, id, runArgs)
 	defer c.removeCgroups(cgroupPath)
 	var ee *exec.ExitError
 	switch {
@@ -264,6 +264,19 @@ func (c *Containerd) Run(t testing.TB, id, cgroupPath string, args ...string) Re
 		t.Fatalf("testctr: ctr run %s: %v: %s", id, err, out)
 		return Result{}
 	}
+}
+
+// run runs ctr run, once more when runc found the cgroup's parent gone:
+// another test binary removed the shared parent (/docker) as it cleaned up
+// between runc's creating it and creating the container's directory.
+func (c *Containerd) run(ctx context.Context, id string, args []string) ([]byte, error) {
+	out, err := c.ctr(ctx, nil, args...)
+	if err != nil && ctx.Err() == nil && bytes.Contains(out, []byte("cgroup")) && bytes.Contains(out, []byte("no such file or directory")) {
+		c.ctr(ctx, nil, "task", "delete", "--force", id)
+		c.ctr(ctx, nil, "container", "delete", id)
+		out, err = c.ctr(ctx, nil, args...)
+	}
+	return out, err
 }
 
 // Container is a long-running container.
@@ -284,7 +297,7 @@ func (c *Containerd) Start(t testing.TB, id, cgroupPath string, args ...string) 
 	defer cancel()
 	c.track(id, cgroupPath)
 	runArgs := append([]string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath, ImageRef, id}, args...)
-	if out, err := c.ctr(ctx, nil, runArgs...); err != nil {
+	if out, err := c.run(ctx, id, runArgs); err != nil {
 		c.remove(id)
 		t.Fatalf("testctr: ctr run --detach %s: %v: %s", id, err, out)
 	}
