@@ -1,0 +1,107 @@
+package proctable
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// userDB maps uids to names from a passwd file, caching misses too. The
+// host's file is read again when its modification time changes.
+type userDB struct {
+	path  string // "" for a database that is never reloaded
+	mtime time.Time
+	names map[uint32]string
+}
+
+func newUserDB(path string) *userDB {
+	db := &userDB{path: path, names: map[uint32]string{}}
+	db.reload()
+	return db
+}
+
+func (db *userDB) name(uid uint32) string {
+	if n, ok := db.names[uid]; ok {
+		return n
+	}
+	if db.reload() {
+		if n, ok := db.names[uid]; ok {
+			return n
+		}
+	}
+	db.names[uid] = ""
+	return ""
+}
+
+// reload re-reads the file when it changed and reports whether it did.
+func (db *userDB) reload() bool {
+	if db.path == "" {
+		return false
+	}
+	fi, err := os.Stat(db.path)
+	if err != nil || fi.ModTime().Equal(db.mtime) {
+		return false
+	}
+	b, err := os.ReadFile(db.path)
+	if err != nil {
+		return false
+	}
+	db.mtime = fi.ModTime()
+	db.names = parsePasswd(b)
+	return true
+}
+
+// parsePasswd reads name:password:uid:... lines; malformed lines are
+// skipped, as the C library does.
+func parsePasswd(b []byte) map[uint32]string {
+	names := make(map[uint32]string)
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		f := strings.SplitN(string(line), ":", 4)
+		if len(f) < 4 || f[0] == "" || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		uid, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil {
+			continue
+		}
+		if _, dup := names[uint32(uid)]; !dup {
+			names[uint32(uid)] = f[0]
+		}
+	}
+	return names
+}
+
+// containerUserDB reads /etc/passwd inside the root of process pid,
+// resolving symbolic links inside that root (RESOLVE_IN_ROOT) so that a
+// container cannot point the daemon at a host file. Best effort: an
+// unreadable file gives an empty database.
+func containerUserDB(procRoot string, pid uint32) *userDB {
+	db := &userDB{names: map[uint32]string{}}
+	root, err := unix.Open(procRoot+"/"+strconv.FormatUint(uint64(pid), 10)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return db
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, "etc/passwd", &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return db
+	}
+	f := os.NewFile(uintptr(fd), "passwd")
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return db
+	}
+	db.names = parsePasswd(b)
+	return db
+}
