@@ -87,6 +87,7 @@ enum event_type {
 };
 
 #define MAX_SYSCALLS 512
+#define NR_EXECVEAT 322
 #define MAX_TYPES 64
 #define MAX_PATH 4096
 #define MAX_ARGV 4096
@@ -174,6 +175,21 @@ struct {
 	__type(key, u32);
 	__type(value, u8);
 } exclude_pids SEC(".maps");
+
+// execveat_args keeps, per thread group, the arguments of an execveat in
+// progress: a successful exec replaces the registers, and on return the
+// kernel reports it with execve's number.
+struct execveat_args {
+	s64 dirfd;
+	s64 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct execveat_args);
+} execveats SEC(".maps");
 
 // drops counts records lost because the ring buffer was full.
 struct {
@@ -392,6 +408,26 @@ static __always_inline u32 put_user_argv(struct record *r, u8 *buf, u32 off, con
 	return n;
 }
 
+// Only execveat needs its arguments kept from entry; every other call
+// returns at the first comparison.
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	if (id != NR_EXECVEAT)
+		return 0;
+	u32 nr = NR_EXECVEAT;
+	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
+	if (!tp || !*tp)
+		return 0;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct execveat_args a = {
+		.dirfd = (s32)regs->di,
+		.flags = (s32)regs->r8,
+	};
+	bpf_map_update_elem(&execveats, &tgid, &a, BPF_ANY);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -402,6 +438,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	u16 type = *tp;
 
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct execveat_args ea = {};
+	if (type == EV_EXECVE || type == EV_EXECVEAT) {
+		struct execveat_args *p = bpf_map_lookup_elem(&execveats, &tgid);
+		if (p) {
+			ea = *p;
+			bpf_map_delete_elem(&execveats, &tgid);
+			type = EV_EXECVEAT;
+		}
+	}
 	if (bpf_map_lookup_elem(&exclude_pids, &tgid))
 		return 0;
 
@@ -426,8 +471,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case EV_EXECVE:
 	case EV_EXECVEAT:
 		if (type == EV_EXECVEAT) {
-			r->args[0] = (s32)a0;
-			r->args[1] = (s32)a4;
+			r->args[0] = ea.dirfd;
+			r->args[1] = ea.flags;
 		}
 		if (ret == 0) {
 			struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -642,8 +687,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		r->args[0] = a0;
 		break;
 	case EV_CLONE3: {
+		// Only the parent reads clone_args: a new thread shares the
+		// parent's memory, which may have changed by the time it runs.
 		u64 flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (const void *)a0);
+		if (ret != 0)
+			bpf_probe_read_user(&flags, sizeof(flags), (const void *)a0);
 		r->args[0] = flags;
 		break;
 	}
@@ -657,13 +705,19 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 // Process exit: reported once per process, when its last thread exits.
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(sched_process_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	enum event_type key = EV_PROCEXIT;
-	u8 *on = bpf_map_lookup_elem(&type_enabled, &key);
-	if (!on || !*on || !group_dead)
+	// signal->live has already counted this thread out; 0 means it was the
+	// last one. (Newer kernels pass group_dead, older ones do not.)
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	// An exec killed after the point of no return never reaches sys_exit.
+	bpf_map_delete_elem(&execveats, &tgid);
+	u8 *on = bpf_map_lookup_elem(&type_enabled, &key);
+	if (!on || !*on)
+		return 0;
 	if (bpf_map_lookup_elem(&exclude_pids, &tgid))
 		return 0;
 

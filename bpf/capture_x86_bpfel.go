@@ -71,6 +71,12 @@ const (
 	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 52
 )
 
+type CaptureExecveatArgs struct {
+	_     structs.HostLayout
+	Dirfd int64
+	Flags int64
+}
+
 type CaptureRecord struct {
 	_            structs.HostLayout
 	Ts           uint64
@@ -114,10 +120,12 @@ const (
 	CaptureMapDrops             = "drops"
 	CaptureMapEvents            = "events"
 	CaptureMapExcludePids       = "exclude_pids"
+	CaptureMapExecveats         = "execveats"
 	CaptureMapScratch           = "scratch"
 	CaptureMapSyscallTypes      = "syscall_types"
 	CaptureMapTypeEnabled       = "type_enabled"
 	CaptureProgSchedProcessExit = "sched_process_exit"
+	CaptureProgSysEnter         = "sys_enter"
 	CaptureProgSysExit          = "sys_exit"
 )
 
@@ -164,6 +172,7 @@ type CaptureSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureProgramSpecs struct {
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
+	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
@@ -174,6 +183,7 @@ type CaptureMapSpecs struct {
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	ExcludePids  *ebpf.MapSpec `ebpf:"exclude_pids"`
+	Execveats    *ebpf.MapSpec `ebpf:"execveats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallTypes *ebpf.MapSpec `ebpf:"syscall_types"`
 	TypeEnabled  *ebpf.MapSpec `ebpf:"type_enabled"`
@@ -208,6 +218,7 @@ type CaptureMaps struct {
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	ExcludePids  *ebpf.Map `ebpf:"exclude_pids"`
+	Execveats    *ebpf.Map `ebpf:"execveats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallTypes *ebpf.Map `ebpf:"syscall_types"`
 	TypeEnabled  *ebpf.Map `ebpf:"type_enabled"`
@@ -218,6 +229,7 @@ func (m *CaptureMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.ExcludePids,
+		m.Execveats,
 		m.Scratch,
 		m.SyscallTypes,
 		m.TypeEnabled,
@@ -235,12 +247,14 @@ type CaptureVariables struct {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CapturePrograms struct {
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
+	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *CapturePrograms) Close() error {
 	return _CaptureClose(
 		p.SchedProcessExit,
+		p.SysEnter,
 		p.SysExit,
 	)
 }

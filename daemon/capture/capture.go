@@ -120,7 +120,7 @@ func Open(cfg Config) (*Capture, error) {
 		c.Close()
 		return nil, fmt.Errorf("capture: open ring buffer: %w", err)
 	}
-	for _, p := range []*ebpf.Program{c.objs.SysExit, c.objs.SchedProcessExit} {
+	for _, p := range []*ebpf.Program{c.objs.SysEnter, c.objs.SysExit, c.objs.SchedProcessExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			c.Close()
