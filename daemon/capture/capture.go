@@ -64,6 +64,9 @@ type Capture struct {
 
 	records      atomic.Uint64
 	decodeErrors atomic.Uint64
+	// finalDrops holds the drop count read at Close, after which the
+	// kernel's counters are gone.
+	finalDrops atomic.Pointer[uint64]
 }
 
 // Open checks that the machine can run the capture, loads the programs into
@@ -189,6 +192,10 @@ func (c *Capture) Read(ev *event.Event) error {
 // Stats returns the capture's counters.
 func (c *Capture) Stats() (Stats, error) {
 	s := Stats{Records: c.records.Load(), DecodeErrors: c.decodeErrors.Load()}
+	if d := c.finalDrops.Load(); d != nil {
+		s.Drops = *d
+		return s, nil
+	}
 	var perCPU []uint64
 	if err := c.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
 		return s, fmt.Errorf("capture: read drop counters: %w", err)
@@ -199,14 +206,25 @@ func (c *Capture) Stats() (Stats, error) {
 	return s, nil
 }
 
+// Pending returns the number of bytes waiting in the ring buffer, so that a
+// consumer can flush its output when it has caught up.
+func (c *Capture) Pending() int {
+	return c.rd.AvailableBytes()
+}
+
 // Close detaches the programs and releases the ring buffer; a blocked Read
-// returns ErrClosed.
+// returns ErrClosed. Stats keeps working after Close.
 func (c *Capture) Close() error {
 	var errs []error
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}
 	c.links = nil
+	if c.objs.Drops != nil && c.finalDrops.Load() == nil {
+		if s, err := c.Stats(); err == nil {
+			c.finalDrops.Store(&s.Drops)
+		}
+	}
 	if c.rd != nil {
 		errs = append(errs, c.rd.Close())
 	}
