@@ -1,0 +1,233 @@
+// Package capture owns the kernel side of nightjar at run time: it loads and
+// attaches the eBPF programs of package bpf, tells them which system calls
+// to report and which processes to ignore, and decodes the records of their
+// ring buffer into event.Event values without allocating.
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/nightjar-sec/nightjar/bpf"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+// DefaultRingBufferSize is the ring buffer size used when Config leaves it 0.
+const DefaultRingBufferSize = 16 << 20
+
+// maxSyscalls is the size of the kernel's syscall_types map.
+const maxSyscalls = 512
+
+// ErrClosed is returned by Read once the Capture is closed.
+var ErrClosed = errors.New("capture closed")
+
+// Config says what to capture.
+type Config struct {
+	// RingBufferSize is the size in bytes of the ring buffer between the
+	// kernel and Read: a power of two and a multiple of the page size.
+	// 0 means DefaultRingBufferSize.
+	RingBufferSize int
+	// Types are the event types to report; nil means all.
+	Types []event.Type
+	// ExcludePIDs are processes (thread group ids) whose events are not reported,
+	// typically the daemon itself.
+	ExcludePIDs []uint32
+}
+
+// Stats are the capture's counters since Open.
+type Stats struct {
+	// Records is the number of records read from the ring buffer.
+	Records uint64
+	// Drops is the number of records the kernel could not write because the
+	// ring buffer was full, summed over CPUs.
+	Drops uint64
+	// DecodeErrors is the number of records that failed to decode.
+	DecodeErrors uint64
+}
+
+// Capture is a loaded and attached set of capture programs. Read must be
+// called from one goroutine at a time; Stats, SetTypes and Close may be
+// called concurrently with it.
+type Capture struct {
+	objs       bpf.CaptureObjects
+	links      []link.Link
+	rd         *ringbuf.Reader
+	rec        ringbuf.Record
+	bootOffset int64
+
+	records      atomic.Uint64
+	decodeErrors atomic.Uint64
+	// finalDrops holds the drop count read at Close, after which the
+	// kernel's counters are gone.
+	finalDrops atomic.Pointer[uint64]
+}
+
+// Open checks that the machine can run the capture, loads the programs into
+// the kernel and attaches them.
+func Open(cfg Config) (*Capture, error) {
+	if err := CheckSystem(); err != nil {
+		return nil, err
+	}
+	size := cfg.RingBufferSize
+	if size == 0 {
+		size = DefaultRingBufferSize
+	}
+	if size < os.Getpagesize() || size&(size-1) != 0 {
+		return nil, fmt.Errorf("capture: ring buffer size %d is not a power of two of at least one page (%d bytes)", size, os.Getpagesize())
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("capture: lift memlock limit: %w", err)
+	}
+
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	spec.Maps[bpf.CaptureMapEvents].MaxEntries = uint32(size)
+
+	c := &Capture{}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("capture: the kernel rejected the eBPF programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("capture: load eBPF programs: %w", err)
+	}
+	if err := c.SetTypes(cfg.Types); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, pid := range cfg.ExcludePIDs {
+		if err := c.objs.ExcludePids.Put(pid, uint8(1)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("capture: exclude pid %d: %w", pid, err)
+		}
+	}
+	c.bootOffset, err = bootToWallOffset()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The reader exists before the programs are attached so that nothing
+	// they write is missed.
+	c.rd, err = ringbuf.NewReader(c.objs.Events)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("capture: open ring buffer: %w", err)
+	}
+	for _, p := range []*ebpf.Program{c.objs.SysEnter, c.objs.SysExit, c.objs.SchedProcessExit} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("capture: attach %s: %w", p, err)
+		}
+		c.links = append(c.links, l)
+	}
+	return c, nil
+}
+
+// SetTypes changes the event types the kernel reports; nil means all.
+func (c *Capture) SetTypes(types []event.Type) error {
+	var want [event.NumTypes]bool
+	if types == nil {
+		for t := range want {
+			want[t] = true
+		}
+	}
+	for _, t := range types {
+		if t == event.TypeUnknown || t >= event.NumTypes {
+			return fmt.Errorf("capture: cannot capture event type %d", t)
+		}
+		want[t] = true
+	}
+	for nr := uint32(0); nr < maxSyscalls; nr++ {
+		var v uint16
+		if t, ok := syscallTypes[nr]; ok && want[t] {
+			v = uint16(t)
+		}
+		if err := c.objs.SyscallTypes.Put(nr, v); err != nil {
+			return fmt.Errorf("capture: set syscall %d: %w", nr, err)
+		}
+	}
+	for t := event.Type(0); t < event.NumTypes; t++ {
+		var on uint8
+		if want[t] && t != event.TypeUnknown {
+			on = 1
+		}
+		if err := c.objs.TypeEnabled.Put(uint32(t), on); err != nil {
+			return fmt.Errorf("capture: set type %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Read waits for the next record and decodes it into ev, whose byte slices
+// stay valid until the next call to Read. A record that fails to decode is
+// counted in Stats and its error, wrapping ErrMalformed, returned; the
+// caller may keep reading. After Close, Read returns ErrClosed.
+func (c *Capture) Read(ev *event.Event) error {
+	if err := c.rd.ReadInto(&c.rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("capture: read ring buffer: %w", err)
+	}
+	c.records.Add(1)
+	if err := Decode(c.rec.RawSample, ev); err != nil {
+		c.decodeErrors.Add(1)
+		return err
+	}
+	ev.Time += c.bootOffset
+	return nil
+}
+
+// Stats returns the capture's counters.
+func (c *Capture) Stats() (Stats, error) {
+	s := Stats{Records: c.records.Load(), DecodeErrors: c.decodeErrors.Load()}
+	if d := c.finalDrops.Load(); d != nil {
+		s.Drops = *d
+		return s, nil
+	}
+	var perCPU []uint64
+	if err := c.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
+		return s, fmt.Errorf("capture: read drop counters: %w", err)
+	}
+	for _, n := range perCPU {
+		s.Drops += n
+	}
+	return s, nil
+}
+
+// Pending returns the number of bytes waiting in the ring buffer, so that a
+// consumer can flush its output when it has caught up.
+func (c *Capture) Pending() int {
+	return c.rd.AvailableBytes()
+}
+
+// Close detaches the programs and releases the ring buffer; a blocked Read
+// returns ErrClosed. Stats keeps working after Close.
+func (c *Capture) Close() error {
+	var errs []error
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	c.links = nil
+	if c.objs.Drops != nil && c.finalDrops.Load() == nil {
+		if s, err := c.Stats(); err == nil {
+			c.finalDrops.Store(&s.Drops)
+		}
+	}
+	if c.rd != nil {
+		errs = append(errs, c.rd.Close())
+	}
+	errs = append(errs, c.objs.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,507 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+// shared is the capture most kernel tests read from; tests that need their
+// own configuration open another one.
+var shared *collector
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		helperMain()
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "daemon/capture tests load eBPF programs into the kernel and must run as root")
+		os.Exit(1)
+	}
+	var err error
+	shared, err = newCollector(Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.close()
+	os.Exit(code)
+}
+
+// collector keeps copies of the events of the test process and of its
+// descendants, which it learns from their clone/fork events.
+type collector struct {
+	c    *Capture
+	self uint32
+
+	mu      sync.Mutex
+	ours    map[uint32]bool
+	events  []event.Event
+	changed chan struct{}
+	readErr error
+	done    chan struct{}
+}
+
+func newCollector(cfg Config) (*collector, error) {
+	c, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	col := &collector{
+		c: c, self: uint32(os.Getpid()), ours: map[uint32]bool{},
+		changed: make(chan struct{}), done: make(chan struct{}),
+	}
+	go col.run()
+	return col, nil
+}
+
+func (col *collector) run() {
+	defer close(col.done)
+	var ev event.Event
+	for {
+		err := col.c.Read(&ev)
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		col.mu.Lock()
+		if err != nil {
+			col.readErr = err
+			col.mu.Unlock()
+			continue
+		}
+		if ev.PID == col.self || ev.PPID == col.self || col.ours[ev.PPID] || col.ours[ev.PID] {
+			if ev.PID != col.self {
+				col.ours[ev.PID] = true
+			}
+			cp := ev
+			cp.Path = bytes.Clone(ev.Path)
+			cp.Path2 = bytes.Clone(ev.Path2)
+			cp.Argv = bytes.Clone(ev.Argv)
+			cp.Addr.Path = bytes.Clone(ev.Addr.Path)
+			cp.Local.Path = bytes.Clone(ev.Local.Path)
+			col.events = append(col.events, cp)
+			close(col.changed)
+			col.changed = make(chan struct{})
+		}
+		col.mu.Unlock()
+	}
+}
+
+func (col *collector) close() {
+	col.c.Close()
+	<-col.done
+}
+
+// waitFor returns the first event of process pid and type typ for which
+// match (if not nil) holds; it fails the test when none arrives.
+func (col *collector) waitFor(t *testing.T, pid uint32, typ event.Type, match func(*event.Event) bool) event.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		col.mu.Lock()
+		for i := range col.events {
+			ev := &col.events[i]
+			if ev.PID == pid && ev.Type == typ && (match == nil || match(ev)) {
+				col.mu.Unlock()
+				return *ev
+			}
+		}
+		changed, readErr := col.changed, col.readErr
+		col.mu.Unlock()
+		if readErr != nil {
+			t.Fatalf("reading events: %v", readErr)
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no %s event from pid %d; its events: %s", typ, pid, col.describe(pid))
+		}
+	}
+}
+
+// has reports whether an event of process pid and type typ has arrived.
+func (col *collector) has(pid uint32, typ event.Type, match func(*event.Event) bool) bool {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for i := range col.events {
+		ev := &col.events[i]
+		if ev.PID == pid && ev.Type == typ && (match == nil || match(ev)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (col *collector) describe(pid uint32) string {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	var b strings.Builder
+	for _, ev := range col.events {
+		if ev.PID == pid {
+			fmt.Fprintf(&b, "\n  %s res=%d args=%v path=%q path2=%q", ev.Type, ev.Res, ev.Args, ev.Path, ev.Path2)
+		}
+	}
+	return b.String()
+}
+
+// runHelperProcess runs this test binary as a helper making the calls of
+// args and returns its pid.
+func runHelperProcess(t *testing.T, wantOK bool, args ...string) uint32 {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if wantOK && err != nil {
+		t.Fatalf("helper %v: %v: %s", args, err, stderr.String())
+	}
+	return uint32(cmd.Process.Pid)
+}
+
+// checkCommon checks the fields every event of a helper carries.
+func checkCommon(t *testing.T, ev event.Event, pid uint32, since time.Time) {
+	t.Helper()
+	if ev.PID != pid || ev.TID == 0 || ev.PPID != uint32(os.Getpid()) {
+		t.Errorf("%s: pid %d tid %d ppid %d, want pid %d ppid %d", ev.Type, ev.PID, ev.TID, ev.PPID, pid, os.Getpid())
+	}
+	if ev.GID != uint32(os.Getgid()) {
+		t.Errorf("%s: gid %d, want %d", ev.Type, ev.GID, os.Getgid())
+	}
+	if want := selfCgroupID(t); ev.CgroupID != want {
+		t.Errorf("%s: cgroup id %d, want %d", ev.Type, ev.CgroupID, want)
+	}
+	if ts := time.Unix(0, ev.Time); ts.Before(since.Add(-time.Second)) || ts.After(time.Now().Add(time.Second)) {
+		t.Errorf("%s: time %v outside [%v, now]", ev.Type, ts, since)
+	}
+}
+
+// selfCgroupID returns the cgroup v2 id (the directory's inode) of the test process.
+func selfCgroupID(t *testing.T) uint64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel string
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			rel = p
+		}
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" {
+				var st unix.Stat_t
+				if err := unix.Stat(filepath.Join(fields[4], rel), &st); err != nil {
+					t.Fatal(err)
+				}
+				return st.Ino
+			}
+		}
+	}
+	t.Fatal("no cgroup2 mount")
+	return 0
+}
+
+func comm(ev event.Event) string { return ev.CommString() }
+
+func TestExecve(t *testing.T) {
+	since := time.Now()
+	pid := runHelperProcess(t, true, "exec", "/bin/echo", "hello", "world")
+	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	checkCommon(t, ev, pid, since)
+	if ev.Res != 0 || string(ev.Path) != "/bin/echo" || string(ev.Argv) != "/bin/echo\x00hello\x00world" || comm(ev) != "echo" {
+		t.Errorf("execve: res %d path %q argv %q comm %q", ev.Res, ev.Path, ev.Argv, comm(ev))
+	}
+	exit := shared.waitFor(t, pid, event.ProcExit, nil)
+	if exit.Args[0] != 0 || comm(exit) != "echo" {
+		t.Errorf("procexit: status %d comm %q", exit.Args[0], comm(exit))
+	}
+}
+
+func TestExecveFailed(t *testing.T) {
+	since := time.Now()
+	pid := runHelperProcess(t, false, "exec", "/nonexistent/nightjar", "-x")
+	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	checkCommon(t, ev, pid, since)
+	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" {
+		t.Errorf("failed execve: res %d path %q argv %q", ev.Res, ev.Path, ev.Argv)
+	}
+}
+
+func TestExecveat(t *testing.T) {
+	pid := runHelperProcess(t, true, "execveat", "/bin/true")
+	ev := shared.waitFor(t, pid, event.Execveat, nil)
+	if ev.Res != 0 || string(ev.Path) != "/bin/true" || string(ev.Argv) != "/bin/true\x00x" || ev.Args[0] != unix.AT_FDCWD || comm(ev) != "true" {
+		t.Errorf("execveat: res %d path %q argv %q args %v comm %q", ev.Res, ev.Path, ev.Argv, ev.Args, comm(ev))
+	}
+}
+
+func TestOpen(t *testing.T) {
+	since := time.Now()
+	path := filepath.Join(t.TempDir(), "created")
+	pid := runHelperProcess(t, true, "openat", path)
+	ev := shared.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == path })
+	checkCommon(t, ev, pid, since)
+	if ev.Res < 0 || ev.Args[0] != unix.AT_FDCWD || ev.Args[1] != unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC || ev.Args[2] != 0o640 {
+		t.Errorf("openat: res %d args %v", ev.Res, ev.Args)
+	}
+	if ev.UID != 0 {
+		t.Errorf("openat: uid %d, want 0", ev.UID)
+	}
+
+	pid = runHelperProcess(t, true, "open", "/nonexistent/file")
+	ev = shared.waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/nonexistent/file" })
+	if ev.Res != -int64(unix.ENOENT) || ev.Args[0] != unix.O_RDONLY {
+		t.Errorf("open: res %d args %v", ev.Res, ev.Args)
+	}
+}
+
+func TestConnectAccept(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lport := uint16(ln.Addr().(*net.TCPAddr).Port)
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	pid := runHelperProcess(t, true, "connect", fmt.Sprint(lport))
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	lo := [16]byte{127, 0, 0, 1}
+	ev := shared.waitFor(t, pid, event.Connect, nil)
+	if ev.Res != 0 || ev.Addr.Family != event.AFInet || ev.Addr.Port != lport || ev.Addr.IP != lo ||
+		ev.Local.Family != event.AFInet || ev.Local.IP != lo || ev.Local.Port == 0 || ev.Proto != unix.IPPROTO_TCP {
+		t.Errorf("connect: res %d addr %+v local %+v proto %d", ev.Res, ev.Addr, ev.Local, ev.Proto)
+	}
+	self := uint32(os.Getpid())
+	acc := shared.waitFor(t, self, event.Accept4, func(a *event.Event) bool { return a.Addr.Port == ev.Local.Port })
+	if acc.Res < 0 || acc.Local.Port != lport || acc.Addr.IP != lo || acc.Proto != unix.IPPROTO_TCP {
+		t.Errorf("accept4: res %d addr %+v local %+v proto %d", acc.Res, acc.Addr, acc.Local, acc.Proto)
+	}
+}
+
+func TestConnectUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pid := runHelperProcess(t, true, "connect-unix", path)
+	ev := shared.waitFor(t, pid, event.Connect, nil)
+	if ev.Res != 0 || ev.Addr.Family != event.AFUnix || string(ev.Addr.Path) != path {
+		t.Errorf("unix connect: res %d addr %+v (path %q)", ev.Res, ev.Addr, ev.Addr.Path)
+	}
+}
+
+func TestBindSendtoListenSocket(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	uport := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	pid := runHelperProcess(t, true, "bind-sendto", fmt.Sprint(uport))
+	lo := [16]byte{127, 0, 0, 1}
+	bind := shared.waitFor(t, pid, event.Bind, nil)
+	if bind.Res != 0 || bind.Addr.Family != event.AFInet || bind.Addr.IP != lo || bind.Addr.Port != 0 ||
+		bind.Local.Port == 0 || bind.Proto != unix.IPPROTO_UDP {
+		t.Errorf("bind: res %d addr %+v local %+v proto %d", bind.Res, bind.Addr, bind.Local, bind.Proto)
+	}
+	send := shared.waitFor(t, pid, event.Sendto, nil)
+	if send.Res != 4 || send.Args[1] != 4 || send.Addr.Port != uport || send.Addr.IP != lo || send.Local.Port != bind.Local.Port {
+		t.Errorf("sendto: res %d args %v addr %+v local %+v", send.Res, send.Args, send.Addr, send.Local)
+	}
+	sock := shared.waitFor(t, pid, event.Socket, func(ev *event.Event) bool { return ev.Args[1]&0xf == unix.SOCK_DGRAM })
+	if sock.Res < 0 || sock.Args[0] != unix.AF_INET || sock.Proto != unix.IPPROTO_UDP {
+		t.Errorf("socket: res %d args %v proto %d", sock.Res, sock.Args, sock.Proto)
+	}
+
+	pid = runHelperProcess(t, true, "listen")
+	lst := shared.waitFor(t, pid, event.Listen, nil)
+	if lst.Res != 0 || lst.Local.Family != event.AFInet || lst.Local.Port == 0 || lst.Proto != unix.IPPROTO_TCP {
+		t.Errorf("listen: res %d local %+v proto %d", lst.Res, lst.Local, lst.Proto)
+	}
+}
+
+func TestFileSyscalls(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sym, hard, moved, sub := filepath.Join(dir, "sym"), filepath.Join(dir, "hard"), filepath.Join(dir, "moved"), filepath.Join(dir, "sub")
+	cases := []struct {
+		args        []string
+		typ         event.Type
+		path, path2 string
+		arg0        int64
+	}{
+		{[]string{"symlink", target, sym}, event.Symlink, target, sym, 0},
+		{[]string{"link", target, hard}, event.Link, target, hard, 0},
+		{[]string{"rename", hard, moved}, event.Rename, hard, moved, 0},
+		{[]string{"unlink", moved}, event.Unlink, moved, "", 0},
+		{[]string{"mkdir", sub}, event.Mkdir, sub, "", 0o750},
+		{[]string{"chmod", target}, event.Chmod, target, "", 0o604},
+		{[]string{"chdir", sub}, event.Chdir, sub, "", 0},
+		{[]string{"memfd", "nightjar-memfd"}, event.MemfdCreate, "nightjar-memfd", "", unix.MFD_CLOEXEC},
+	}
+	for _, tc := range cases {
+		since := time.Now()
+		pid := runHelperProcess(t, true, tc.args...)
+		ev := shared.waitFor(t, pid, tc.typ, nil)
+		checkCommon(t, ev, pid, since)
+		if string(ev.Path) != tc.path || string(ev.Path2) != tc.path2 || ev.Args[0] != tc.arg0 {
+			t.Errorf("%s: path %q path2 %q args %v, want %q %q arg0 %d", tc.typ, ev.Path, ev.Path2, ev.Args, tc.path, tc.path2, tc.arg0)
+		}
+		if tc.typ == event.MemfdCreate && ev.Res < 0 || tc.typ != event.MemfdCreate && ev.Res != 0 {
+			t.Errorf("%s: res %d", tc.typ, ev.Res)
+		}
+	}
+}
+
+func TestProcessSyscalls(t *testing.T) {
+	cases := []struct {
+		action string
+		typ    event.Type
+		args   [2]int64
+		res    int64
+	}{
+		{"dup2", event.Dup2, [2]int64{1, 100}, 100},
+		{"ptrace", event.Ptrace, [2]int64{unix.PTRACE_TRACEME, 0}, 0},
+		{"setuid", event.Setuid, [2]int64{65534, 0}, 0},
+		{"unshare", event.Unshare, [2]int64{unix.CLONE_NEWUTS, 0}, 0},
+	}
+	for _, tc := range cases {
+		since := time.Now()
+		pid := runHelperProcess(t, true, tc.action)
+		ev := shared.waitFor(t, pid, tc.typ, nil)
+		checkCommon(t, ev, pid, since)
+		if ev.Args[0] != tc.args[0] || ev.Args[1] != tc.args[1] || ev.Res != tc.res {
+			t.Errorf("%s: args %v res %d, want args %v res %d", tc.typ, ev.Args, ev.Res, tc.args, tc.res)
+		}
+		if tc.typ == event.Setuid && ev.UID != 65534 {
+			t.Errorf("setuid: event uid %d, want the new uid 65534", ev.UID)
+		}
+	}
+}
+
+func TestForkAndExit(t *testing.T) {
+	pid := runHelperProcess(t, true, "fork")
+	parent := shared.waitFor(t, pid, event.Fork, nil)
+	if parent.Res <= 0 {
+		t.Fatalf("fork in parent: res %d", parent.Res)
+	}
+	child := uint32(parent.Res)
+	ev := shared.waitFor(t, child, event.Fork, nil)
+	if ev.Res != 0 || ev.PPID != pid {
+		t.Errorf("fork in child: res %d ppid %d, want 0 and %d", ev.Res, ev.PPID, pid)
+	}
+	exit := shared.waitFor(t, child, event.ProcExit, nil)
+	if exit.Args[0] != 7<<8 || exit.PPID != pid {
+		t.Errorf("child procexit: status %#x ppid %d, want %#x and %d", exit.Args[0], exit.PPID, 7<<8, pid)
+	}
+	shared.waitFor(t, pid, event.ProcExit, nil)
+}
+
+func TestTypeFilter(t *testing.T) {
+	col, err := newCollector(Config{Types: []event.Type{event.Openat}, RingBufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.close()
+	dir := t.TempDir()
+	pid := runHelperProcess(t, true, "mkdir-then-openat", filepath.Join(dir, "a"), "/etc/hostname")
+	col.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == "/etc/hostname" })
+	// The mkdir came first from the same thread, so it would be in by now.
+	for _, typ := range []event.Type{event.Mkdir, event.ProcExit, event.Execve} {
+		if col.has(pid, typ, nil) {
+			t.Errorf("%s event captured with only openat enabled", typ)
+		}
+	}
+
+	if err := col.c.SetTypes([]event.Type{event.Mkdir}); err != nil {
+		t.Fatal(err)
+	}
+	pid = runHelperProcess(t, true, "mkdir-then-openat", filepath.Join(dir, "b"), "/etc/hostname")
+	col.waitFor(t, pid, event.Mkdir, nil)
+	shared.waitFor(t, pid, event.ProcExit, nil) // the openat has happened
+	if col.has(pid, event.Openat, nil) {
+		t.Error("openat event captured after SetTypes(mkdir)")
+	}
+}
+
+func TestExcludePIDs(t *testing.T) {
+	self := uint32(os.Getpid())
+	col, err := newCollector(Config{Types: []event.Type{event.Openat}, ExcludePIDs: []uint32{self}, RingBufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.close()
+	mine := filepath.Join(t.TempDir(), "excluded")
+	f, err := os.Create(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	shared.waitFor(t, self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
+	pid := runHelperProcess(t, true, "openat", mine)
+	col.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
+	if col.has(self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine }) {
+		t.Error("event of an excluded pid captured")
+	}
+}
+
+func TestDropsCounted(t *testing.T) {
+	c, err := Open(Config{Types: []event.Type{event.Openat}, RingBufferSize: os.Getpagesize()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Nothing reads the one-page ring buffer, so most of these must be dropped.
+	runHelperProcess(t, true, "openat-loop", "/etc/hostname", "2000")
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Drops < 1000 {
+		t.Errorf("drops = %d after 2000 unread openat calls into a one-page ring buffer", st.Drops)
+	}
+}
+
+func TestOpenRejectsBadRingBufferSize(t *testing.T) {
+	if _, err := Open(Config{RingBufferSize: 3 << 20}); err == nil {
+		t.Error("Open accepted a ring buffer size that is not a power of two")
+	}
+}

@@ -1,0 +1,142 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+// ErrMalformed is wrapped by every error Decode returns.
+var ErrMalformed = errors.New("malformed capture record")
+
+// Layout of the record header written by bpf/capture.c (struct record);
+// TestRecordLayout checks it against the generated Go mirror.
+const (
+	offTs           = 0
+	offCgroupID     = 8
+	offRes          = 16
+	offArgs         = 24
+	offPID          = 56
+	offTID          = 60
+	offPPID         = 64
+	offUID          = 68
+	offGID          = 72
+	offLoginUID     = 76
+	offComm         = 80
+	offType         = 96
+	offPathLen      = 98
+	offPath2Len     = 100
+	offArgvLen      = 102
+	offAddrPathLen  = 104
+	offLocalPathLen = 106
+	offProto        = 108
+	offFlags        = 109
+	offAddrFamily   = 110
+	offAddrPort     = 112
+	offLocalFamily  = 114
+	offLocalPort    = 116
+	offAddrIP       = 118
+	offLocalIP      = 134
+	offMagic        = 150
+	headerSize      = 152
+
+	recordMagic = 0x4a4e
+)
+
+// Record flags.
+const flagTruncated = 1
+
+var le = binary.LittleEndian
+
+// Decode decodes one ring buffer record into ev. The byte slices of ev point
+// into raw. ev.Time is left in CLOCK_BOOTTIME nanoseconds, as the kernel
+// wrote it; Capture.Read converts it to wall-clock time. Decode does not
+// allocate unless it fails.
+func Decode(raw []byte, ev *event.Event) error {
+	if len(raw) < headerSize {
+		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(raw), headerSize)
+	}
+	if m := le.Uint16(raw[offMagic:]); m != recordMagic {
+		return fmt.Errorf("%w: magic %#04x, want %#04x", ErrMalformed, m, recordMagic)
+	}
+	t := event.Type(le.Uint16(raw[offType:]))
+	if t == event.TypeUnknown || t >= event.NumTypes {
+		return fmt.Errorf("%w: event type %d out of range", ErrMalformed, t)
+	}
+	pathLen := int(le.Uint16(raw[offPathLen:]))
+	path2Len := int(le.Uint16(raw[offPath2Len:]))
+	argvLen := int(le.Uint16(raw[offArgvLen:]))
+	addrPathLen := int(le.Uint16(raw[offAddrPathLen:]))
+	localPathLen := int(le.Uint16(raw[offLocalPathLen:]))
+	if n := headerSize + pathLen + path2Len + argvLen + addrPathLen + localPathLen; n != len(raw) {
+		return fmt.Errorf("%w: %s record of %d bytes, its header says %d", ErrMalformed, t, len(raw), n)
+	}
+
+	ev.Type = t
+	ev.Time = int64(le.Uint64(raw[offTs:]))
+	ev.CgroupID = le.Uint64(raw[offCgroupID:])
+	ev.Res = int64(le.Uint64(raw[offRes:]))
+	for i := range ev.Args {
+		ev.Args[i] = int64(le.Uint64(raw[offArgs+8*i:]))
+	}
+	ev.PID = le.Uint32(raw[offPID:])
+	ev.TID = le.Uint32(raw[offTID:])
+	ev.PPID = le.Uint32(raw[offPPID:])
+	ev.UID = le.Uint32(raw[offUID:])
+	ev.GID = le.Uint32(raw[offGID:])
+	ev.LoginUID = le.Uint32(raw[offLoginUID:])
+	copy(ev.Comm[:], raw[offComm:offComm+16])
+	ev.Proto = raw[offProto]
+
+	ev.Addr.Family = le.Uint16(raw[offAddrFamily:])
+	ev.Addr.Port = le.Uint16(raw[offAddrPort:])
+	copy(ev.Addr.IP[:], raw[offAddrIP:offAddrIP+16])
+	ev.Local.Family = le.Uint16(raw[offLocalFamily:])
+	ev.Local.Port = le.Uint16(raw[offLocalPort:])
+	copy(ev.Local.IP[:], raw[offLocalIP:offLocalIP+16])
+
+	off := headerSize
+	ev.Path, off = section(raw, off, pathLen)
+	ev.Path2, off = section(raw, off, path2Len)
+	ev.Argv, off = section(raw, off, argvLen)
+	// /proc/PID/cmdline style: every argument ends in NUL; keep separators only.
+	if n := len(ev.Argv); n > 0 && ev.Argv[n-1] == 0 {
+		ev.Argv = ev.Argv[:n-1]
+	}
+	ev.Addr.Path, off = section(raw, off, addrPathLen)
+	ev.Addr.Path = unixPath(ev.Addr.Path)
+	ev.Local.Path, _ = section(raw, off, localPathLen)
+	ev.Local.Path = unixPath(ev.Local.Path)
+
+	ev.Proc = nil
+	ev.FD = nil
+	return nil
+}
+
+// Truncated reports whether a string of the record raw was cut to the
+// kernel side's maximum length.
+func Truncated(raw []byte) bool {
+	return len(raw) > offFlags && raw[offFlags]&flagTruncated != 0
+}
+
+func section(raw []byte, off, n int) ([]byte, int) {
+	if n == 0 {
+		return nil, off
+	}
+	return raw[off : off+n : off+n], off + n
+}
+
+// unixPath trims a pathname socket address at its NUL; an abstract address
+// (leading NUL) keeps all its bytes, as they are all significant.
+func unixPath(p []byte) []byte {
+	if len(p) == 0 || p[0] == 0 {
+		return p
+	}
+	if i := bytes.IndexByte(p, 0); i >= 0 {
+		return p[:i]
+	}
+	return p
+}

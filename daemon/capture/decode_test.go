@@ -1,0 +1,272 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/nightjar-sec/nightjar/bpf"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+// testRecord is what encodeRecord writes: a record as the kernel side would.
+type testRecord struct {
+	ts, cgroupID                   uint64
+	res                            int64
+	args                           [4]int64
+	pid, tid, ppid, uid, gid, luid uint32
+	comm                           string
+	typ                            event.Type
+	proto, flags                   uint8
+	addr, local                    event.SockAddr
+	path, path2, argv              string
+}
+
+func encodeRecord(r testRecord) []byte {
+	b := make([]byte, headerSize)
+	put64 := func(off int, v uint64) { binary.LittleEndian.PutUint64(b[off:], v) }
+	put32 := func(off int, v uint32) { binary.LittleEndian.PutUint32(b[off:], v) }
+	put16 := func(off int, v uint16) { binary.LittleEndian.PutUint16(b[off:], v) }
+	put64(offTs, r.ts)
+	put64(offCgroupID, r.cgroupID)
+	put64(offRes, uint64(r.res))
+	for i, a := range r.args {
+		put64(offArgs+8*i, uint64(a))
+	}
+	put32(offPID, r.pid)
+	put32(offTID, r.tid)
+	put32(offPPID, r.ppid)
+	put32(offUID, r.uid)
+	put32(offGID, r.gid)
+	put32(offLoginUID, r.luid)
+	copy(b[offComm:offComm+16], r.comm)
+	put16(offType, uint16(r.typ))
+	put16(offPathLen, uint16(len(r.path)))
+	put16(offPath2Len, uint16(len(r.path2)))
+	put16(offArgvLen, uint16(len(r.argv)))
+	put16(offAddrPathLen, uint16(len(r.addr.Path)))
+	put16(offLocalPathLen, uint16(len(r.local.Path)))
+	b[offProto] = r.proto
+	b[offFlags] = r.flags
+	put16(offAddrFamily, r.addr.Family)
+	put16(offAddrPort, r.addr.Port)
+	put16(offLocalFamily, r.local.Family)
+	put16(offLocalPort, r.local.Port)
+	copy(b[offAddrIP:], r.addr.IP[:])
+	copy(b[offLocalIP:], r.local.IP[:])
+	put16(offMagic, recordMagic)
+	b = append(b, r.path...)
+	b = append(b, r.path2...)
+	b = append(b, r.argv...)
+	b = append(b, r.addr.Path...)
+	b = append(b, r.local.Path...)
+	return b
+}
+
+func TestRecordLayout(t *testing.T) {
+	var r bpf.CaptureRecord
+	offsets := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"ts", unsafe.Offsetof(r.Ts), offTs},
+		{"cgroup_id", unsafe.Offsetof(r.CgroupId), offCgroupID},
+		{"res", unsafe.Offsetof(r.Res), offRes},
+		{"args", unsafe.Offsetof(r.Args), offArgs},
+		{"pid", unsafe.Offsetof(r.Pid), offPID},
+		{"tid", unsafe.Offsetof(r.Tid), offTID},
+		{"ppid", unsafe.Offsetof(r.Ppid), offPPID},
+		{"uid", unsafe.Offsetof(r.Uid), offUID},
+		{"gid", unsafe.Offsetof(r.Gid), offGID},
+		{"loginuid", unsafe.Offsetof(r.Loginuid), offLoginUID},
+		{"comm", unsafe.Offsetof(r.Comm), offComm},
+		{"type", unsafe.Offsetof(r.Type), offType},
+		{"path_len", unsafe.Offsetof(r.PathLen), offPathLen},
+		{"path2_len", unsafe.Offsetof(r.Path2Len), offPath2Len},
+		{"argv_len", unsafe.Offsetof(r.ArgvLen), offArgvLen},
+		{"addr_path_len", unsafe.Offsetof(r.AddrPathLen), offAddrPathLen},
+		{"local_path_len", unsafe.Offsetof(r.LocalPathLen), offLocalPathLen},
+		{"proto", unsafe.Offsetof(r.Proto), offProto},
+		{"flags", unsafe.Offsetof(r.Flags), offFlags},
+		{"addr_family", unsafe.Offsetof(r.AddrFamily), offAddrFamily},
+		{"addr_port", unsafe.Offsetof(r.AddrPort), offAddrPort},
+		{"local_family", unsafe.Offsetof(r.LocalFamily), offLocalFamily},
+		{"local_port", unsafe.Offsetof(r.LocalPort), offLocalPort},
+		{"addr_ip", unsafe.Offsetof(r.AddrIp), offAddrIP},
+		{"local_ip", unsafe.Offsetof(r.LocalIp), offLocalIP},
+		{"magic", unsafe.Offsetof(r.Magic), offMagic},
+		{"sizeof", unsafe.Sizeof(r), headerSize},
+	}
+	for _, o := range offsets {
+		if o.got != o.want {
+			t.Errorf("struct record field %s at offset %d, decoder expects %d", o.name, o.got, o.want)
+		}
+	}
+}
+
+// TestEventTypesMatchKernel checks the C enum event_type, read from the
+// object's BTF, against daemon/event's numbering.
+func TestEventTypesMatchKernel(t *testing.T) {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum *btf.Enum
+	if err := spec.Types.TypeByName("event_type", &enum); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, v := range enum.Values {
+		if v.Name == "EV_NUM_TYPES" {
+			if v.Value != uint64(event.NumTypes) {
+				t.Errorf("EV_NUM_TYPES = %d, event.NumTypes = %d", v.Value, event.NumTypes)
+			}
+			continue
+		}
+		want := "EV_" + strings.ToUpper(event.Type(v.Value).String())
+		if v.Value == 0 {
+			want = "EV_UNKNOWN"
+		}
+		if v.Name != want {
+			t.Errorf("kernel %s = %d, but event type %d is %s", v.Name, v.Value, v.Value, want)
+		}
+		seen++
+	}
+	if seen != int(event.NumTypes) {
+		t.Errorf("kernel enum has %d types, event has %d", seen, event.NumTypes)
+	}
+}
+
+func TestSyscallTableCoversEveryType(t *testing.T) {
+	have := map[event.Type]bool{}
+	for nr, typ := range syscallTypes {
+		if nr >= maxSyscalls {
+			t.Errorf("syscall %d (%s) does not fit the %d-entry kernel map", nr, typ, maxSyscalls)
+		}
+		have[typ] = true
+	}
+	for typ := event.Type(1); typ < event.NumTypes; typ++ {
+		if !have[typ] && typ != event.ProcExit {
+			t.Errorf("no system call is reported as %s", typ)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	in := testRecord{
+		ts: 123456789, cgroupID: 77, res: 3, args: [4]int64{-100, 0o2000101, 0o640, 0},
+		pid: 10, tid: 11, ppid: 1, uid: 1000, gid: 1001, luid: 4294967295,
+		comm: "bash", typ: event.Connect, proto: 6,
+		addr:  event.SockAddr{Family: event.AFInet, Port: 443, IP: [16]byte{10, 0, 0, 1}},
+		local: event.SockAddr{Family: event.AFUnix, Path: []byte("/run/x.sock\x00\x00")},
+		path:  "/etc/passwd", path2: "/tmp/b", argv: "ls\x00-l\x00",
+	}
+	var ev event.Event
+	ev.Proc = &event.Process{}
+	if err := Decode(encodeRecord(in), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != event.Connect || ev.Time != 123456789 || ev.CgroupID != 77 || ev.Res != 3 ||
+		ev.Args != in.args || ev.PID != 10 || ev.TID != 11 || ev.PPID != 1 || ev.UID != 1000 ||
+		ev.GID != 1001 || ev.LoginUID != 4294967295 || ev.CommString() != "bash" || ev.Proto != 6 {
+		t.Errorf("header decoded as %+v", ev)
+	}
+	if string(ev.Path) != "/etc/passwd" || string(ev.Path2) != "/tmp/b" || string(ev.Argv) != "ls\x00-l" {
+		t.Errorf("strings decoded as %q %q %q", ev.Path, ev.Path2, ev.Argv)
+	}
+	if ev.Addr.Family != event.AFInet || ev.Addr.Port != 443 || ev.Addr.IP != in.addr.IP || ev.Addr.Path != nil {
+		t.Errorf("addr decoded as %+v", ev.Addr)
+	}
+	if ev.Local.Family != event.AFUnix || string(ev.Local.Path) != "/run/x.sock" {
+		t.Errorf("local decoded as %+v", ev.Local)
+	}
+	if ev.Proc != nil || ev.FD != nil {
+		t.Error("Decode kept the previous event's Proc/FD")
+	}
+}
+
+func TestDecodeAbstractUnixPathKeepsBytes(t *testing.T) {
+	raw := encodeRecord(testRecord{typ: event.Connect, addr: event.SockAddr{Family: event.AFUnix, Path: []byte("\x00abs\x00x")}})
+	var ev event.Event
+	if err := Decode(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Addr.Path) != "\x00abs\x00x" {
+		t.Errorf("abstract path decoded as %q", ev.Addr.Path)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := encodeRecord(testRecord{typ: event.Openat, path: "/etc/shadow"})
+	cases := map[string][]byte{
+		"empty":          nil,
+		"short header":   good[:headerSize-1],
+		"truncated path": good[:len(good)-1],
+		"trailing bytes": append(bytes.Clone(good), 0),
+		"bad magic": func() []byte {
+			b := bytes.Clone(good)
+			b[offMagic] ^= 0xff
+			return b
+		}(),
+		"type zero": encodeRecord(testRecord{typ: event.TypeUnknown}),
+		"type past end": func() []byte {
+			b := bytes.Clone(good)
+			binary.LittleEndian.PutUint16(b[offType:], uint16(event.NumTypes))
+			return b
+		}(),
+		"length overflow": func() []byte {
+			b := bytes.Clone(good)
+			for _, off := range []int{offPathLen, offPath2Len, offArgvLen, offAddrPathLen, offLocalPathLen} {
+				binary.LittleEndian.PutUint16(b[off:], 0xffff)
+			}
+			return b
+		}(),
+	}
+	for name, raw := range cases {
+		var ev event.Event
+		err := Decode(raw, &ev)
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Decode = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encodeRecord(testRecord{typ: event.Openat, path: "/etc/passwd"}))
+	f.Add(encodeRecord(testRecord{typ: event.Execve, path: "/bin/ls", argv: "ls\x00-la\x00"}))
+	f.Add(encodeRecord(testRecord{typ: event.Connect, addr: event.SockAddr{Family: event.AFUnix, Path: []byte("/s")}}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ev event.Event
+		if err := Decode(raw, &ev); err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		n := len(ev.Path) + len(ev.Path2) + len(ev.Argv) + len(ev.Addr.Path) + len(ev.Local.Path)
+		if n > len(raw)-headerSize {
+			t.Fatalf("decoded %d string bytes from a %d-byte record", n, len(raw))
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	raw := encodeRecord(testRecord{
+		typ: event.Openat, pid: 4242, tid: 4242, ppid: 1, comm: "bench",
+		args: [4]int64{-100, 0, 0, 0}, res: 3, path: "/usr/lib/x86_64-linux-gnu/libc.so.6",
+	})
+	var ev event.Event
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if err := Decode(raw, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package capture
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The kernel tests start this test binary again with helperEnv set; it then
+// makes the system calls named by its arguments and exits, so that the
+// events of one known process can be checked field by field.
+const helperEnv = "NIGHTJAR_CAPTURE_HELPER"
+
+func str(s string) uintptr {
+	p, err := unix.BytePtrFromString(s)
+	if err != nil {
+		panic(err)
+	}
+	return uintptr(unsafe.Pointer(p))
+}
+
+// syscall makes one raw system call, as the test expects it, without the
+// wrappers that might pick another call (open vs openat, dup2 vs dup3).
+func syscall(nr uintptr, args ...uintptr) uintptr {
+	var a [6]uintptr
+	copy(a[:], args)
+	r, _, _ := unix.Syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+	return r
+}
+
+func runHelper(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no helper action")
+	}
+	arg := func(i int) string { return args[i] }
+	switch args[0] {
+	case "openat":
+		syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)
+	case "openat-loop":
+		n, _ := strconv.Atoi(arg(2))
+		for range n {
+			fd := syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDONLY)
+			unix.Close(int(fd))
+		}
+	case "open":
+		syscall(unix.SYS_OPEN, str(arg(1)), unix.O_RDONLY)
+	case "exec":
+		return unix.Exec(arg(1), args[1:], nil)
+	case "execveat":
+		name, _ := unix.BytePtrFromString(arg(1))
+		x, _ := unix.BytePtrFromString("x")
+		argv := []*byte{name, x, nil}
+		env := []*byte{nil}
+		syscall(unix.SYS_EXECVEAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])), 0)
+		return fmt.Errorf("execveat returned")
+	case "connect":
+		port, _ := strconv.Atoi(arg(1))
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		return unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	case "connect-unix":
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		unix.Connect(fd, &unix.SockaddrUnix{Name: arg(1)})
+	case "bind-sendto":
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return err
+		}
+		port, _ := strconv.Atoi(arg(1))
+		return unix.Sendto(fd, []byte("ping"), 0, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	case "dup2":
+		syscall(unix.SYS_DUP2, 1, 100)
+	case "symlink":
+		syscall(unix.SYS_SYMLINK, str(arg(1)), str(arg(2)))
+	case "link":
+		syscall(unix.SYS_LINK, str(arg(1)), str(arg(2)))
+	case "unlink":
+		syscall(unix.SYS_UNLINK, str(arg(1)))
+	case "rename":
+		syscall(unix.SYS_RENAME, str(arg(1)), str(arg(2)))
+	case "mkdir":
+		syscall(unix.SYS_MKDIR, str(arg(1)), 0o750)
+	case "chmod":
+		syscall(unix.SYS_CHMOD, str(arg(1)), 0o604)
+	case "chdir":
+		syscall(unix.SYS_CHDIR, str(arg(1)))
+	case "ptrace":
+		syscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0, 0)
+	case "memfd":
+		syscall(unix.SYS_MEMFD_CREATE, str(arg(1)), unix.MFD_CLOEXEC)
+	case "setuid":
+		syscall(unix.SYS_SETUID, 65534)
+	case "unshare":
+		syscall(unix.SYS_UNSHARE, unix.CLONE_NEWUTS)
+	case "mkdir-then-openat":
+		syscall(unix.SYS_MKDIR, str(arg(1)), 0o750)
+		syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(2)), unix.O_RDONLY)
+	case "fork":
+		// The child only calls exit_group, which is safe after a raw fork.
+		r1, _, errno := unix.RawSyscall(unix.SYS_FORK, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		if r1 == 0 {
+			unix.RawSyscall(unix.SYS_EXIT_GROUP, 7, 0, 0)
+		}
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(int(r1), &ws, 0, nil)
+		return err
+	case "listen":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	default:
+		return fmt.Errorf("unknown helper action %q", args[0])
+	}
+	return nil
+}
+
+func helperMain() {
+	if err := runHelper(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

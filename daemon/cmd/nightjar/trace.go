@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/daemon/capture"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+type traceOptions struct {
+	json      bool
+	pid       uint
+	types     []event.Type
+	countOnly bool
+	ringMiB   int
+}
+
+func parseTraceFlags(args []string, stderr io.Writer) (traceOptions, error) {
+	var o traceOptions
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.json, "json", false, "print JSON lines")
+	fs.UintVar(&o.pid, "pid", 0, "print only the events of this process (thread group id)")
+	typeList := fs.String("type", "", "comma-separated event types to capture (execve,openat,...); all when empty")
+	fs.BoolVar(&o.countOnly, "count-only", false, "count events without printing them")
+	fs.IntVar(&o.ringMiB, "ringbuf-mib", capture.DefaultRingBufferSize>>20, "ring buffer size in MiB (a power of two)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("trace: unexpected argument %q", fs.Arg(0))
+	}
+	if *typeList != "" {
+		for _, name := range strings.Split(*typeList, ",") {
+			t, ok := event.ParseType(strings.TrimSpace(name))
+			if !ok {
+				return o, fmt.Errorf("trace: --type: unknown event type %q", name)
+			}
+			o.types = append(o.types, t)
+		}
+	}
+	return o, nil
+}
+
+func traceCmd(args []string, stdout, stderr io.Writer) int {
+	o, err := parseTraceFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := trace(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "nightjar:", err)
+		return 1
+	}
+	return 0
+}
+
+// trace prints events until ctx is done, then a summary on stderr.
+func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error {
+	c, err := capture.Open(capture.Config{
+		RingBufferSize: o.ringMiB << 20,
+		Types:          o.types,
+		ExcludePIDs:    []uint32{uint32(os.Getpid())},
+	})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	var (
+		ev      event.Event
+		line    []byte
+		printed uint64
+	)
+	for {
+		err := c.Read(&ev)
+		if errors.Is(err, capture.ErrClosed) {
+			break
+		}
+		if errors.Is(err, capture.ErrMalformed) {
+			continue // counted in Stats
+		}
+		if err != nil {
+			return err
+		}
+		if o.countOnly || o.pid != 0 && ev.PID != uint32(o.pid) {
+			continue
+		}
+		if o.json {
+			line = appendJSON(line[:0], &ev)
+		} else {
+			line = appendText(line[:0], &ev)
+		}
+		line = append(line, '\n')
+		if _, err := out.Write(line); err != nil {
+			return fmt.Errorf("write event: %w", err)
+		}
+		printed++
+		// Flush when caught up, so that a terminal sees events promptly
+		// while a busy stream is written in large blocks.
+		if c.Pending() == 0 {
+			if err := out.Flush(); err != nil {
+				return fmt.Errorf("write event: %w", err)
+			}
+		}
+	}
+	c.Close()
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	st, err := c.Stats()
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(stderr, "nightjar trace: %d events received, %d dropped, %d malformed, %d printed in %.2fs (%.0f events/s)\n",
+		st.Records, st.Drops, st.DecodeErrors, printed, secs, float64(st.Records)/secs)
+	return nil
+}
