@@ -67,9 +67,9 @@ type compiler struct {
 func newCompiler(reg *fields.Registry, defs *definitions) *compiler {
 	return &compiler{
 		reg: reg, defs: defs,
-		parsed: map[string]condition.Node{},
-		failed: map[string]bool{},
-		seen:   map[string]bool{},
+		parsed:  map[string]condition.Node{},
+		failed:  map[string]bool{},
+		seen:    map[string]bool{},
 		scratch: fields.NewCtx(""),
 	}
 }

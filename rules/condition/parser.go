@@ -54,7 +54,9 @@ func (p *parser) advance(n int) {
 	}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 func (p *parser) skipSpace() {
 	for p.off < len(p.src) && isSpace(p.src[p.off]) {

@@ -66,13 +66,19 @@ func defs() []*Def {
 		// Process.
 		strField("proc.name", "process name (task comm)", procName),
 		strField("proc.exe", "argv[0] of the process", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.Exe }) }),
-		strField("proc.exepath", "full path of the executable", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.ExePath }) }),
+		strField("proc.exepath", "full path of the executable", func(c *Ctx, _ int) (string, bool) {
+			return procStr(c, func(p *event.Process) string { return p.ExePath })
+		}),
 		strField("proc.cmdline", "process name and arguments", func(c *Ctx, _ int) (string, bool) { return c.memo(cacheCmdline, cmdlineOfSelf) }),
 		strField("proc.args", "arguments, space separated", func(c *Ctx, _ int) (string, bool) { return c.memo(cacheArgs, argsOfSelf) }),
 		intField("proc.pid", Int, "process id", func(c *Ctx, _ int) (int64, bool) { return int64(c.Ev.PID), true }),
 		intField("proc.ppid", Int, "parent process id", func(c *Ctx, _ int) (int64, bool) { return int64(ppid(c)), true }),
-		strField("proc.pname", "parent process name", func(c *Ctx, _ int) (string, bool) { return parentStr(c, func(p *event.Process) string { return p.Name }) }),
-		strField("proc.pexe", "argv[0] of the parent", func(c *Ctx, _ int) (string, bool) { return parentStr(c, func(p *event.Process) string { return p.Exe }) }),
+		strField("proc.pname", "parent process name", func(c *Ctx, _ int) (string, bool) {
+			return parentStr(c, func(p *event.Process) string { return p.Name })
+		}),
+		strField("proc.pexe", "argv[0] of the parent", func(c *Ctx, _ int) (string, bool) {
+			return parentStr(c, func(p *event.Process) string { return p.Exe })
+		}),
 		strField("proc.pexepath", "executable path of the parent", func(c *Ctx, _ int) (string, bool) {
 			return parentStr(c, func(p *event.Process) string { return p.ExePath })
 		}),
@@ -80,9 +86,15 @@ func defs() []*Def {
 		{Name: "proc.aname", Type: String, Arg: OptIndexArg, Desc: "ancestor name: [0] the process, [1] its parent, ...; without index any ancestor", make: makeAname},
 		{Name: "proc.apid", Type: Int, Arg: OptIndexArg, Desc: "ancestor pid: [0] the process, [1] its parent, ...; without index any ancestor", make: makeApid},
 		strField("proc.cwd", "current working directory", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.Cwd }) }),
-		intField("proc.tty", Int, "controlling terminal (0 for none)", func(c *Ctx, _ int) (int64, bool) { return procInt(c, func(p *event.Process) int64 { return int64(p.TTY) }) }),
-		intField("proc.sid", Int, "session id", func(c *Ctx, _ int) (int64, bool) { return procInt(c, func(p *event.Process) int64 { return int64(p.SID) }) }),
-		intField("proc.vpgid", Int, "process group id as seen in its pid namespace", func(c *Ctx, _ int) (int64, bool) { return procInt(c, func(p *event.Process) int64 { return int64(p.VPGID) }) }),
+		intField("proc.tty", Int, "controlling terminal (0 for none)", func(c *Ctx, _ int) (int64, bool) {
+			return procInt(c, func(p *event.Process) int64 { return int64(p.TTY) })
+		}),
+		intField("proc.sid", Int, "session id", func(c *Ctx, _ int) (int64, bool) {
+			return procInt(c, func(p *event.Process) int64 { return int64(p.SID) })
+		}),
+		intField("proc.vpgid", Int, "process group id as seen in its pid namespace", func(c *Ctx, _ int) (int64, bool) {
+			return procInt(c, func(p *event.Process) int64 { return int64(p.VPGID) })
+		}),
 		intField("proc.is_exe_from_memfd", Bool, "executable is a memfd (fileless)", func(c *Ctx, _ int) (int64, bool) {
 			return procInt(c, func(p *event.Process) int64 { return b2i(p.ExeFromMemfd) })
 		}),
@@ -97,7 +109,9 @@ func defs() []*Def {
 		intField("user.uid", Int, "user id", func(c *Ctx, _ int) (int64, bool) { return int64(c.Ev.UID), true }),
 		strField("user.name", "user name", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.User }) }),
 		intField("user.loginuid", Int, "audit login uid (-1 when unset)", func(c *Ctx, _ int) (int64, bool) { return int64(int32(c.Ev.LoginUID)), true }),
-		strField("user.loginname", "name of the login user", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.LoginUser }) }),
+		strField("user.loginname", "name of the login user", func(c *Ctx, _ int) (string, bool) {
+			return procStr(c, func(p *event.Process) string { return p.LoginUser })
+		}),
 		intField("group.gid", Int, "group id", func(c *Ctx, _ int) (int64, bool) { return int64(c.Ev.GID), true }),
 		unavailable("group.name", String, NoArg, "group name (not resolved yet)"),
 
@@ -599,4 +613,3 @@ func resName(res int64) string {
 	}
 	return "E" + strconv.FormatInt(-res, 10)
 }
-
