@@ -57,6 +57,14 @@ var mountFlagNames = []flag{
 	{"MS_SLAVE", 1 << 19}, {"MS_SHARED", 1 << 20}, {"MS_RELATIME", 1 << 21},
 }
 
+// modeFlagNames render chmod modes as Falco does, so that conditions like
+// evt.arg.mode contains S_ISUID work.
+var modeFlagNames = []flag{
+	{"S_IXOTH", 0o1}, {"S_IWOTH", 0o2}, {"S_IROTH", 0o4}, {"S_IXGRP", 0o10}, {"S_IWGRP", 0o20},
+	{"S_IRGRP", 0o40}, {"S_IXUSR", 0o100}, {"S_IWUSR", 0o200}, {"S_IRUSR", 0o400},
+	{"S_ISVTX", 0o1000}, {"S_ISGID", 0o2000}, {"S_ISUID", 0o4000},
+}
+
 var ptraceRequests = map[int64]string{
 	0: "PTRACE_TRACEME", 1: "PTRACE_PEEKTEXT", 2: "PTRACE_PEEKDATA", 3: "PTRACE_PEEKUSR",
 	4: "PTRACE_POKETEXT", 5: "PTRACE_POKEDATA", 6: "PTRACE_POKEUSR", 7: "PTRACE_CONT",
@@ -160,6 +168,9 @@ func appendArg(dst []byte, t event.Type, name string, v int64) []byte {
 	case "nstype":
 		return appendFlags(dst, v, cloneFlagNames)
 	case "mode":
+		if t == event.Chmod || t == event.Fchmod || t == event.Fchmodat {
+			return appendFlags(dst, v, modeFlagNames)
+		}
 		dst = append(dst, '0')
 		return strconv.AppendInt(dst, v, 8)
 	case "request":
