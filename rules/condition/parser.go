@@ -134,10 +134,10 @@ func (p *parser) parseBinary(depth int, op string, next func(int) (Node, error))
 }
 
 func (p *parser) parseNot(depth int) (Node, error) {
+	p.skipSpace()
 	if depth > maxDepth {
 		return nil, p.errorf(p.pos(), "condition nested too deeply")
 	}
-	p.skipSpace()
 	if p.peekKeyword("not") {
 		at := p.pos()
 		p.advance(3)
