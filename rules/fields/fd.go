@@ -191,7 +191,11 @@ func appendJoin(dst []byte, dir string, rel []byte) []byte {
 			for i > start && dst[i] != '/' {
 				i--
 			}
-			dst = dst[:i]
+			if i <= start {
+				dst = append(dst[:start], '/') // never above the root
+			} else {
+				dst = dst[:i]
+			}
 		default:
 			if len(dst) == start || dst[len(dst)-1] != '/' {
 				dst = append(dst, '/')
