@@ -1,0 +1,364 @@
+// Package rules is nightjar's rule engine. It loads rules in Falco's format
+// (YAML, or the same model in HCL), compiles their conditions into Go
+// closures over event.Event, indexes them by event type and evaluates
+// events against them, rendering Falco-compatible alert output.
+//
+// Loading:
+//
+//	set, err := rules.LoadFiles(rules.Options{Hostname: h}, "/etc/nightjar/rules.d")
+//	set, err := rules.Default(rules.Options{})   // the embedded default rules
+//
+// A failed load returns an ErrorList naming file, line, column and item of
+// every problem; problems that do not stop loading are in Set.Warnings.
+//
+// Evaluation:
+//
+//	kernelFilter(set.Types())
+//	ev := set.NewEvaluator()                    // one per goroutine
+//	ev.Eval(e, func(m *rules.Match) { a := m.Alert(); ... })
+//
+// A Match, and the strings it renders from, are valid only during the
+// callback: the event's memory is reused afterwards.
+package rules
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/rules/fields"
+)
+
+// Options select and configure the loaded rules.
+type Options struct {
+	// Hostname is evt.hostname and the alerts' hostname.
+	Hostname string
+	// MinPriority, when set, keeps only rules at least this severe.
+	MinPriority *alert.Priority
+	// DisableTags and DisableRules turn rules off by tag or by name, then
+	// EnableTags and EnableRules turn rules on (overriding enabled: false
+	// in the files and the disabling above). Names may use * wildcards.
+	DisableTags, DisableRules []string
+	EnableTags, EnableRules   []string
+}
+
+// Rule is a loaded rule.
+type Rule struct {
+	Name      string
+	Desc      string
+	Condition string
+	Output    string
+	Priority  alert.Priority
+	Tags      []string
+	Source    string
+	// Enabled reports whether the rule is evaluated, after Options.
+	Enabled bool
+	// EventTypes are the event types the condition can match.
+	EventTypes []event.Type
+	// Unavailable lists the fields the rule uses that nightjar cannot fill
+	// yet; they evaluate as missing.
+	Unavailable []string
+	// Pos is where the rule is defined.
+	Pos Position
+}
+
+type entry struct {
+	rule *Rule
+	cond evalFunc
+	out  *template
+}
+
+// Set is a compiled rule set. Its methods are safe for concurrent use.
+type Set struct {
+	rules    []*Rule
+	byType   [event.NumTypes][]*entry
+	types    []event.Type
+	warnings []*Error
+	hostname string
+	reg      *fields.Registry
+	pool     sync.Pool
+}
+
+// LoadFiles reads rules files and directories (see ReadSources) and loads them.
+func LoadFiles(opts Options, paths ...string) (*Set, error) {
+	srcs, err := ReadSources(paths...)
+	if err != nil {
+		return nil, err
+	}
+	return Load(opts, srcs...)
+}
+
+// Validate loads rules files and returns every error found, or nil.
+func Validate(paths ...string) error {
+	_, err := LoadFiles(Options{}, paths...)
+	return err
+}
+
+// Load parses, merges (later sources override earlier ones by name) and
+// compiles sources. On failure the error is an ErrorList.
+func Load(opts Options, sources ...Source) (*Set, error) {
+	if len(sources) == 0 {
+		return nil, errNoSources
+	}
+	defs := newDefinitions()
+	for _, src := range sources {
+		var doc *node
+		var perr *Error
+		if src.format() == FormatHCL {
+			doc, perr = parseHCL(src)
+		} else {
+			doc, perr = parseYAML(src)
+		}
+		if perr != nil {
+			defs.errs = append(defs.errs, perr)
+			continue
+		}
+		defs.add(src.Name, doc)
+	}
+	reg := fields.New()
+	c := newCompiler(reg, defs)
+	s := &Set{hostname: opts.Hostname, reg: reg, warnings: defs.warns}
+
+	for _, name := range defs.ruleOrder {
+		r := defs.rules[name]
+		if r == nil {
+			continue
+		}
+		if r.source != "syscall" {
+			s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
+				Msg: fmt.Sprintf("source %q is not supported (only syscall); rule not loaded", r.source)})
+			continue
+		}
+		e, ok := c.compileRule(r, s)
+		if !ok {
+			continue
+		}
+		e.rule.Enabled = enabled(r, opts)
+		s.rules = append(s.rules, e.rule)
+		if !e.rule.Enabled {
+			continue
+		}
+		for _, t := range e.rule.EventTypes {
+			s.byType[t] = append(s.byType[t], e)
+		}
+	}
+	// Lists and macros no rule uses are still checked, so that validate
+	// finds their mistakes.
+	for _, name := range defs.macroOrder {
+		m := defs.macros[name]
+		if m.used || m.source != "syscall" {
+			continue
+		}
+		o := owner{kind: "macro", name: m.name, text: m.cond}
+		if tree, ok := c.parse(o); ok {
+			c.unavail = nil
+			c.compile(tree, o, []string{m.name})
+		}
+		s.warnings = append(s.warnings, &Error{Pos: m.pos, Kind: "macro", Name: m.name, Msg: "macro not used by any rule"})
+	}
+	for _, name := range defs.listOrder {
+		l := defs.lists[name]
+		if !l.used {
+			c.resolveList(l, nil)
+			if !l.used {
+				s.warnings = append(s.warnings, &Error{Pos: l.pos, Kind: "list", Name: l.name, Msg: "list not used by any rule or macro"})
+			}
+		}
+	}
+	errs := append(ErrorList(nil), defs.errs...)
+	errs = append(errs, c.errs...)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	sortErrors(s.warnings)
+	var all typeSet
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		if len(s.byType[t]) > 0 {
+			all |= 1 << t
+		}
+	}
+	s.types = all.list()
+	s.pool.New = func() any { return s.NewEvaluator() }
+	return s, nil
+}
+
+func sortErrors(errs []*Error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Pos, errs[j].Pos
+		if a.File != b.File {
+			return false // keep source order across files
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
+	c.unavail = map[string]bool{}
+	o := owner{kind: "rule", name: r.name, text: r.cond}
+	tree, ok := c.parse(o)
+	if !ok {
+		return nil, false
+	}
+	cond, ok := c.compile(tree, o, nil)
+	exc, excOK := c.compileExceptions(r)
+	out, outOK := c.compileOutput(r)
+	if !ok || !excOK || !outOK {
+		return nil, false
+	}
+	fn := cond.fn
+	if exc != nil {
+		cf := cond.fn
+		fn = func(ctx *fields.Ctx) bool { return cf(ctx) && !exc(ctx) }
+	}
+	rule := &Rule{
+		Name: r.name, Desc: r.desc, Condition: r.cond.String(), Output: r.output.String(),
+		Priority: r.priority, Tags: r.tags, Source: r.source, Pos: r.pos,
+		Unavailable: sortedKeys(c.unavail),
+	}
+	switch {
+	case cond.konst == -1 || cond.types == 0:
+		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
+			Msg: "condition can never match an event nightjar captures (check evt.type and evt.dir: events are exit events, evt.dir is <)"})
+	case cond.types == allTypes:
+		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
+			Msg: "condition does not restrict evt.type: the rule runs for every captured event type"})
+	}
+	if len(rule.Unavailable) > 0 {
+		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
+			Msg: "depends on fields nightjar cannot fill yet (they evaluate as missing): " + strings.Join(rule.Unavailable, ", ")})
+	}
+	if cond.konst != -1 {
+		rule.EventTypes = cond.types.list()
+	}
+	return &entry{rule: rule, cond: fn, out: out}, true
+}
+
+func enabled(r *ruleDef, o Options) bool {
+	on := r.enabled
+	if o.MinPriority != nil && !r.priority.AtLeast(*o.MinPriority) {
+		return false
+	}
+	hasTag := func(tags []string) bool {
+		for _, t := range tags {
+			if contains(r.tags, t) {
+				return true
+			}
+		}
+		return false
+	}
+	named := func(pats []string) bool {
+		for _, p := range pats {
+			if ok, _ := path.Match(p, r.name); ok || p == r.name {
+				return true
+			}
+		}
+		return false
+	}
+	if hasTag(o.DisableTags) || named(o.DisableRules) {
+		on = false
+	}
+	if hasTag(o.EnableTags) || named(o.EnableRules) {
+		on = true
+	}
+	return on
+}
+
+// Rules returns every loaded rule, enabled or not, in load order.
+func (s *Set) Rules() []*Rule { return s.rules }
+
+// Types returns the event types the enabled rules need, for the kernel-side
+// filter.
+func (s *Set) Types() []event.Type { return s.types }
+
+// Warnings returns the problems found while loading that did not stop it.
+func (s *Set) Warnings() []*Error { return s.warnings }
+
+// Evaluator evaluates events against a Set. It holds per-event scratch
+// memory; use one per goroutine.
+type Evaluator struct {
+	set *Set
+	ctx *fields.Ctx
+	m   Match
+}
+
+// NewEvaluator returns an evaluator for s.
+func (s *Set) NewEvaluator() *Evaluator {
+	return &Evaluator{set: s, ctx: fields.NewCtx(s.hostname)}
+}
+
+// Eval evaluates ev against the enabled rules for its type and calls fn for
+// each match, in rule load order. It returns the number of matches. The
+// Match is valid only during fn.
+func (e *Evaluator) Eval(ev *event.Event, fn func(*Match)) int {
+	if ev.Type >= event.NumTypes {
+		return 0
+	}
+	entries := e.set.byType[ev.Type]
+	if len(entries) == 0 {
+		return 0
+	}
+	e.ctx.Reset(ev)
+	n := 0
+	for _, en := range entries {
+		if en.cond(e.ctx) {
+			n++
+			e.m = Match{Rule: en.rule, Event: ev, ctx: e.ctx, out: en.out, hostname: e.set.hostname}
+			fn(&e.m)
+		}
+	}
+	return n
+}
+
+// Eval is Evaluator.Eval with an evaluator from a pool.
+func (s *Set) Eval(ev *event.Event, fn func(*Match)) int {
+	e := s.pool.Get().(*Evaluator)
+	n := e.Eval(ev, fn)
+	s.pool.Put(e)
+	return n
+}
+
+// Match is a rule that matched an event.
+type Match struct {
+	Rule     *Rule
+	Event    *event.Event
+	ctx      *fields.Ctx
+	out      *template
+	hostname string
+}
+
+// Render returns the rule's output with the event's fields substituted, in
+// Falco's form "HH:MM:SS.nnnnnnnnn: Priority message", and the fields
+// named in the output keyed by field name (missing ones are nil).
+func (m *Match) Render() (string, map[string]any) {
+	var b []byte
+	b = time.Unix(0, m.Event.Time).UTC().AppendFormat(b, "15:04:05.000000000")
+	b = append(b, ": "...)
+	b = append(b, m.Rule.Priority.String()...)
+	b = append(b, ' ')
+	b = m.out.render(b, m.ctx)
+	return string(b), m.out.values(m.ctx)
+}
+
+// Alert returns the match as an alert; UUID is left for the caller.
+func (m *Match) Alert() alert.Alert {
+	out, fields := m.Render()
+	return alert.Alert{
+		Time:         time.Unix(0, m.Event.Time).UTC(),
+		Rule:         m.Rule.Name,
+		Priority:     m.Rule.Priority,
+		Source:       m.Rule.Source,
+		Hostname:     m.hostname,
+		Tags:         append([]string{}, m.Rule.Tags...),
+		Output:       out,
+		OutputFields: fields,
+	}
+}
