@@ -1,0 +1,195 @@
+// Package pipeline owns the daemon's event loop: it reads captured events,
+// keeps the process table current, evaluates the rules and turns their
+// matches into alerts.
+//
+// Everything on the event path runs on the goroutine that calls Run, so the
+// process table and the rule evaluator need no locks. Alerts leave through
+// Emit, which must not block (output.Fanout.Send queues and never blocks).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/rules"
+)
+
+// Source yields captured events; *capture.Capture implements it, and tests
+// replay recorded events through it. Read returns ErrEnd (or an error that
+// wraps it) when there are no more events, and may return ErrSkip for a
+// record it could not decode, which Run counts and skips.
+type Source interface {
+	Read(ev *event.Event) error
+}
+
+var (
+	// ErrEnd ends Run without error.
+	ErrEnd = errors.New("end of events")
+	// ErrSkip makes Run skip one record.
+	ErrSkip = errors.New("skip record")
+)
+
+// Processes is the process table; *proctable.Table implements it.
+type Processes interface {
+	Handle(ev *event.Event)
+}
+
+// StateTypes are the event types the process table needs whatever the rules
+// ask for: without them process names, ancestry, and cwd would go stale.
+var StateTypes = []event.Type{
+	event.Execve, event.Execveat,
+	event.Clone, event.Clone3, event.Fork, event.Vfork, event.ProcExit,
+	event.Chdir, event.Fchdir,
+	event.Dup, event.Dup2, event.Dup3,
+}
+
+// CaptureTypes returns the event types to capture for set: the ones its
+// rules need plus StateTypes.
+func CaptureTypes(set *rules.Set) []event.Type {
+	var seen [event.NumTypes]bool
+	var out []event.Type
+	for _, list := range [][]event.Type{StateTypes, set.Types()} {
+		for _, t := range list {
+			if t < event.NumTypes && !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	Source    Source
+	Processes Processes
+	Rules     *rules.Set
+	// Hostname is every alert's hostname.
+	Hostname string
+	// ExtraFields are added to every alert's output_fields, like Falco's
+	// append_output fields.
+	ExtraFields map[string]any
+	// Emit receives each alert. It is called on the event goroutine and
+	// must not block.
+	Emit func(*alert.Alert)
+	// OnEvent, if set, sees every event after enrichment, before the rules;
+	// telemetry counts events with it.
+	OnEvent func(*event.Event)
+}
+
+// Stats are the pipeline's counters.
+type Stats struct {
+	Events, Skipped, Matches uint64
+}
+
+// Pipeline is the daemon's event loop.
+type Pipeline struct {
+	cfg     Config
+	pending atomic.Pointer[rules.Set] // set by Reload, picked up by Run
+	events  atomic.Uint64
+	skipped atomic.Uint64
+	matches atomic.Uint64
+}
+
+// New returns a pipeline; Run starts it.
+func New(cfg Config) *Pipeline {
+	return &Pipeline{cfg: cfg}
+}
+
+// Reload replaces the rule set from the next event on. It is safe to call
+// from any goroutine; the caller also updates the kernel-side filter.
+func (p *Pipeline) Reload(set *rules.Set) { p.pending.Store(set) }
+
+// Stats returns the counters; safe from any goroutine.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Events: p.events.Load(), Skipped: p.skipped.Load(), Matches: p.matches.Load()}
+}
+
+// Run processes events until the source ends or fails, or ctx is done. The
+// caller stops a blocked Read by closing the source when ctx ends.
+func (p *Pipeline) Run(ctx context.Context) error {
+	set := p.cfg.Rules
+	eval := set.NewEvaluator()
+	var ev event.Event
+	emit := func(m *rules.Match) {
+		p.matches.Add(1)
+		p.cfg.Emit(p.alert(m))
+	}
+	for ctx.Err() == nil {
+		if next := p.pending.Swap(nil); next != nil {
+			set, eval = next, next.NewEvaluator()
+		}
+		ev = event.Event{}
+		err := p.cfg.Source.Read(&ev)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrEnd):
+			return nil
+		case errors.Is(err, ErrSkip):
+			p.skipped.Add(1)
+			continue
+		default:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read event: %w", err)
+		}
+		p.events.Add(1)
+		if p.cfg.Processes != nil {
+			p.cfg.Processes.Handle(&ev)
+		}
+		if p.cfg.OnEvent != nil {
+			p.cfg.OnEvent(&ev)
+		}
+		eval.Eval(&ev, emit)
+	}
+	return nil
+}
+
+// alert builds the alert of a match. It copies everything it keeps: the
+// match and its event are only valid until the next event.
+func (p *Pipeline) alert(m *rules.Match) *alert.Alert {
+	a := m.Alert()
+	a.UUID = uuid.NewString()
+	a.Hostname = p.cfg.Hostname
+	if a.OutputFields == nil {
+		a.OutputFields = make(map[string]any, 2+len(p.cfg.ExtraFields))
+	}
+	var c *event.Container
+	if m.Event.Proc != nil {
+		c = m.Event.Proc.Container
+	}
+	if _, ok := a.OutputFields["container.id"]; !ok {
+		a.OutputFields["container.id"] = containerID(c)
+	}
+	if _, ok := a.OutputFields["container.name"]; !ok {
+		a.OutputFields["container.name"] = containerName(c)
+	}
+	for k, v := range p.cfg.ExtraFields {
+		a.OutputFields[k] = v
+	}
+	return &a
+}
+
+func containerID(c *event.Container) string {
+	if c == nil {
+		return "host"
+	}
+	return c.ID
+}
+
+func containerName(c *event.Container) any {
+	if c == nil {
+		return "host"
+	}
+	if c.Name == "" {
+		return nil
+	}
+	return c.Name
+}
