@@ -429,6 +429,9 @@ func (o *Output) serve(ctx context.Context, conn net.Conn) (bool, error) {
 		if b == nil {
 			o.mu.Lock()
 			closing := o.closing
+			// Connected with everything delivered: not failing, even if
+			// no alert has come since the router was back.
+			o.failing = time.Time{}
 			o.mu.Unlock()
 			if closing {
 				return sent, nil

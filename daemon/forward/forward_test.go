@@ -294,8 +294,8 @@ func TestSpoolAcrossDaemonRestart(t *testing.T) {
 	if err := o.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := o.Stats(); st.Spooled != n || st.Delivered != 0 || st.Dropped != 0 {
-		t.Fatalf("after stopping with the router down: %+v, want %d spooled", st, n)
+	if st := o.Stats(); st.Spooled != n || st.Delivered != 0 || st.Dropped != 0 || st.FailingSince.IsZero() {
+		t.Fatalf("after stopping with the router down: %+v, want %d spooled and failing", st, n)
 	}
 
 	// The router comes back, the daemon restarts and sends new alerts too.
@@ -310,6 +310,7 @@ func TestSpoolAcrossDaemonRestart(t *testing.T) {
 		}
 	}
 	waitFor(t, "all alerts delivered", func() bool { return o.Stats().Delivered == n+100 })
+	waitFor(t, "failure cleared", func() bool { return o.Stats().FailingSince.IsZero() })
 	if err := o.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
