@@ -371,3 +371,34 @@ func TestSpoolLimitCountsDrops(t *testing.T) {
 		t.Fatalf("delivered alerts %d..%d, want %d..%d", first, prev, st.Dropped, n-1)
 	}
 }
+
+func TestTCPAndBatchBytes(t *testing.T) {
+	l := newNetListener(t, "tcp", "127.0.0.1:0")
+	entry, _ := AppendEntry(nil, testAlert(0))
+	limit := 3*len(entry) + len(entry)/2 // room for 3 entries per chunk
+	o, err := New(Options{Network: "tcp", Address: l.path, RequireAck: true, BatchBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Queue everything before the first chunk can leave, then flush.
+	for i := range 20 {
+		if err := o.Send(context.Background(), testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chunks, errs := l.snapshot()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, ch := range chunks {
+		if len(ch.entries) > 3 {
+			t.Fatalf("chunk of %d entries exceeds batch_bytes for 3", len(ch.entries))
+		}
+	}
+	checkDelivery(t, chunks, 20)
+}

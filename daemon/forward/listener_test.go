@@ -32,8 +32,9 @@ type chunk struct {
 // listener is a forward-protocol server for tests: it decodes every message
 // with the msgpack library, checks its shape and answers acks.
 type listener struct {
-	t    *testing.T
-	path string
+	t       *testing.T
+	network string
+	path    string
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -49,19 +50,25 @@ type listener struct {
 }
 
 func newListener(t *testing.T, path string) *listener {
-	l := &listener{t: t, path: path, notify: make(chan struct{}, 1)}
+	return newNetListener(t, "unix", path)
+}
+
+// newNetListener listens on network ("unix" or "tcp"); for tcp, Addr gives the port chosen.
+func newNetListener(t *testing.T, network, path string) *listener {
+	l := &listener{t: t, network: network, path: path, notify: make(chan struct{}, 1)}
 	l.start()
 	t.Cleanup(l.stop)
 	return l
 }
 
 func (l *listener) start() {
-	ln, err := net.Listen("unix", l.path)
+	ln, err := net.Listen(l.network, l.path)
 	if err != nil {
 		l.t.Fatalf("listen: %v", err)
 	}
 	l.mu.Lock()
 	l.ln = ln
+	l.path = ln.Addr().String()
 	l.mu.Unlock()
 	go func() {
 		for {
