@@ -269,6 +269,11 @@ func (o *Output) failLocked(now time.Time) {
 	if o.failing.IsZero() {
 		o.failing = now
 	}
+	o.spillAllLocked()
+}
+
+// spillAllLocked moves everything not yet acknowledged to the spool, in order.
+func (o *Output) spillAllLocked() {
 	if o.spool == nil {
 		return
 	}
@@ -608,7 +613,7 @@ func (o *Output) Close(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.spool != nil {
-		o.failLocked(time.Now())
+		o.spillAllLocked()
 		if e := o.spool.Close(); err == nil {
 			err = e
 		}
