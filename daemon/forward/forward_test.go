@@ -402,3 +402,37 @@ func TestTCPAndBatchBytes(t *testing.T) {
 	}
 	checkDelivery(t, chunks, 20)
 }
+
+func TestWithoutAck(t *testing.T) {
+	path := sockPath(t)
+	l := newListener(t, path)
+	o, err := New(Options{Address: path, Tag: "custom.tag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		o.Send(context.Background(), testAlert(i))
+	}
+	waitFor(t, "listener to see 10 alerts", func() bool {
+		chunks, _ := l.snapshot()
+		n := 0
+		for _, ch := range chunks {
+			n += len(ch.entries)
+		}
+		return n == 10
+	})
+	o.Close(context.Background())
+	chunks, errs := l.snapshot()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, ch := range chunks {
+		if _, ok := ch.options["chunk"]; ok || ch.tag != "custom.tag" {
+			t.Fatalf("chunk without require_ack: tag %q options %v", ch.tag, ch.options)
+		}
+	}
+	checkDelivery(t, chunks, 10)
+	if st := o.Stats(); st.Delivered != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}

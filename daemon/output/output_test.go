@@ -231,3 +231,24 @@ func TestFanoutCounters(t *testing.T) {
 		t.Error("send after close not counted as dropped")
 	}
 }
+
+func TestFanoutCloseDeadlineCountsLeftovers(t *testing.T) {
+	slow := blockingSink{started: make(chan struct{}, 1), release: make(chan struct{})}
+	defer close(slow.release)
+	f := NewFanout(FanoutOptions{QueueSize: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, slow)
+	for i := range 6 {
+		if err := f.Send(testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-slow.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the flush deadline has already passed
+	if err := f.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close = %v, want the context error", err)
+	}
+	// One alert is stuck in Send; the 5 queued ones are counted as dropped.
+	if st := f.Stats()["slow"]; st.Dropped != 5 || st.Pending != 0 {
+		t.Fatalf("stats %+v, want 5 dropped", st)
+	}
+}
