@@ -1,0 +1,309 @@
+// Package config owns the detection daemon's configuration: the HCL file
+// (nightjar.hcl) that selects rules, sizes the capture, enables outputs and
+// sets noise control, telemetry and health thresholds. Every setting has a
+// default, so Default works with no file; Load reports every problem with
+// the file, line and column where it is. The reference is README.md beside
+// this file; example.hcl is a complete example.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+)
+
+// DefaultPath is where the daemon looks for its configuration.
+const DefaultPath = "/etc/nightjar/nightjar.hcl"
+
+// Config is the daemon's configuration. Fields named Raw… hold the text of
+// the file; the typed field beside each one is filled by Load and Default.
+type Config struct {
+	// Hostname overrides the host name put in every alert.
+	Hostname string `hcl:"hostname,optional"`
+	// AppendOutput adds these fields to every alert's output_fields.
+	AppendOutput map[string]string `hcl:"append_output,optional"`
+	// OutputQueueSize bounds each output's queue in the fan-out.
+	OutputQueueSize int `hcl:"output_queue_size,optional"`
+
+	Rules     *Rules         `hcl:"rules,block"`
+	Capture   *Capture       `hcl:"capture,block"`
+	RateLimit *RateLimit     `hcl:"rate_limit,block"`
+	Dedup     *Dedup         `hcl:"dedup,block"`
+	Stdout    *StdoutOutput  `hcl:"stdout_output,block"`
+	File      *FileOutput    `hcl:"file_output,block"`
+	HTTP      *HTTPOutput    `hcl:"http_output,block"`
+	Forward   *ForwardOutput `hcl:"forward_output,block"`
+	Metrics   *Metrics       `hcl:"metrics,block"`
+	Health    *Health        `hcl:"health,block"`
+
+	// Path is the file the configuration was loaded from; empty for Default.
+	Path string
+}
+
+// Rules selects the rules to load.
+type Rules struct {
+	// DefaultRules loads the rule set built into the daemon.
+	DefaultRules bool `hcl:"default_rules,optional"`
+	// Paths are rule files and directories (every *.yaml, *.yml, *.hcl in
+	// them, in lexical order), loaded after the default rules.
+	Paths        []string `hcl:"paths,optional"`
+	Enabled      []string `hcl:"enabled,optional"`
+	Disabled     []string `hcl:"disabled,optional"`
+	EnabledTags  []string `hcl:"enabled_tags,optional"`
+	DisabledTags []string `hcl:"disabled_tags,optional"`
+
+	RawMinPriority string `hcl:"min_priority,optional"`
+	MinPriority    alert.Priority
+}
+
+// Capture sizes the kernel side.
+type Capture struct {
+	RawRingBufferSize string `hcl:"ring_buffer_size,optional"`
+	RingBufferSize    int64
+}
+
+// RateLimit configures the token buckets.
+type RateLimit struct {
+	Rate        float64     `hcl:"rate,optional"`
+	Burst       int         `hcl:"burst,optional"`
+	GlobalRate  float64     `hcl:"global_rate,optional"`
+	GlobalBurst int         `hcl:"global_burst,optional"`
+	Rules       []RuleLimit `hcl:"rule,block"`
+
+	RawSummaryInterval string `hcl:"summary_interval,optional"`
+	SummaryInterval    time.Duration
+}
+
+// RuleLimit overrides the rate limit for one rule.
+type RuleLimit struct {
+	Name  string  `hcl:"name,label"`
+	Rate  float64 `hcl:"rate"`
+	Burst int     `hcl:"burst"`
+}
+
+// Dedup configures de-duplication of identical alerts.
+type Dedup struct {
+	Enabled      bool     `hcl:"enabled,optional"`
+	IgnoreFields []string `hcl:"ignore_fields,optional"`
+
+	RawWindow string `hcl:"window,optional"`
+	Window    time.Duration
+}
+
+// StdoutOutput writes JSON lines to standard output.
+type StdoutOutput struct {
+	// RawEnabled is nil when the file does not say; then stdout is enabled
+	// exactly when no other output is.
+	RawEnabled *bool `hcl:"enabled,optional"`
+	Enabled    bool
+}
+
+// FileOutput writes JSON lines to a file with size-based rotation.
+type FileOutput struct {
+	Enabled    bool   `hcl:"enabled,optional"`
+	Path       string `hcl:"path,optional"`
+	MaxBackups int    `hcl:"max_backups,optional"`
+
+	RawMaxSize string `hcl:"max_size,optional"`
+	MaxSize    int64
+}
+
+// HTTPOutput posts each alert as JSON, as Falco's http_output does.
+type HTTPOutput struct {
+	Enabled            bool              `hcl:"enabled,optional"`
+	URL                string            `hcl:"url,optional"`
+	Headers            map[string]string `hcl:"headers,optional"`
+	UserAgent          string            `hcl:"user_agent,optional"`
+	Retries            int               `hcl:"retries,optional"`
+	InsecureSkipVerify bool              `hcl:"insecure_skip_verify,optional"`
+	CAFile             string            `hcl:"ca_file,optional"`
+	ClientCert         string            `hcl:"client_cert,optional"`
+	ClientKey          string            `hcl:"client_key,optional"`
+
+	RawTimeout string `hcl:"timeout,optional"`
+	Timeout    time.Duration
+}
+
+// ForwardOutput sends alerts to a log router with the Fluent Forward protocol.
+type ForwardOutput struct {
+	Enabled bool `hcl:"enabled,optional"`
+	// Address is unix:///path, tcp://host:port, or a socket path.
+	Address    string `hcl:"address,optional"`
+	Tag        string `hcl:"tag,optional"`
+	Mode       string `hcl:"mode,optional"`
+	RequireAck bool   `hcl:"require_ack,optional"`
+	BatchSize  int    `hcl:"batch_size,optional"`
+	QueueSize  int    `hcl:"queue_size,optional"`
+	Spool      *Spool `hcl:"spool,block"`
+
+	RawBatchBytes   string `hcl:"batch_bytes,optional"`
+	RawAckTimeout   string `hcl:"ack_timeout,optional"`
+	RawWriteTimeout string `hcl:"write_timeout,optional"`
+	RawDialTimeout  string `hcl:"dial_timeout,optional"`
+	RawBackoffMin   string `hcl:"backoff_min,optional"`
+	RawBackoffMax   string `hcl:"backoff_max,optional"`
+
+	Network      string // "unix" or "tcp", from Address
+	Target       string // socket path or host:port, from Address
+	BatchBytes   int64
+	AckTimeout   time.Duration
+	WriteTimeout time.Duration
+	DialTimeout  time.Duration
+	BackoffMin   time.Duration
+	BackoffMax   time.Duration
+}
+
+// Spool is the forward output's on-disk queue.
+type Spool struct {
+	Enabled bool   `hcl:"enabled,optional"`
+	Dir     string `hcl:"dir,optional"`
+
+	RawMaxSize     string `hcl:"max_size,optional"`
+	RawSegmentSize string `hcl:"segment_size,optional"`
+	MaxSize        int64
+	SegmentSize    int64
+}
+
+// Metrics is the Prometheus and health listener.
+type Metrics struct {
+	Enabled bool   `hcl:"enabled,optional"`
+	Listen  string `hcl:"listen,optional"`
+}
+
+// Health sets when /healthz reports unhealthy and when kernel drops raise an alert.
+type Health struct {
+	RawCaptureStall  string `hcl:"capture_stall,optional"`
+	RawOutputFailure string `hcl:"output_failure,optional"`
+	// DropAlertThreshold is how many kernel drops within DropAlertInterval
+	// raise a "dropped events" alert; at most one such alert per interval.
+	// Zero disables the alert.
+	DropAlertThreshold   uint64 `hcl:"drop_alert_threshold,optional"`
+	RawDropAlertInterval string `hcl:"drop_alert_interval,optional"`
+
+	CaptureStall      time.Duration
+	OutputFailure     time.Duration
+	DropAlertInterval time.Duration
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	host, _ := os.Hostname()
+	c := &Config{
+		Hostname:        host,
+		OutputQueueSize: 10000,
+		Rules:           &Rules{DefaultRules: true, RawMinPriority: "Debug"},
+		Capture:         &Capture{RawRingBufferSize: "16MiB"},
+		RateLimit:       &RateLimit{Rate: 10, Burst: 100, RawSummaryInterval: "60s"},
+		Dedup:           &Dedup{RawWindow: "30s"},
+		Stdout:          &StdoutOutput{},
+		File:            &FileOutput{Path: "/var/log/nightjar/alerts.json", MaxBackups: 5, RawMaxSize: "100MiB"},
+		HTTP:            &HTTPOutput{UserAgent: "nightjar", Retries: 2, RawTimeout: "5s"},
+		Forward: &ForwardOutput{
+			Address: "unix:///var/run/fluent.sock", Tag: "nightjar.alerts", Mode: "packed_forward",
+			RequireAck: true, BatchSize: 1000, QueueSize: 100000,
+			RawBatchBytes: "1MiB", RawAckTimeout: "30s", RawWriteTimeout: "10s", RawDialTimeout: "5s",
+			RawBackoffMin: "100ms", RawBackoffMax: "10s",
+			Spool: &Spool{Enabled: true, Dir: "/var/lib/nightjar/spool", RawMaxSize: "256MiB", RawSegmentSize: "16MiB"},
+		},
+		Metrics: &Metrics{Enabled: true, Listen: "127.0.0.1:9376"},
+		Health: &Health{RawCaptureStall: "30s", RawOutputFailure: "5m",
+			DropAlertThreshold: 1, RawDropAlertInterval: "60s"},
+	}
+	if diags := c.resolve(nil); diags.HasErrors() {
+		panic("config: invalid defaults: " + diags.Error())
+	}
+	return c
+}
+
+// Error is a configuration that failed to load: each diagnostic names the
+// file, line and column.
+type Error struct {
+	Diagnostics hcl.Diagnostics
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diagnostics {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		b.WriteString(d.Summary)
+		if d.Detail != "" {
+			b.WriteString(": ")
+			b.WriteString(d.Detail)
+		}
+	}
+	return b.String()
+}
+
+// Load reads the configuration at path over the defaults.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(src, path)
+}
+
+// Parse reads configuration text; filename is used in error positions.
+func Parse(src []byte, filename string) (*Config, error) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		return nil, &Error{Diagnostics: diags}
+	}
+	c := Default()
+	c.Path = filename
+	// gohcl decodes into the non-nil blocks in place, so settings the file
+	// leaves out keep their defaults.
+	diags = gohcl.DecodeBody(f.Body, evalContext(), c)
+	if diags.HasErrors() {
+		return nil, &Error{Diagnostics: diags}
+	}
+	if diags := c.resolve(f.Body.(*hclsyntax.Body)); diags.HasErrors() {
+		return nil, &Error{Diagnostics: diags}
+	}
+	return c, nil
+}
+
+func evalContext() *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc}}
+}
+
+// envFunc is env("NAME") or env("NAME", "default"): the value of an
+// environment variable, so secrets stay out of the file. An unset variable
+// without a default is an error.
+var envFunc = function.New(&function.Spec{
+	Description: "Returns the value of an environment variable.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if len(args) > 2 {
+			return cty.NilVal, errors.New("env takes a name and at most one default")
+		}
+		name := args[0].AsString()
+		if v, ok := os.LookupEnv(name); ok {
+			return cty.StringVal(v), nil
+		}
+		if len(args) == 2 {
+			return args[1], nil
+		}
+		return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+	},
+})

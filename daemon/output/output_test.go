@@ -1,0 +1,254 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+)
+
+func testAlert(i int) *alert.Alert {
+	return &alert.Alert{
+		Time: time.Date(2026, 11, 26, 18, 0, 0, 123456789, time.UTC), Rule: "Write below etc",
+		Priority: alert.PriorityError, Source: "syscall", Hostname: "node-1",
+		Tags: []string{"filesystem"}, Output: fmt.Sprintf("write %d", i),
+		OutputFields: map[string]any{"fd.name": "/etc/passwd", "seq": float64(i)}, UUID: fmt.Sprintf("u-%d", i),
+	}
+}
+
+func decodeLines(t *testing.T, r io.Reader) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var a alert.Alert
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func TestWriterJSONLines(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter("stdout", &buf)
+	for i := range 3 {
+		if err := w.Send(context.Background(), testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := decodeLines(t, &buf)
+	if len(got) != 3 || got[2].Output != "write 2" || got[1].Priority != alert.PriorityError || got[0].OutputFields["fd.name"] != "/etc/passwd" {
+		t.Fatalf("decoded %+v", got)
+	}
+}
+
+func TestFileRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.json")
+	line, _ := testAlert(0).AppendJSON(nil)
+	per := int64(len(line) + 1)
+	f, err := NewFile(FileOptions{Path: path, MaxBytes: 3 * per, MaxBackups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 alerts, 3 per file: alerts.json.2 (3..5), .1 (6..8), current (9); 0..2 rotated away.
+	for i := range 10 {
+		if err := f.Send(context.Background(), testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{path + ".2": {"write 3", "write 4", "write 5"}, path + ".1": {"write 6", "write 7", "write 8"}, path: {"write 9"}}
+	for p, outs := range want {
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := decodeLines(t, fh)
+		fh.Close()
+		if len(got) != len(outs) {
+			t.Fatalf("%s: %d alerts, want %d", p, len(got), len(outs))
+		}
+		for i := range outs {
+			if got[i].Output != outs[i] {
+				t.Fatalf("%s line %d = %q, want %q", p, i, got[i].Output, outs[i])
+			}
+		}
+		if fi, _ := os.Stat(p); fi.Size() > 3*per {
+			t.Fatalf("%s is %d bytes, over the %d limit", p, fi.Size(), 3*per)
+		}
+	}
+	if _, err := os.Stat(path + ".3"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("more backups than MaxBackups: %v", err)
+	}
+}
+
+// TestHTTPFalcoForm checks the request Falco's http_output makes: a POST of
+// the alert object with Content-Type application/json, over TLS with a
+// private CA and with custom headers.
+func TestHTTPFalcoForm(t *testing.T) {
+	var mu sync.Mutex
+	var got []alert.Alert
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, "bad request form", http.StatusBadRequest)
+			return
+		}
+		var a alert.Alert
+		if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted-CA case below logs a handshake error
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	h, err := NewHTTP(HTTPOptions{URL: srv.URL + "/falco", Headers: map[string]string{"Authorization": "Bearer s3cret"}, TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := h.Send(context.Background(), testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 5 || got[4].UUID != "u-4" || got[0].Rule != "Write below etc" {
+		t.Fatalf("server received %+v", got)
+	}
+
+	// Without the CA the TLS handshake fails and Send reports it.
+	bad, _ := NewHTTP(HTTPOptions{URL: srv.URL, Retries: -1})
+	if err := bad.Send(context.Background(), testAlert(0)); err == nil {
+		t.Fatal("send to an untrusted server succeeded")
+	}
+}
+
+func TestHTTPRetriesThenFails(t *testing.T) {
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls < 3 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	h, _ := NewHTTP(HTTPOptions{URL: srv.URL, Retries: 2})
+	if err := h.Send(context.Background(), testAlert(0)); err != nil || calls != 3 {
+		t.Fatalf("err %v after %d calls, want success on the third", err, calls)
+	}
+	calls = -100
+	if err := h.Send(context.Background(), testAlert(0)); err == nil {
+		t.Fatal("a 503 after all retries was not an error")
+	}
+}
+
+type failingSink struct{ name string }
+
+func (f failingSink) Name() string                             { return f.name }
+func (f failingSink) Send(context.Context, *alert.Alert) error { return errors.New("refused") }
+func (f failingSink) Close(context.Context) error              { return nil }
+
+type blockingSink struct{ started, release chan struct{} }
+
+func (b blockingSink) Name() string { return "slow" }
+func (b blockingSink) Send(context.Context, *alert.Alert) error {
+	select {
+	case b.started <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return nil
+}
+func (b blockingSink) Close(context.Context) error { return nil }
+
+func TestFanoutCounters(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	slow := blockingSink{started: make(chan struct{}, 1), release: make(chan struct{})}
+	f := NewFanout(FanoutOptions{QueueSize: 4, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		NewWriter("stdout", &buf), failingSink{"broken"}, slow)
+	var fullErrs int
+	if err := f.Send(testAlert(0)); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.started
+	for i := 1; i < 10; i++ {
+		if err := f.Send(testAlert(i)); err != nil {
+			fullErrs++
+		}
+	}
+	// The slow sink holds one alert in Send and 4 in its queue; 5 were dropped.
+	// (The other sinks' queues may overflow too, so at least 5.)
+	if fullErrs < 5 {
+		t.Fatalf("%d sends reported a full queue, want ≥ 5", fullErrs)
+	}
+	close(slow.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := f.Stats()
+	if s := st["stdout"]; s.Delivered+s.Dropped != 10 || s.Pending != 0 {
+		t.Errorf("stdout %+v: want delivered + dropped = 10", s)
+	}
+	if got := len(decodeLines(t, &buf)); uint64(got) != st["stdout"].Delivered {
+		t.Errorf("stdout wrote %d lines, counted %d delivered", got, st["stdout"].Delivered)
+	}
+	if s := st["broken"]; s.Delivered != 0 || s.Dropped != 10 || !s.FailingSince.Equal(now) {
+		t.Errorf("broken %+v: want 10 dropped, failing since %v", s, now)
+	}
+	if s := st["slow"]; s.Delivered != 5 || s.Dropped != 5 {
+		t.Errorf("slow %+v: want 5 delivered, 5 dropped", s)
+	}
+	if err := f.Send(testAlert(99)); err == nil {
+		t.Error("send after close succeeded")
+	}
+	if f.Stats()["stdout"].Dropped != st["stdout"].Dropped+1 {
+		t.Error("send after close not counted as dropped")
+	}
+}
+
+func TestFanoutCloseDeadlineCountsLeftovers(t *testing.T) {
+	slow := blockingSink{started: make(chan struct{}, 1), release: make(chan struct{})}
+	defer close(slow.release)
+	f := NewFanout(FanoutOptions{QueueSize: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, slow)
+	for i := range 6 {
+		if err := f.Send(testAlert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-slow.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the flush deadline has already passed
+	if err := f.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close = %v, want the context error", err)
+	}
+	// One alert is stuck in Send; the 5 queued ones are counted as dropped.
+	if st := f.Stats()["slow"]; st.Dropped != 5 || st.Pending != 0 {
+		t.Fatalf("stats %+v, want 5 dropped", st)
+	}
+}

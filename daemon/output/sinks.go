@@ -1,0 +1,263 @@
+package output
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+)
+
+// Writer writes alerts as JSON lines to an io.Writer (stdout by default).
+type Writer struct {
+	name string
+	mu   sync.Mutex
+	w    io.Writer
+	buf  []byte
+}
+
+// NewWriter returns a sink named name writing JSON lines to w.
+func NewWriter(name string, w io.Writer) *Writer { return &Writer{name: name, w: w} }
+
+// NewStdout returns the stdout sink.
+func NewStdout() *Writer { return NewWriter("stdout", os.Stdout) }
+
+// Name implements Sink.
+func (w *Writer) Name() string { return w.name }
+
+// Send writes one JSON line.
+func (w *Writer) Send(_ context.Context, a *alert.Alert) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var err error
+	w.buf, err = a.AppendJSON(w.buf[:0])
+	if err != nil {
+		return fmt.Errorf("encode alert: %w", err)
+	}
+	w.buf = append(w.buf, '\n')
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("%s: %w", w.name, err)
+	}
+	return nil
+}
+
+// Close implements Sink; it does not close the underlying writer.
+func (w *Writer) Close(context.Context) error { return nil }
+
+// FileOptions configures the file sink.
+type FileOptions struct {
+	Path string
+	// MaxBytes rotates the file before a line would make it larger.
+	// 0 disables rotation.
+	MaxBytes int64
+	// MaxBackups is how many rotated files (Path.1 … Path.N, .1 newest) are
+	// kept. Default 5.
+	MaxBackups int
+}
+
+// File writes alerts as JSON lines to a file with size-based rotation.
+type File struct {
+	opts FileOptions
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+	buf  []byte
+}
+
+// NewFile opens (appending to) the file.
+func NewFile(opts FileOptions) (*File, error) {
+	if opts.Path == "" {
+		return nil, errors.New("file output: path is empty")
+	}
+	if opts.MaxBackups <= 0 {
+		opts.MaxBackups = 5
+	}
+	s := &File{opts: opts}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *File) open() error {
+	f, err := os.OpenFile(s.opts.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("file output: %w", err)
+	}
+	s.f, s.size = f, fi.Size()
+	return nil
+}
+
+func (s *File) rotate() error {
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	p := s.opts.Path
+	os.Remove(fmt.Sprintf("%s.%d", p, s.opts.MaxBackups))
+	for i := s.opts.MaxBackups - 1; i >= 1; i-- {
+		if err := os.Rename(fmt.Sprintf("%s.%d", p, i), fmt.Sprintf("%s.%d", p, i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file output: rotate: %w", err)
+		}
+	}
+	if err := os.Rename(p, p+".1"); err != nil {
+		return fmt.Errorf("file output: rotate: %w", err)
+	}
+	return s.open()
+}
+
+// Name implements Sink.
+func (s *File) Name() string { return "file" }
+
+// Send appends one JSON line, rotating first when the line would push the
+// file past MaxBytes.
+func (s *File) Send(_ context.Context, a *alert.Alert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return errors.New("file output: closed")
+	}
+	var err error
+	s.buf, err = a.AppendJSON(s.buf[:0])
+	if err != nil {
+		return fmt.Errorf("encode alert: %w", err)
+	}
+	s.buf = append(s.buf, '\n')
+	if s.opts.MaxBytes > 0 && s.size > 0 && s.size+int64(len(s.buf)) > s.opts.MaxBytes {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := s.f.Write(s.buf)
+	s.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	return nil
+}
+
+// Close syncs and closes the file.
+func (s *File) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Sync()
+	if e := s.f.Close(); err == nil {
+		err = e
+	}
+	s.f = nil
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	return nil
+}
+
+// HTTPOptions configures the HTTP sink.
+type HTTPOptions struct {
+	URL       string
+	Headers   map[string]string
+	UserAgent string // default "nightjar"
+	Timeout   time.Duration
+	// TLS is used for https URLs; nil means the system roots.
+	TLS *tls.Config
+	// Retries is how many times a failed POST is retried (with a short
+	// backoff) before the alert counts as dropped. Default 2.
+	Retries int
+}
+
+// HTTP posts each alert as one JSON document, the way Falco's http_output
+// does (Content-Type application/json, the alert object as the body).
+type HTTP struct {
+	opts   HTTPOptions
+	client *http.Client
+	buf    bytes.Buffer
+}
+
+// NewHTTP returns the HTTP sink.
+func NewHTTP(opts HTTPOptions) (*HTTP, error) {
+	if opts.URL == "" {
+		return nil, errors.New("http output: url is empty")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "nightjar"
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
+	} else if opts.Retries == 0 {
+		opts.Retries = 2
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = opts.TLS
+	return &HTTP{opts: opts, client: &http.Client{Timeout: opts.Timeout, Transport: tr}}, nil
+}
+
+// Name implements Sink.
+func (h *HTTP) Name() string { return "http" }
+
+// Send posts the alert; a non-2xx answer is an error.
+func (h *HTTP) Send(ctx context.Context, a *alert.Alert) error {
+	body, err := a.AppendJSON(h.buf.AvailableBuffer())
+	if err != nil {
+		return fmt.Errorf("encode alert: %w", err)
+	}
+	var last error
+	for attempt := 0; attempt <= h.opts.Retries; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(time.Duration(attempt) * 200 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("http output: %w (last error: %v)", ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+		if last = h.post(ctx, body); last == nil {
+			return nil
+		}
+	}
+	return last
+}
+
+func (h *HTTP) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.opts.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("http output: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", h.opts.UserAgent)
+	for k, v := range h.opts.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("http output: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("http output: POST %s: %s", h.opts.URL, resp.Status)
+	}
+	return nil
+}
+
+// Close releases idle connections.
+func (h *HTTP) Close(context.Context) error {
+	h.client.CloseIdleConnections()
+	return nil
+}
