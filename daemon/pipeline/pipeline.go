@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/google/uuid"
-
 	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/rules"
@@ -70,13 +68,8 @@ type Config struct {
 	Source    Source
 	Processes Processes
 	Rules     *rules.Set
-	// Hostname is every alert's hostname.
-	Hostname string
-	// ExtraFields are added to every alert's output_fields, like Falco's
-	// append_output fields.
-	ExtraFields map[string]any
 	// Emit receives each alert. It is called on the event goroutine and
-	// must not block.
+	// must not block. Alerts leave without uuid; delivery assigns it.
 	Emit func(*alert.Alert)
 	// OnEvent, if set, sees every event after enrichment, before the rules;
 	// telemetry counts events with it.
@@ -156,10 +149,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // match and its event are only valid until the next event.
 func (p *Pipeline) alert(m *rules.Match) *alert.Alert {
 	a := m.Alert()
-	a.UUID = uuid.NewString()
-	a.Hostname = p.cfg.Hostname
 	if a.OutputFields == nil {
-		a.OutputFields = make(map[string]any, 2+len(p.cfg.ExtraFields))
+		a.OutputFields = make(map[string]any, 2)
 	}
 	var c *event.Container
 	if m.Event.Proc != nil {
@@ -170,9 +161,6 @@ func (p *Pipeline) alert(m *rules.Match) *alert.Alert {
 	}
 	if _, ok := a.OutputFields["container.name"]; !ok {
 		a.OutputFields["container.name"] = containerName(c)
-	}
-	for k, v := range p.cfg.ExtraFields {
-		a.OutputFields[k] = v
 	}
 	return &a
 }

@@ -58,9 +58,8 @@ func TestRunEmitsAlerts(t *testing.T) {
 	}
 	var got []*alert.Alert
 	p := New(Config{
-		Source: src, Processes: procs{proc}, Rules: set, Hostname: "node-1",
-		ExtraFields: map[string]any{"cluster": "prod-eu"},
-		Emit:        func(a *alert.Alert) { got = append(got, a) },
+		Source: src, Processes: procs{proc}, Rules: set,
+		Emit: func(a *alert.Alert) { got = append(got, a) },
 	})
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -69,11 +68,11 @@ func TestRunEmitsAlerts(t *testing.T) {
 		t.Fatalf("got %d alerts, want 1: %+v", len(got), got)
 	}
 	a := got[0]
-	if a.Rule != "Read sensitive file untrusted" || a.Hostname != "node-1" || len(a.UUID) != 36 {
+	if a.Rule != "Read sensitive file untrusted" || a.Hostname != "node-1" {
 		t.Errorf("alert = %+v", a)
 	}
 	for k, want := range map[string]any{"fd.name": "/etc/shadow", "proc.name": "cat",
-		"container.id": "3f2a1b4c5d6e", "container.name": "web", "cluster": "prod-eu"} {
+		"container.id": "3f2a1b4c5d6e", "container.name": "web"} {
 		if a.OutputFields[k] != want {
 			t.Errorf("output_fields[%q] = %v, want %v", k, a.OutputFields[k], want)
 		}
