@@ -44,9 +44,3 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 }
-
-// runCmd is the daemon's entry point. Until rules and outputs are wired in,
-// it prints every captured event, as trace does.
-func runCmd(args []string, stdout, stderr io.Writer) int {
-	return traceCmd(args, stdout, stderr)
-}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/daemon/capture"
+	"github.com/nightjar-sec/nightjar/daemon/config"
+	"github.com/nightjar-sec/nightjar/daemon/container"
+	"github.com/nightjar-sec/nightjar/daemon/delivery"
+	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/daemon/output"
+	"github.com/nightjar-sec/nightjar/daemon/pipeline"
+	"github.com/nightjar-sec/nightjar/daemon/proctable"
+	"github.com/nightjar-sec/nightjar/daemon/telemetry"
+	"github.com/nightjar-sec/nightjar/rules"
+)
+
+// shutdownTimeout bounds the flush of pending alerts at exit.
+const shutdownTimeout = 10 * time.Second
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (HCL); built-in defaults when empty")
+	var rulePaths stringList
+	fs.Var(&rulePaths, "rules", "rules file or directory, loaded after the configured ones (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	d := &daemon{cfgPath: *cfgPath, extraRules: rulePaths, log: log}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.run(ctx); err != nil {
+		fmt.Fprintln(stderr, "nightjar:", err)
+		return 1
+	}
+	return 0
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(*l) }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// daemon is one run of the detection daemon.
+type daemon struct {
+	cfgPath    string
+	extraRules []string
+	log        *slog.Logger
+
+	metrics *telemetry.Metrics
+	capture *capture.Capture
+	pipe    *pipeline.Pipeline
+
+	mu       sync.RWMutex // guards delivery and cfg against a reload
+	delivery *delivery.Delivery
+	cfg      *config.Config // the running configuration
+}
+
+// loadConfig reads the configuration file, or the defaults without one.
+func (d *daemon) loadConfig() (*config.Config, error) {
+	if d.cfgPath == "" {
+		return config.Default(), nil
+	}
+	return config.Load(d.cfgPath)
+}
+
+// loadRules loads the rules the configuration and the command line name.
+func (d *daemon) loadRules(cfg *config.Config, hostname string) (*rules.Set, error) {
+	rc := cfg.Rules
+	opts := rules.Options{Hostname: hostname}
+	paths := append([]string(nil), d.extraRules...)
+	defaults := true
+	if rc != nil {
+		min := rc.MinPriority
+		opts.MinPriority = &min
+		opts.EnableRules, opts.DisableRules = rc.Enabled, rc.Disabled
+		opts.EnableTags, opts.DisableTags = rc.EnabledTags, rc.DisabledTags
+		paths = append(append([]string(nil), rc.Paths...), paths...)
+		defaults = rc.DefaultRules
+	}
+	srcs, err := rules.ReadSources(paths...)
+	if err != nil {
+		return nil, err
+	}
+	if defaults {
+		return rules.Default(opts, srcs...)
+	}
+	if len(srcs) == 0 {
+		return nil, errors.New("no rules: default_rules is false and no rule paths are given")
+	}
+	return rules.Load(opts, srcs...)
+}
+
+func hostnameOf(cfg *config.Config) string {
+	if cfg.Hostname != "" {
+		return cfg.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	if err := capture.CheckSystem(); err != nil {
+		return err
+	}
+	cfg, err := d.loadConfig()
+	if err != nil {
+		return err
+	}
+	d.cfg = cfg
+	hostname := hostnameOf(cfg)
+	set, err := d.loadRules(cfg, hostname)
+	if err != nil {
+		return err
+	}
+	for _, w := range set.Warnings() {
+		d.log.Warn("rules", "warning", w.Error())
+	}
+
+	d.metrics = telemetry.New(telemetry.Options{})
+	if d.delivery, err = delivery.New(cfg, d.metrics, d.log); err != nil {
+		return err
+	}
+	d.metrics.SetOutputs(d.deliveryStats)
+	if cfg.Metrics != nil && cfg.Metrics.Enabled {
+		go func() {
+			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
+				d.log.Error("metrics listener", "err", err)
+			}
+		}()
+	}
+
+	resolver, err := container.NewResolver(container.Config{})
+	if err != nil {
+		return fmt.Errorf("container resolver: %w", err)
+	}
+	procs := proctable.New(proctable.Config{
+		Containers: resolver,
+		OnError:    func(err error) { d.log.Debug("proc", "err", err) },
+	})
+	if err := procs.Seed(ctx); err != nil {
+		return fmt.Errorf("seed process table: %w", err)
+	}
+
+	ringSize := 0
+	if cfg.Capture != nil {
+		ringSize = int(cfg.Capture.RingBufferSize)
+	}
+	d.capture, err = capture.Open(capture.Config{
+		RingBufferSize: ringSize,
+		Types:          pipeline.CaptureTypes(set),
+		ExcludePIDs:    []uint32{uint32(os.Getpid())},
+	})
+	if err != nil {
+		return err
+	}
+	var counters [event.NumTypes]prometheus.Counter
+	for t := range counters {
+		counters[t] = d.metrics.EventCounter(event.Type(t).String())
+	}
+	d.pipe = pipeline.New(pipeline.Config{
+		Source:    pipeline.CaptureSource{Capture: d.capture},
+		Processes: procs,
+		Rules:     set,
+		Emit:      d.emit,
+		OnEvent: func(ev *event.Event) {
+			if ev.Type < event.NumTypes {
+				counters[ev.Type].Inc()
+			}
+		},
+	})
+	d.log.Info("nightjar running", "version", version, "rules", countEnabled(set),
+		"event_types", len(pipeline.CaptureTypes(set)), "config", d.cfgPath)
+
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- d.pipe.Run(ctx) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-pipeDone:
+			runErr = err
+			pipeDone = nil
+			break loop
+		case <-hup:
+			d.reload()
+		case <-tick.C:
+			d.report()
+		}
+	}
+	d.capture.Close()
+	if pipeDone != nil {
+		if err := <-pipeDone; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	d.report()
+	flushCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	d.mu.Lock()
+	err = d.delivery.Close(flushCtx)
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("flush alerts at exit", "err", err)
+	}
+	st := d.pipe.Stats()
+	d.log.Info("nightjar stopped", "events", st.Events, "alerts", st.Matches, "skipped", st.Skipped)
+	return runErr
+}
+
+// emit hands an alert to delivery; it runs on the event goroutine.
+func (d *daemon) emit(a *alert.Alert) {
+	d.mu.RLock()
+	d.delivery.Send(a)
+	d.mu.RUnlock()
+}
+
+func (d *daemon) deliveryStats() map[string]output.Stats {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.delivery.Stats()
+}
+
+// report publishes the capture's counters.
+func (d *daemon) report() {
+	st, err := d.capture.Stats()
+	if err != nil {
+		d.log.Warn("capture stats", "err", err)
+		return
+	}
+	d.metrics.CaptureAlive()
+	d.mu.RLock()
+	d.delivery.KernelDrops(st.Drops)
+	d.mu.RUnlock()
+}
+
+// reload re-reads the configuration and the rules. On any error the running
+// set and outputs stay as they are.
+func (d *daemon) reload() {
+	cfg, err := d.loadConfig()
+	if err != nil {
+		d.log.Error("reload: keeping the running configuration", "err", err)
+		return
+	}
+	set, err := d.loadRules(cfg, hostnameOf(cfg))
+	if err != nil {
+		d.log.Error("reload: keeping the running rules", "err", err)
+		return
+	}
+	if err := d.capture.SetTypes(pipeline.CaptureTypes(set)); err != nil {
+		d.log.Error("reload: keeping the running rules", "err", err)
+		return
+	}
+	d.pipe.Reload(set)
+	// Two deliveries must not share a spool directory, so the old one is
+	// closed before the new one opens; alerts of the gap wait on the lock.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := d.delivery.Close(ctx); err != nil {
+		d.log.Error("reload: flush alerts", "err", err)
+	}
+	nd, err := delivery.New(cfg, d.metrics, d.log)
+	if err != nil {
+		d.log.Error("reload: outputs failed; reopening the previous ones", "err", err)
+		cfg = d.cfg
+		if nd, err = delivery.New(cfg, d.metrics, d.log); err != nil {
+			// Keep the closed delivery: it counts what it cannot send.
+			d.log.Error("reload: no outputs", "err", err)
+			return
+		}
+	}
+	d.delivery, d.cfg = nd, cfg
+	d.log.Info("reloaded", "rules", countEnabled(set))
+}
+
+func countEnabled(set *rules.Set) int {
+	n := 0
+	for _, r := range set.Rules() {
+		if r.Enabled {
+			n++
+		}
+	}
+	return n
+}
