@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// These tests run the real daemon binary as root: it loads its eBPF programs
+// into the running kernel, detects what the test's child processes do, and
+// delivers the alerts over the Fluent Forward protocol to a listener that
+// plays Fluent Bit's in_forward.
+
+// buildDaemon builds the nightjar binary once per test binary.
+var buildDaemon = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "nightjar-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "nightjar")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test loads eBPF programs and must run as root")
+	}
+}
+
+// forwardRecord is one decoded forward entry.
+type forwardRecord struct {
+	Tag    string
+	Time   time.Time
+	Record map[string]any
+}
+
+// forwardListener accepts Fluent Forward connections on a Unix socket,
+// decodes PackedForward messages and acknowledges chunks, as in_forward does.
+type forwardListener struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	records []forwardRecord
+	errs    []error
+	notify  chan struct{}
+}
+
+func newForwardListener(t *testing.T, path string) *forwardListener {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &forwardListener{ln: ln, notify: make(chan struct{}, 1)}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go fl.serve(c)
+		}
+	}()
+	return fl
+}
+
+func (fl *forwardListener) fail(err error) {
+	fl.mu.Lock()
+	fl.errs = append(fl.errs, err)
+	fl.mu.Unlock()
+}
+
+func (fl *forwardListener) serve(c net.Conn) {
+	defer c.Close()
+	dec := msgpack.NewDecoder(bufio.NewReader(c))
+	for {
+		var msg []msgpack.RawMessage
+		if err := dec.Decode(&msg); err != nil {
+			if err != io.EOF {
+				fl.fail(fmt.Errorf("decode message: %w", err))
+			}
+			return
+		}
+		if len(msg) < 2 {
+			fl.fail(fmt.Errorf("message of %d elements", len(msg)))
+			return
+		}
+		var tag string
+		if err := msgpack.Unmarshal(msg[0], &tag); err != nil {
+			fl.fail(fmt.Errorf("tag: %w", err))
+			return
+		}
+		// PackedForward: entries are a bin or str of concatenated [time, record].
+		var entries []byte
+		if err := msgpack.Unmarshal(msg[1], &entries); err != nil {
+			fl.fail(fmt.Errorf("entries are not PackedForward: %w", err))
+			return
+		}
+		edec := msgpack.NewDecoder(bytes.NewReader(entries))
+		var got []forwardRecord
+		for {
+			var entry []msgpack.RawMessage
+			if err := edec.Decode(&entry); err == io.EOF {
+				break
+			} else if err != nil || len(entry) != 2 {
+				fl.fail(fmt.Errorf("entry: %v", err))
+				return
+			}
+			var et eventTime
+			if err := msgpack.Unmarshal(entry[0], &et); err != nil {
+				fl.fail(fmt.Errorf("entry time is not EventTime: %w", err))
+				return
+			}
+			var rec map[string]any
+			if err := msgpack.Unmarshal(entry[1], &rec); err != nil {
+				fl.fail(fmt.Errorf("record: %w", err))
+				return
+			}
+			got = append(got, forwardRecord{Tag: tag, Time: et.Time, Record: rec})
+		}
+		if len(msg) > 2 {
+			var opts map[string]any
+			if err := msgpack.Unmarshal(msg[2], &opts); err != nil {
+				fl.fail(fmt.Errorf("options: %w", err))
+				return
+			}
+			if chunk, ok := opts["chunk"].(string); ok {
+				ack, _ := msgpack.Marshal(map[string]string{"ack": chunk})
+				if _, err := c.Write(ack); err != nil {
+					return
+				}
+			}
+		}
+		fl.mu.Lock()
+		fl.records = append(fl.records, got...)
+		fl.mu.Unlock()
+		select {
+		case fl.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitFor returns the first record for which match is true, failing the test
+// after timeout.
+func (fl *forwardListener) waitFor(t *testing.T, timeout time.Duration, match func(forwardRecord) bool) forwardRecord {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		fl.mu.Lock()
+		for _, err := range fl.errs {
+			t.Errorf("forward listener: %v", err)
+		}
+		fl.errs = nil
+		for _, r := range fl.records {
+			if match(r) {
+				fl.mu.Unlock()
+				return r
+			}
+		}
+		n := len(fl.records)
+		fl.mu.Unlock()
+		select {
+		case <-fl.notify:
+		case <-deadline:
+			t.Fatalf("no matching alert after %v (%d records received)", timeout, n)
+		}
+	}
+}
+
+// eventTime decodes the forward protocol's EventTime extension (type 0).
+type eventTime struct{ time.Time }
+
+func init() { msgpack.RegisterExt(0, (*eventTime)(nil)) }
+
+func (et *eventTime) MarshalMsgpack() ([]byte, error) {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint32(b, uint32(et.Unix()))
+	binary.BigEndian.PutUint32(b[4:], uint32(et.Nanosecond()))
+	return b, nil
+}
+
+func (et *eventTime) UnmarshalMsgpack(b []byte) error {
+	if len(b) != 8 {
+		return fmt.Errorf("EventTime of %d bytes, want 8", len(b))
+	}
+	et.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
+	return nil
+}
+
+// daemonProc is a running nightjar daemon.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDaemon runs nightjar with the configuration text and waits until it
+// reports that it is running.
+func startDaemon(t *testing.T, cfg string) *daemonProc {
+	t.Helper()
+	requireRoot(t)
+	bin, err := buildDaemon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "nightjar.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{stderr: &syncBuffer{}}
+	d.cmd = exec.Command(bin, "run", "--config", path)
+	d.cmd.Stderr = d.stderr
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.stderr.String(), "nightjar running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not start:\n%s", d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (d *daemonProc) stop(t *testing.T) error {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon did not exit after SIGTERM:\n%s", d.stderr.String())
+		return nil
+	}
+}
+
+func TestDaemonDeliversAlertOverForward(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fluent.sock")
+	fl := newForwardListener(t, sock)
+	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := metricsLn.Addr().String()
+	metricsLn.Close()
+	d := startDaemon(t, fmt.Sprintf(`
+hostname = "e2e-node"
+append_output = { "cluster" = "test" }
+forward_output {
+  enabled     = true
+  address     = "unix://%s"
+  require_ack = true
+}
+metrics {
+  enabled = true
+  listen  = %q
+}
+`, sock, metricsAddr))
+
+	// The behaviour: a program with no business there reads /etc/shadow.
+	reader := exec.Command("/bin/cat", "/etc/shadow")
+	reader.Stdout = io.Discard
+	if err := reader.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := reader.Process.Pid
+
+	r := fl.waitFor(t, 20*time.Second, func(r forwardRecord) bool {
+		f, _ := r.Record["output_fields"].(map[string]any)
+		return r.Record["rule"] == "Read sensitive file untrusted" && fmt.Sprint(f["proc.pid"]) == fmt.Sprint(pid)
+	})
+	if r.Tag != "nightjar.alerts" {
+		t.Errorf("tag = %q, want nightjar.alerts", r.Tag)
+	}
+	f := r.Record["output_fields"].(map[string]any)
+	for k, want := range map[string]string{
+		"proc.name": "cat", "fd.name": "/etc/shadow", "proc.exepath": "/usr/bin/cat",
+		"container.id": "host", "cluster": "test", "user.name": "root",
+	} {
+		if fmt.Sprint(f[k]) != want {
+			t.Errorf("output_fields[%q] = %v, want %s", k, f[k], want)
+		}
+	}
+	if r.Record["hostname"] != "e2e-node" || r.Record["priority"] != "Warning" || r.Record["source"] != "syscall" {
+		t.Errorf("record = %v", r.Record)
+	}
+	if u, _ := r.Record["uuid"].(string); len(u) != 36 {
+		t.Errorf("uuid = %v", r.Record["uuid"])
+	}
+	if time.Since(r.Time) > time.Minute || time.Until(r.Time) > time.Second {
+		t.Errorf("event time %v is not the time of the event", r.Time)
+	}
+
+	// The metrics count what happened.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawAlert bool
+	for name, fam := range fams {
+		if !strings.Contains(name, "alerts") {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == "Read sensitive file untrusted" && m.GetCounter().GetValue() >= 1 {
+					sawAlert = true
+				}
+			}
+		}
+	}
+	if !sawAlert {
+		t.Errorf("no alert counter for the rule in /metrics")
+	}
+
+	if err := d.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, d.stderr.String())
+	}
+}
