@@ -38,10 +38,10 @@ func TestOperators(t *testing.T) {
 		{"proc.cmdline contains ECHO", open, false},
 		{"proc.cmdline icontains ECHO", open, true},
 		{"proc.cmdline icontains nope", open, false},
-		{"proc.name bcontains 6173", open, true},        // "as"
-		{"proc.name bcontains 7a7a", open, false},       // "zz"
-		{"proc.name bstartswith 6261", open, true},      // "ba"
-		{"proc.name bstartswith 6173", open, false},     // "as"
+		{"proc.name bcontains 6173", open, true},    // "as"
+		{"proc.name bcontains 7a7a", open, false},   // "zz"
+		{"proc.name bstartswith 6261", open, true},  // "ba"
+		{"proc.name bstartswith 6173", open, false}, // "as"
 		{"fd.name startswith /etc/", open, true},
 		{"fd.name startswith /usr/", open, false},
 		{"fd.name endswith shadow", open, true},

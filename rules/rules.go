@@ -106,6 +106,12 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 		return nil, errNoSources
 	}
 	defs := newDefinitions()
+	order := make(map[string]int, len(sources))
+	for i, src := range sources {
+		if _, dup := order[src.Name]; !dup {
+			order[src.Name] = i
+		}
+	}
 	for _, src := range sources {
 		var doc *node
 		var perr *Error
@@ -173,10 +179,10 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 	errs := append(ErrorList(nil), defs.errs...)
 	errs = append(errs, c.errs...)
 	if len(errs) > 0 {
-		sortErrors(errs)
+		sortErrors(errs, order)
 		return nil, errs
 	}
-	sortErrors(s.warnings)
+	sortErrors(s.warnings, order)
 	var all typeSet
 	for t := event.Type(1); t < event.NumTypes; t++ {
 		if len(s.byType[t]) > 0 {
@@ -188,11 +194,12 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 	return s, nil
 }
 
-func sortErrors(errs []*Error) {
+// sortErrors orders errors by source (in load order), line and column.
+func sortErrors(errs []*Error, order map[string]int) {
 	sort.SliceStable(errs, func(i, j int) bool {
 		a, b := errs[i].Pos, errs[j].Pos
 		if a.File != b.File {
-			return false // keep source order across files
+			return order[a.File] < order[b.File]
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
