@@ -64,7 +64,7 @@ func openEvent(p *event.Process, path string, flags int64) *event.Event {
 func ip4(a, b, c, d byte) [16]byte { return [16]byte{a, b, c, d} }
 
 func connectEvent(p *event.Process, ip [16]byte, port uint16) *event.Event {
-	ev := &event.Event{Type: event.Connect, PID: 4242, Res: 0, Args: [4]int64{5}, Proto: 6, Proc: p}
+	ev := &event.Event{Type: event.Connect, Time: 1764180000123456789, PID: 4242, Res: 0, Args: [4]int64{5}, Proto: 6, Proc: p}
 	ev.Addr = event.SockAddr{Family: event.AFInet, Port: port, IP: ip}
 	ev.Local = event.SockAddr{Family: event.AFInet, Port: 51000, IP: ip4(10, 1, 0, 5)}
 	return ev
