@@ -75,13 +75,14 @@ type entry struct {
 
 // Set is a compiled rule set. Its methods are safe for concurrent use.
 type Set struct {
-	rules    []*Rule
-	byType   [event.NumTypes][]*entry
-	types    []event.Type
-	warnings []*Error
-	hostname string
-	reg      *fields.Registry
-	pool     sync.Pool
+	rules     []*Rule
+	byType    [event.NumTypes][]*entry
+	types     []event.Type
+	warnings  []*Error
+	hostname  string
+	reg       *fields.Registry
+	memoSlots int
+	pool      sync.Pool
 }
 
 // LoadFiles reads rules files and directories (see ReadSources) and loads them.
@@ -190,6 +191,7 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 		}
 	}
 	s.types = all.list()
+	s.memoSlots = c.memoSlots
 	s.pool.New = func() any { return s.NewEvaluator() }
 	return s, nil
 }
@@ -299,7 +301,9 @@ type Evaluator struct {
 
 // NewEvaluator returns an evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	return &Evaluator{set: s, ctx: fields.NewCtx(s.hostname)}
+	ctx := fields.NewCtx(s.hostname)
+	ctx.SetMemoSlots(s.memoSlots)
+	return &Evaluator{set: s, ctx: ctx}
 }
 
 // Eval evaluates ev against the enabled rules for its type and calls fn for

@@ -202,16 +202,6 @@ func offsetPos(file string, raw []byte, off int) Position {
 	return Position{File: file, Line: line, Col: col}
 }
 
-func lineOffset(raw []byte, line, col int) int {
-	off := 0
-	for l := 1; l < line && off < len(raw); off++ {
-		if raw[off] == '\n' {
-			l++
-		}
-	}
-	return off + col - 1
-}
-
 var yamlLineRE = regexp.MustCompile(`line (\d+)`)
 
 // parseYAML reads a YAML rules document into a node tree.
@@ -229,28 +219,39 @@ func parseYAML(src Source) (*node, *Error) {
 	if len(doc.Content) == 0 {
 		return &node{kind: nullNode, pos: Position{File: src.Name, Line: 1, Col: 1}}, nil
 	}
-	return convertYAML(src, doc.Content[0], 0)
+	lines := []int{0}
+	for i, c := range src.Data {
+		if c == '\n' {
+			lines = append(lines, i+1)
+		}
+	}
+	return convertYAML(src, lines, doc.Content[0], 0)
 }
 
-func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
+// convertYAML converts y; lines holds the byte offset of each line of the source.
+func convertYAML(src Source, lines []int, y *yaml.Node, depth int) (*node, *Error) {
 	pos := Position{File: src.Name, Line: y.Line, Col: y.Column}
 	if depth > 100 {
 		return nil, &Error{Pos: pos, Msg: "document nested too deeply"}
 	}
 	switch y.Kind {
 	case yaml.AliasNode:
-		return convertYAML(src, y.Alias, depth+1)
+		return convertYAML(src, lines, y.Alias, depth+1)
 	case yaml.ScalarNode:
 		if y.Tag == "!!null" {
 			return &node{pos: pos, kind: nullNode}, nil
 		}
 		n := &node{pos: pos, kind: scalarNode, scalar: y.Value}
-		n.text = &textMap{file: src.Name, raw: src.Data, start: lineOffset(src.Data, y.Line, y.Column), value: y.Value}
+		start := 0
+		if y.Line >= 1 && y.Line <= len(lines) {
+			start = lines[y.Line-1] + y.Column - 1
+		}
+		n.text = &textMap{file: src.Name, raw: src.Data, start: start, value: y.Value}
 		return n, nil
 	case yaml.SequenceNode:
 		n := &node{pos: pos, kind: seqNode}
 		for _, c := range y.Content {
-			cn, err := convertYAML(src, c, depth+1)
+			cn, err := convertYAML(src, lines, c, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -260,14 +261,14 @@ func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
 	case yaml.MappingNode:
 		n := &node{pos: pos, kind: mapNode}
 		for i := 0; i+1 < len(y.Content); i += 2 {
-			k, err := convertYAML(src, y.Content[i], depth+1)
+			k, err := convertYAML(src, lines, y.Content[i], depth+1)
 			if err != nil {
 				return nil, err
 			}
 			if k.kind != scalarNode {
 				return nil, &Error{Pos: k.pos, Msg: "mapping key must be a scalar"}
 			}
-			v, err := convertYAML(src, y.Content[i+1], depth+1)
+			v, err := convertYAML(src, lines, y.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -282,7 +283,7 @@ func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
 		if len(y.Content) == 0 {
 			return &node{pos: pos, kind: nullNode}, nil
 		}
-		return convertYAML(src, y.Content[0], depth+1)
+		return convertYAML(src, lines, y.Content[0], depth+1)
 	}
 	return nil, &Error{Pos: pos, Msg: "unsupported YAML node"}
 }
