@@ -237,7 +237,7 @@ func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
 	case cond.konst == -1 || cond.types == 0:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
 			Msg: "condition can never match an event nightjar captures (check evt.type and evt.dir: events are exit events, evt.dir is <)"})
-	case cond.types == allTypes:
+	case cond.types == allTypes && !r.noWarnTypes:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
 			Msg: "condition does not restrict evt.type: the rule runs for every captured event type"})
 	}

@@ -376,6 +376,10 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("missing warning %q in\n%s", want, text)
 		}
 	}
+	quiet := mustLoad(t, src("q.yaml", "- rule: Q\n  desc: d\n  condition: proc.name = x\n  output: o\n  priority: INFO\n  warn_evttypes: false\n"))
+	if len(quiet.Warnings()) != 0 {
+		t.Errorf("warn_evttypes: false still warns: %v", quiet.Warnings())
+	}
 	if len(s.Rules()) != 3 {
 		t.Errorf("%d rules loaded, want 3 (the k8s_audit rule is skipped)", len(s.Rules()))
 	}
