@@ -211,6 +211,9 @@ func sortErrors(errs []*Error, order map[string]int) {
 }
 
 func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
+	if len(r.cond.parts) == 0 || len(r.output.parts) == 0 {
+		return nil, false // not strings: already reported
+	}
 	c.unavail = map[string]bool{}
 	o := owner{kind: "rule", name: r.name, text: r.cond}
 	tree, ok := c.parse(o)

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"math/big"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -225,18 +226,27 @@ func parseYAML(src Source) (*node, *Error) {
 			lines = append(lines, i+1)
 		}
 	}
-	return convertYAML(src, lines, doc.Content[0], 0)
+	budget := maxNodes
+	return convertYAML(src, lines, &budget, doc.Content[0], 0)
 }
 
-// convertYAML converts y; lines holds the byte offset of each line of the source.
-func convertYAML(src Source, lines []int, y *yaml.Node, depth int) (*node, *Error) {
+// maxNodes bounds the size of a document after alias expansion, so that a
+// small file of nested aliases cannot make the loader expand without end.
+const maxNodes = 1 << 18
+
+// convertYAML converts y; lines holds the byte offset of each line of the
+// source, budget the number of nodes still allowed.
+func convertYAML(src Source, lines []int, budget *int, y *yaml.Node, depth int) (*node, *Error) {
 	pos := Position{File: src.Name, Line: y.Line, Col: y.Column}
 	if depth > 100 {
 		return nil, &Error{Pos: pos, Msg: "document nested too deeply"}
 	}
+	if *budget--; *budget < 0 {
+		return nil, &Error{Pos: pos, Msg: "document too large after alias expansion"}
+	}
 	switch y.Kind {
 	case yaml.AliasNode:
-		return convertYAML(src, lines, y.Alias, depth+1)
+		return convertYAML(src, lines, budget, y.Alias, depth+1)
 	case yaml.ScalarNode:
 		if y.Tag == "!!null" {
 			return &node{pos: pos, kind: nullNode}, nil
@@ -251,7 +261,7 @@ func convertYAML(src Source, lines []int, y *yaml.Node, depth int) (*node, *Erro
 	case yaml.SequenceNode:
 		n := &node{pos: pos, kind: seqNode}
 		for _, c := range y.Content {
-			cn, err := convertYAML(src, lines, c, depth+1)
+			cn, err := convertYAML(src, lines, budget, c, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -261,14 +271,14 @@ func convertYAML(src Source, lines []int, y *yaml.Node, depth int) (*node, *Erro
 	case yaml.MappingNode:
 		n := &node{pos: pos, kind: mapNode}
 		for i := 0; i+1 < len(y.Content); i += 2 {
-			k, err := convertYAML(src, lines, y.Content[i], depth+1)
+			k, err := convertYAML(src, lines, budget, y.Content[i], depth+1)
 			if err != nil {
 				return nil, err
 			}
 			if k.kind != scalarNode {
 				return nil, &Error{Pos: k.pos, Msg: "mapping key must be a scalar"}
 			}
-			v, err := convertYAML(src, lines, y.Content[i+1], depth+1)
+			v, err := convertYAML(src, lines, budget, y.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -283,7 +293,7 @@ func convertYAML(src Source, lines []int, y *yaml.Node, depth int) (*node, *Erro
 		if len(y.Content) == 0 {
 			return &node{pos: pos, kind: nullNode}, nil
 		}
-		return convertYAML(src, lines, y.Content[0], depth+1)
+		return convertYAML(src, lines, budget, y.Content[0], depth+1)
 	}
 	return nil, &Error{Pos: pos, Msg: "unsupported YAML node"}
 }
@@ -437,7 +447,14 @@ func ctyNode(src Source, expr hclsyntax.Expression, v cty.Value) (*node, *Error)
 	case t == cty.Bool:
 		return &node{kind: scalarNode, scalar: strconv.FormatBool(v.True()), pos: pos}, nil
 	case t == cty.Number:
-		return &node{kind: scalarNode, scalar: v.AsBigFloat().Text('f', -1), pos: pos}, nil
+		// Integers print in full; anything else in the shortest form, so
+		// that 1e999999 does not expand into a million digits.
+		bf := v.AsBigFloat()
+		text := bf.Text('g', -1)
+		if i, acc := bf.Int64(); acc == big.Exact {
+			text = strconv.FormatInt(i, 10)
+		}
+		return &node{kind: scalarNode, scalar: text, pos: pos}, nil
 	case t.IsTupleType() || t.IsListType() || t.IsSetType():
 		n := &node{kind: seqNode, pos: pos}
 		var subs []hclsyntax.Expression
