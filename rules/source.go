@@ -2,8 +2,8 @@ package rules
 
 import (
 	"errors"
-	"math/big"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
