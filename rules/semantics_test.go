@@ -384,3 +384,34 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("%d rules loaded, want 3 (the k8s_audit rule is skipped)", len(s.Rules()))
 	}
 }
+
+// TestConcurrentEval evaluates from several goroutines at once through the
+// pooled Set.Eval; run with -race it checks that a Set is safe to share.
+func TestConcurrentEval(t *testing.T) {
+	s, err := Default(Options{Hostname: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := defaultCases()
+	done := make(chan int)
+	for g := 0; g < 4; g++ {
+		go func() {
+			n := 0
+			for i := 0; i < 20; i++ {
+				for _, tc := range cases {
+					s.Eval(tc.hit[0], func(m *Match) {
+						if out, _ := m.Render(); out != "" {
+							n++
+						}
+					})
+				}
+			}
+			done <- n
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if n := <-done; n < 20*len(cases) {
+			t.Errorf("goroutine saw %d matches, want at least %d", n, 20*len(cases))
+		}
+	}
+}

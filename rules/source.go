@@ -91,10 +91,8 @@ type node struct {
 	pos    Position
 	kind   nodeKind
 	scalar string
-	// quoted reports a string scalar written with quotes (YAML) or a
-	// string value (HCL), as opposed to a bare number or bool.
-	items []*node
-	keys  []*node // mapping keys, parallel to items
+	items  []*node
+	keys   []*node // mapping keys, parallel to items
 	// text maps an offset in scalar to a position in the file.
 	text *textMap
 }
@@ -203,7 +201,11 @@ func offsetPos(file string, raw []byte, off int) Position {
 	return Position{File: file, Line: line, Col: col}
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+// yamlLineRE and yamlLinePrefixRE find the line in yaml.v3's error messages.
+var (
+	yamlLineRE       = regexp.MustCompile(`line (\d+)`)
+	yamlLinePrefixRE = regexp.MustCompile(`^line \d+: `)
+)
 
 // parseYAML reads a YAML rules document into a node tree.
 func parseYAML(src Source) (*node, *Error) {
@@ -214,7 +216,7 @@ func parseYAML(src Source) (*node, *Error) {
 			pos.Line, _ = strconv.Atoi(m[1])
 		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = regexp.MustCompile(`^line \d+: `).ReplaceAllString(msg, "")
+		msg = yamlLinePrefixRE.ReplaceAllString(msg, "")
 		return nil, &Error{Pos: pos, Msg: "YAML syntax error: " + msg}
 	}
 	if len(doc.Content) == 0 {
