@@ -107,7 +107,18 @@ func compileString(x *fields.Extractor, op string, vals []string) (evalFunc, err
 		return anyStr(x, stringSet(vals)), nil
 	case "contains":
 		v := vals[0]
-		return anyStr(x, func(s string) bool { return strings.Contains(s, v) }), nil
+		generic := anyStr(x, func(s string) bool { return strings.Contains(s, v) })
+		if bit, ok := fields.OpenFlagBit(v); ok && x.Name == "evt.arg.flags" {
+			// The common "evt.arg.flags contains O_TRUNC" tests the bit
+			// of open events instead of rendering the flags.
+			return func(c *fields.Ctx) bool {
+				if f, ok := fields.OpenFlags(c.Ev); ok {
+					return f&bit != 0
+				}
+				return generic(c)
+			}, nil
+		}
+		return generic, nil
 	case "icontains":
 		v := vals[0]
 		return anyStr(x, func(s string) bool { return containsFold(s, v) }), nil
@@ -147,10 +158,10 @@ func compileString(x *fields.Extractor, op string, vals []string) (evalFunc, err
 	return nil, &opError{fmt.Sprintf("operator %s is not supported", op)}
 }
 
-// stringSet returns a membership test: a linear scan for short lists, a
-// map for long ones.
+// stringSet returns a membership test: a linear scan for short lists
+// (string comparison rejects on length first), a map for long ones.
 func stringSet(vals []string) func(string) bool {
-	if len(vals) <= 8 {
+	if len(vals) <= 16 {
 		vs := append([]string(nil), vals...)
 		return func(s string) bool {
 			for _, v := range vs {
@@ -342,11 +353,26 @@ func compileIP(x *fields.Extractor, op string, vals []string) (evalFunc, error) 
 type glob struct {
 	pat  string
 	fold bool
+	// prefix is the literal text before the first wildcard, checked first
+	// to reject most values cheaply.
+	prefix string
 }
 
-func newGlob(pat string, fold bool) *glob { return &glob{pat: pat, fold: fold} }
+func newGlob(pat string, fold bool) *glob {
+	g := &glob{pat: pat, fold: fold}
+	if !fold {
+		if i := strings.IndexAny(pat, "*?["); i >= 0 {
+			g.prefix = pat[:i]
+		} else {
+			g.prefix = pat
+		}
+	}
+	return g
+}
 
-func (g *glob) match(s string) bool { return globMatch(g.pat, s, g.fold) }
+func (g *glob) match(s string) bool {
+	return strings.HasPrefix(s, g.prefix) && globMatch(g.pat, s, g.fold)
+}
 
 func globMatch(pat, s string, fold bool) bool {
 	// Iterative matching with backtracking to the last star.

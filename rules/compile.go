@@ -62,6 +62,15 @@ type compiler struct {
 	// unavail collects unavailable fields used by the rule being compiled.
 	unavail map[string]bool
 	scratch *fields.Ctx
+	// macros caches compiled macros; memoSlots counts the per-event
+	// memo slots handed to them.
+	macros    map[string]compiledMacro
+	memoSlots int
+}
+
+type compiledMacro struct {
+	compiled
+	unavail []string
 }
 
 func newCompiler(reg *fields.Registry, defs *definitions) *compiler {
@@ -71,6 +80,7 @@ func newCompiler(reg *fields.Registry, defs *definitions) *compiler {
 		failed:  map[string]bool{},
 		seen:    map[string]bool{},
 		scratch: fields.NewCtx(""),
+		macros:  map[string]compiledMacro{},
 	}
 }
 
@@ -189,6 +199,14 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 		c.report(o.errAt(n.At.Offset, "uses macro %s, which has errors", n.Name))
 		return compiled{}, false
 	}
+	if cm, ok := c.macros[n.Name]; ok {
+		for _, f := range cm.unavail {
+			if c.unavail != nil {
+				c.unavail[f] = true
+			}
+		}
+		return cm.compiled, true
+	}
 	mo := owner{kind: "macro", name: m.name, text: m.cond}
 	tree, cached := c.parsed[n.Name]
 	if !cached {
@@ -201,7 +219,11 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 		}
 		c.parsed[n.Name] = tree
 	}
+	outer := c.unavail
+	c.unavail = map[string]bool{}
 	r, ok := c.compile(tree, mo, append(stack, n.Name))
+	inner := c.unavail
+	c.unavail = outer
 	if !ok {
 		c.failed[n.Name] = true
 		if len(stack) == 0 || stack[len(stack)-1] != n.Name {
@@ -209,6 +231,18 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 		}
 		return compiled{}, false
 	}
+	for f := range inner {
+		if outer != nil {
+			outer[f] = true
+		}
+	}
+	if !r.exact && r.konst == 0 {
+		// Several rules evaluate the same macro on one event: compute it once.
+		slot, body := c.memoSlots, r.fn
+		c.memoSlots++
+		r.fn = func(ctx *fields.Ctx) bool { return ctx.MemoBool(slot, body) }
+	}
+	c.macros[n.Name] = compiledMacro{compiled: r, unavail: sortedKeys(inner)}
 	return r, true
 }
 

@@ -96,6 +96,8 @@ type ruleDef struct {
 	enabled    bool
 	source     string
 	exceptions []*exceptionDef
+	// noWarnTypes is warn_evttypes: false.
+	noWarnTypes bool
 }
 
 // definitions is every list, macro and rule read so far, in order of first
@@ -467,6 +469,7 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 			}
 		case "desc":
 			if s, ok := stringValue(d, "rule", name, k.scalar, v); ok {
+				s = strings.TrimSpace(s)
 				if appendMode && r.desc != "" {
 					r.desc += " " + s
 				} else {
@@ -509,8 +512,13 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 		case "exceptions":
 			d.setExceptions(r, v, appendMode)
 		case "warn_evttypes", "skip-if-unknown-filter":
-			if _, ok := boolValue(v); !ok {
+			b, ok := boolValue(v)
+			if !ok {
 				d.errorf(v.pos, "rule", name, "%s must be true or false", k.scalar)
+				continue
+			}
+			if k.scalar == "warn_evttypes" {
+				r.noWarnTypes = !b
 			}
 		}
 	}

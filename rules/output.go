@@ -36,7 +36,8 @@ func isFieldChar(c byte) bool {
 // name may carry an argument in brackets (%proc.aname[2]); trailing dots
 // end a sentence rather than belong to the field.
 func (c *compiler) compileOutput(r *ruleDef) (*template, bool) {
-	s := r.output.String()
+	// Folded YAML scalars end in a newline that is not part of the message.
+	s := strings.TrimRight(r.output.String(), " \t\r\n")
 	o := owner{kind: "rule", name: r.name, text: r.output}
 	t := &template{}
 	var lit strings.Builder

@@ -75,13 +75,14 @@ type entry struct {
 
 // Set is a compiled rule set. Its methods are safe for concurrent use.
 type Set struct {
-	rules    []*Rule
-	byType   [event.NumTypes][]*entry
-	types    []event.Type
-	warnings []*Error
-	hostname string
-	reg      *fields.Registry
-	pool     sync.Pool
+	rules     []*Rule
+	byType    [event.NumTypes][]*entry
+	types     []event.Type
+	warnings  []*Error
+	hostname  string
+	reg       *fields.Registry
+	memoSlots int
+	pool      sync.Pool
 }
 
 // LoadFiles reads rules files and directories (see ReadSources) and loads them.
@@ -106,6 +107,12 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 		return nil, errNoSources
 	}
 	defs := newDefinitions()
+	order := make(map[string]int, len(sources))
+	for i, src := range sources {
+		if _, dup := order[src.Name]; !dup {
+			order[src.Name] = i
+		}
+	}
 	for _, src := range sources {
 		var doc *node
 		var perr *Error
@@ -173,10 +180,10 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 	errs := append(ErrorList(nil), defs.errs...)
 	errs = append(errs, c.errs...)
 	if len(errs) > 0 {
-		sortErrors(errs)
+		sortErrors(errs, order)
 		return nil, errs
 	}
-	sortErrors(s.warnings)
+	sortErrors(s.warnings, order)
 	var all typeSet
 	for t := event.Type(1); t < event.NumTypes; t++ {
 		if len(s.byType[t]) > 0 {
@@ -184,15 +191,17 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 		}
 	}
 	s.types = all.list()
+	s.memoSlots = c.memoSlots
 	s.pool.New = func() any { return s.NewEvaluator() }
 	return s, nil
 }
 
-func sortErrors(errs []*Error) {
+// sortErrors orders errors by source (in load order), line and column.
+func sortErrors(errs []*Error, order map[string]int) {
 	sort.SliceStable(errs, func(i, j int) bool {
 		a, b := errs[i].Pos, errs[j].Pos
 		if a.File != b.File {
-			return false // keep source order across files
+			return order[a.File] < order[b.File]
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -202,6 +211,9 @@ func sortErrors(errs []*Error) {
 }
 
 func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
+	if len(r.cond.parts) == 0 || len(r.output.parts) == 0 {
+		return nil, false // not strings: already reported
+	}
 	c.unavail = map[string]bool{}
 	o := owner{kind: "rule", name: r.name, text: r.cond}
 	tree, ok := c.parse(o)
@@ -228,7 +240,7 @@ func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
 	case cond.konst == -1 || cond.types == 0:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
 			Msg: "condition can never match an event nightjar captures (check evt.type and evt.dir: events are exit events, evt.dir is <)"})
-	case cond.types == allTypes:
+	case cond.types == allTypes && !r.noWarnTypes:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
 			Msg: "condition does not restrict evt.type: the rule runs for every captured event type"})
 	}
@@ -292,7 +304,9 @@ type Evaluator struct {
 
 // NewEvaluator returns an evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	return &Evaluator{set: s, ctx: fields.NewCtx(s.hostname)}
+	ctx := fields.NewCtx(s.hostname)
+	ctx.SetMemoSlots(s.memoSlots)
+	return &Evaluator{set: s, ctx: ctx}
 }
 
 // Eval evaluates ev against the enabled rules for its type and calls fn for

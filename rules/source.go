@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -90,10 +91,8 @@ type node struct {
 	pos    Position
 	kind   nodeKind
 	scalar string
-	// quoted reports a string scalar written with quotes (YAML) or a
-	// string value (HCL), as opposed to a bare number or bool.
-	items []*node
-	keys  []*node // mapping keys, parallel to items
+	items  []*node
+	keys   []*node // mapping keys, parallel to items
 	// text maps an offset in scalar to a position in the file.
 	text *textMap
 }
@@ -202,17 +201,11 @@ func offsetPos(file string, raw []byte, off int) Position {
 	return Position{File: file, Line: line, Col: col}
 }
 
-func lineOffset(raw []byte, line, col int) int {
-	off := 0
-	for l := 1; l < line && off < len(raw); off++ {
-		if raw[off] == '\n' {
-			l++
-		}
-	}
-	return off + col - 1
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+// yamlLineRE and yamlLinePrefixRE find the line in yaml.v3's error messages.
+var (
+	yamlLineRE       = regexp.MustCompile(`line (\d+)`)
+	yamlLinePrefixRE = regexp.MustCompile(`^line \d+: `)
+)
 
 // parseYAML reads a YAML rules document into a node tree.
 func parseYAML(src Source) (*node, *Error) {
@@ -223,34 +216,54 @@ func parseYAML(src Source) (*node, *Error) {
 			pos.Line, _ = strconv.Atoi(m[1])
 		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = regexp.MustCompile(`^line \d+: `).ReplaceAllString(msg, "")
+		msg = yamlLinePrefixRE.ReplaceAllString(msg, "")
 		return nil, &Error{Pos: pos, Msg: "YAML syntax error: " + msg}
 	}
 	if len(doc.Content) == 0 {
 		return &node{kind: nullNode, pos: Position{File: src.Name, Line: 1, Col: 1}}, nil
 	}
-	return convertYAML(src, doc.Content[0], 0)
+	lines := []int{0}
+	for i, c := range src.Data {
+		if c == '\n' {
+			lines = append(lines, i+1)
+		}
+	}
+	budget := maxNodes
+	return convertYAML(src, lines, &budget, doc.Content[0], 0)
 }
 
-func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
+// maxNodes bounds the size of a document after alias expansion, so that a
+// small file of nested aliases cannot make the loader expand without end.
+const maxNodes = 1 << 18
+
+// convertYAML converts y; lines holds the byte offset of each line of the
+// source, budget the number of nodes still allowed.
+func convertYAML(src Source, lines []int, budget *int, y *yaml.Node, depth int) (*node, *Error) {
 	pos := Position{File: src.Name, Line: y.Line, Col: y.Column}
 	if depth > 100 {
 		return nil, &Error{Pos: pos, Msg: "document nested too deeply"}
 	}
+	if *budget--; *budget < 0 {
+		return nil, &Error{Pos: pos, Msg: "document too large after alias expansion"}
+	}
 	switch y.Kind {
 	case yaml.AliasNode:
-		return convertYAML(src, y.Alias, depth+1)
+		return convertYAML(src, lines, budget, y.Alias, depth+1)
 	case yaml.ScalarNode:
 		if y.Tag == "!!null" {
 			return &node{pos: pos, kind: nullNode}, nil
 		}
 		n := &node{pos: pos, kind: scalarNode, scalar: y.Value}
-		n.text = &textMap{file: src.Name, raw: src.Data, start: lineOffset(src.Data, y.Line, y.Column), value: y.Value}
+		start := 0
+		if y.Line >= 1 && y.Line <= len(lines) {
+			start = lines[y.Line-1] + y.Column - 1
+		}
+		n.text = &textMap{file: src.Name, raw: src.Data, start: start, value: y.Value}
 		return n, nil
 	case yaml.SequenceNode:
 		n := &node{pos: pos, kind: seqNode}
 		for _, c := range y.Content {
-			cn, err := convertYAML(src, c, depth+1)
+			cn, err := convertYAML(src, lines, budget, c, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -260,14 +273,14 @@ func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
 	case yaml.MappingNode:
 		n := &node{pos: pos, kind: mapNode}
 		for i := 0; i+1 < len(y.Content); i += 2 {
-			k, err := convertYAML(src, y.Content[i], depth+1)
+			k, err := convertYAML(src, lines, budget, y.Content[i], depth+1)
 			if err != nil {
 				return nil, err
 			}
 			if k.kind != scalarNode {
 				return nil, &Error{Pos: k.pos, Msg: "mapping key must be a scalar"}
 			}
-			v, err := convertYAML(src, y.Content[i+1], depth+1)
+			v, err := convertYAML(src, lines, budget, y.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -282,7 +295,7 @@ func convertYAML(src Source, y *yaml.Node, depth int) (*node, *Error) {
 		if len(y.Content) == 0 {
 			return &node{pos: pos, kind: nullNode}, nil
 		}
-		return convertYAML(src, y.Content[0], depth+1)
+		return convertYAML(src, lines, budget, y.Content[0], depth+1)
 	}
 	return nil, &Error{Pos: pos, Msg: "unsupported YAML node"}
 }
@@ -436,7 +449,14 @@ func ctyNode(src Source, expr hclsyntax.Expression, v cty.Value) (*node, *Error)
 	case t == cty.Bool:
 		return &node{kind: scalarNode, scalar: strconv.FormatBool(v.True()), pos: pos}, nil
 	case t == cty.Number:
-		return &node{kind: scalarNode, scalar: v.AsBigFloat().Text('f', -1), pos: pos}, nil
+		// Integers print in full; anything else in the shortest form, so
+		// that 1e999999 does not expand into a million digits.
+		bf := v.AsBigFloat()
+		text := bf.Text('g', -1)
+		if i, acc := bf.Int64(); acc == big.Exact {
+			text = strconv.FormatInt(i, 10)
+		}
+		return &node{kind: scalarNode, scalar: text, pos: pos}, nil
 	case t.IsTupleType() || t.IsListType() || t.IsSetType():
 		n := &node{kind: seqNode, pos: pos}
 		var subs []hclsyntax.Expression

@@ -164,7 +164,7 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 		}
 		p.skipSpace()
 		if p.off >= len(p.src) || p.src[p.off] != ')' {
-			return nil, p.errorf(p.pos(), "expected ')' to close '(' at %s, found %s", at, p.describeNext())
+			return nil, p.errorf(p.pos(), "expected ')' to close '(', found %s", p.describeNext())
 		}
 		p.advance(1)
 		return n, nil

@@ -22,6 +22,12 @@ type Ctx struct {
 	arena []byte
 	gen   uint64
 	cache [numCached]cached
+	memos []memoBool
+}
+
+type memoBool struct {
+	gen uint64
+	val bool
 }
 
 // Cached, assembled values.
@@ -43,6 +49,25 @@ type cached struct {
 // NewCtx returns a context for events seen on a host named hostname.
 func NewCtx(hostname string) *Ctx {
 	return &Ctx{Hostname: hostname, arena: make([]byte, 0, 4096)}
+}
+
+// SetMemoSlots sizes the per-event memory of MemoBool.
+func (c *Ctx) SetMemoSlots(n int) {
+	if n > len(c.memos) {
+		c.memos = append(c.memos, make([]memoBool, n-len(c.memos))...)
+	}
+}
+
+// MemoBool returns fn(c), computing it once per event for each slot; the
+// rule compiler uses it for macros that several rules share.
+func (c *Ctx) MemoBool(slot int, fn func(*Ctx) bool) bool {
+	m := &c.memos[slot]
+	if m.gen == c.gen {
+		return m.val
+	}
+	v := fn(c)
+	c.memos[slot] = memoBool{gen: c.gen, val: v}
+	return v
 }
 
 // Reset starts the evaluation of ev, invalidating strings handed out for the

@@ -452,14 +452,30 @@ func containerImage(c *Ctx, _ int) (string, bool) {
 
 func isOpen(t event.Type) bool { return t == event.Open || t == event.Openat || t == event.Openat2 }
 
+// argSlots maps, per event type, the argument names the extractors read
+// directly to their index in Event.Args (-1 when absent). It is computed
+// once from event.ArgIndex and never modified.
+var argSlots = func() (t struct{ flags, mode, dirfd [event.NumTypes]int8 }) {
+	for ty := event.Type(0); ty < event.NumTypes; ty++ {
+		for _, f := range []struct {
+			name string
+			dst  *[event.NumTypes]int8
+		}{{"flags", &t.flags}, {"mode", &t.mode}, {"dirfd", &t.dirfd}} {
+			f.dst[ty] = -1
+			if i, ok := event.ArgIndex(ty, f.name); ok {
+				f.dst[ty] = int8(i)
+			}
+		}
+	}
+	return t
+}()
+
 // openFlags returns the flags and mode of an open event.
 func openFlags(ev *event.Event) (flags, mode int64, ok bool) {
 	if !isOpen(ev.Type) {
 		return 0, 0, false
 	}
-	fi, _ := event.ArgIndex(ev.Type, "flags")
-	mi, _ := event.ArgIndex(ev.Type, "mode")
-	return ev.Args[fi], ev.Args[mi], true
+	return ev.Args[argSlots.flags[ev.Type]], ev.Args[argSlots.mode[ev.Type]], true
 }
 
 const (
@@ -500,21 +516,22 @@ func isOpenExec(c *Ctx, _ int) (int64, bool) {
 type argSlot struct {
 	kind uint8 // 0 absent, 1 Args, 2 Path/Path2, 3 Res
 	idx  int
+	name string // Falco name of an Args slot, for rendering
 }
 
 func resolveArg(a arg) (slots [event.NumTypes]argSlot, any bool) {
 	for t := event.Type(1); t < event.NumTypes; t++ {
 		if a.index >= 0 {
 			if a.index < len(event.Event{}.Args) {
-				if _, ok := argName(t, a.index); ok {
-					slots[t] = argSlot{kind: 1, idx: a.index}
+				if name, ok := argName(t, a.index); ok {
+					slots[t] = argSlot{kind: 1, idx: a.index, name: name}
 					any = true
 				}
 			}
 			continue
 		}
 		if i, ok := event.ArgIndex(t, a.text); ok {
-			slots[t] = argSlot{kind: 1, idx: i}
+			slots[t] = argSlot{kind: 1, idx: i, name: a.text}
 			any = true
 		} else if i, ok := event.PathArgIndex(t, a.text); ok {
 			slots[t] = argSlot{kind: 2, idx: i}
@@ -564,9 +581,8 @@ func makeEvtArg(a arg) (*Extractor, error) {
 		s := slots[ev.Type]
 		switch s.kind {
 		case 1:
-			name, _ := argName(ev.Type, s.idx)
 			v := ev.Args[s.idx]
-			return c.build(func(dst []byte) []byte { return appendArg(dst, ev.Type, name, v) }), true
+			return c.build(func(dst []byte) []byte { return appendArg(dst, ev.Type, s.name, v) }), true
 		case 2:
 			if s.idx == 0 {
 				return view(ev.Path), ev.Path != nil

@@ -149,8 +149,7 @@ func computeFDName(c *Ctx) (string, bool) {
 			return "", false
 		}
 		if isOpen(ev.Type) {
-			di, _ := event.ArgIndex(ev.Type, "dirfd")
-			if ev.Type != event.Open && ev.Args[di] != atFDCWD {
+			if di := argSlots.dirfd[ev.Type]; di >= 0 && ev.Args[di] != atFDCWD {
 				return "", false
 			}
 		}

