@@ -356,11 +356,20 @@ static __always_inline void count_drop(void)
 		*n += 1;
 }
 
+// wakeup_bytes, set at load, batches reader wake-ups: a record wakes the
+// reader only when this many bytes are waiting (user space polls for the
+// rest). 0 wakes it for every record.
+const volatile u64 wakeup_bytes = 0;
+
 static __always_inline void submit(u8 *buf, u32 size)
 {
+	u64 flags = 0;
+
 	if (size > SCRATCH_SIZE)
 		return;
-	if (bpf_ringbuf_output(&events, buf, size, 0))
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, buf, size, flags))
 		count_drop();
 }
 

@@ -127,6 +127,7 @@ const (
 	CaptureProgSchedProcessExit = "sched_process_exit"
 	CaptureProgSysEnter         = "sys_enter"
 	CaptureProgSysExit          = "sys_exit"
+	CaptureVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadCapture returns the embedded CollectionSpec for Capture.
@@ -193,6 +194,7 @@ type CaptureMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureVariableSpecs struct {
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // CaptureObjects contains all objects after they have been loaded into the kernel.
@@ -240,6 +242,7 @@ func (m *CaptureMaps) Close() error {
 //
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureVariables struct {
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // CapturePrograms contains all programs after they have been loaded into the kernel.

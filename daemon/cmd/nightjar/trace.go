@@ -80,6 +80,7 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(stderr, "nightjar trace: capturing")
 	start := time.Now()
 	go func() {
 		<-ctx.Done()
