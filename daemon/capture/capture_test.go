@@ -19,9 +19,22 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/event"
 )
 
-// shared is the capture most kernel tests read from; tests that need their
-// own configuration open another one.
-var shared *collector
+// shared is the capture most kernel tests read from, opened by the first
+// test that needs it; tests that need their own configuration open another.
+var (
+	shared     *collector
+	sharedOnce sync.Once
+	sharedErr  error
+)
+
+func sharedCol(t *testing.T) *collector {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = newCollector(Config{}) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
@@ -31,14 +44,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "daemon/capture tests load eBPF programs into the kernel and must run as root")
 		os.Exit(1)
 	}
-	var err error
-	shared, err = newCollector(Config{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	shared.close()
+	if shared != nil {
+		shared.close()
+	}
 	os.Exit(code)
 }
 
@@ -162,6 +171,7 @@ func (col *collector) describe(pid uint32) string {
 // args and returns its pid.
 func runHelperProcess(t *testing.T, wantOK bool, args ...string) uint32 {
 	t.Helper()
+	sharedCol(t) // attached before the helper starts
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	var stderr bytes.Buffer
@@ -230,12 +240,12 @@ func comm(ev event.Event) string { return ev.CommString() }
 func TestExecve(t *testing.T) {
 	since := time.Now()
 	pid := runHelperProcess(t, true, "exec", "/bin/echo", "hello", "world")
-	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
 	checkCommon(t, ev, pid, since)
 	if ev.Res != 0 || string(ev.Path) != "/bin/echo" || string(ev.Argv) != "/bin/echo\x00hello\x00world" || comm(ev) != "echo" {
 		t.Errorf("execve: res %d path %q argv %q comm %q", ev.Res, ev.Path, ev.Argv, comm(ev))
 	}
-	exit := shared.waitFor(t, pid, event.ProcExit, nil)
+	exit := sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
 	if exit.Args[0] != 0 || comm(exit) != "echo" {
 		t.Errorf("procexit: status %d comm %q", exit.Args[0], comm(exit))
 	}
@@ -244,7 +254,7 @@ func TestExecve(t *testing.T) {
 func TestExecveFailed(t *testing.T) {
 	since := time.Now()
 	pid := runHelperProcess(t, false, "exec", "/nonexistent/nightjar", "-x")
-	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
 	checkCommon(t, ev, pid, since)
 	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" {
 		t.Errorf("failed execve: res %d path %q argv %q", ev.Res, ev.Path, ev.Argv)
@@ -253,7 +263,7 @@ func TestExecveFailed(t *testing.T) {
 
 func TestExecveat(t *testing.T) {
 	pid := runHelperProcess(t, true, "execveat", "/bin/true")
-	ev := shared.waitFor(t, pid, event.Execveat, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Execveat, nil)
 	if ev.Res != 0 || string(ev.Path) != "/bin/true" || string(ev.Argv) != "/bin/true\x00x" || ev.Args[0] != unix.AT_FDCWD || comm(ev) != "true" {
 		t.Errorf("execveat: res %d path %q argv %q args %v comm %q", ev.Res, ev.Path, ev.Argv, ev.Args, comm(ev))
 	}
@@ -263,7 +273,7 @@ func TestOpen(t *testing.T) {
 	since := time.Now()
 	path := filepath.Join(t.TempDir(), "created")
 	pid := runHelperProcess(t, true, "openat", path)
-	ev := shared.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == path })
+	ev := sharedCol(t).waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == path })
 	checkCommon(t, ev, pid, since)
 	if ev.Res < 0 || ev.Args[0] != unix.AT_FDCWD || ev.Args[1] != unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC || ev.Args[2] != 0o640 {
 		t.Errorf("openat: res %d args %v", ev.Res, ev.Args)
@@ -273,13 +283,14 @@ func TestOpen(t *testing.T) {
 	}
 
 	pid = runHelperProcess(t, true, "open", "/nonexistent/file")
-	ev = shared.waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/nonexistent/file" })
+	ev = sharedCol(t).waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/nonexistent/file" })
 	if ev.Res != -int64(unix.ENOENT) || ev.Args[0] != unix.O_RDONLY {
 		t.Errorf("open: res %d args %v", ev.Res, ev.Args)
 	}
 }
 
 func TestConnectAccept(t *testing.T) {
+	sharedCol(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -299,13 +310,13 @@ func TestConnectAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo := [16]byte{127, 0, 0, 1}
-	ev := shared.waitFor(t, pid, event.Connect, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Connect, nil)
 	if ev.Res != 0 || ev.Addr.Family != event.AFInet || ev.Addr.Port != lport || ev.Addr.IP != lo ||
 		ev.Local.Family != event.AFInet || ev.Local.IP != lo || ev.Local.Port == 0 || ev.Proto != unix.IPPROTO_TCP {
 		t.Errorf("connect: res %d addr %+v local %+v proto %d", ev.Res, ev.Addr, ev.Local, ev.Proto)
 	}
 	self := uint32(os.Getpid())
-	acc := shared.waitFor(t, self, event.Accept4, func(a *event.Event) bool { return a.Addr.Port == ev.Local.Port })
+	acc := sharedCol(t).waitFor(t, self, event.Accept4, func(a *event.Event) bool { return a.Addr.Port == ev.Local.Port })
 	if acc.Res < 0 || acc.Local.Port != lport || acc.Addr.IP != lo || acc.Proto != unix.IPPROTO_TCP {
 		t.Errorf("accept4: res %d addr %+v local %+v proto %d", acc.Res, acc.Addr, acc.Local, acc.Proto)
 	}
@@ -319,7 +330,7 @@ func TestConnectUnix(t *testing.T) {
 	}
 	defer ln.Close()
 	pid := runHelperProcess(t, true, "connect-unix", path)
-	ev := shared.waitFor(t, pid, event.Connect, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Connect, nil)
 	if ev.Res != 0 || ev.Addr.Family != event.AFUnix || string(ev.Addr.Path) != path {
 		t.Errorf("unix connect: res %d addr %+v (path %q)", ev.Res, ev.Addr, ev.Addr.Path)
 	}
@@ -334,22 +345,22 @@ func TestBindSendtoListenSocket(t *testing.T) {
 	uport := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 	pid := runHelperProcess(t, true, "bind-sendto", fmt.Sprint(uport))
 	lo := [16]byte{127, 0, 0, 1}
-	bind := shared.waitFor(t, pid, event.Bind, nil)
+	bind := sharedCol(t).waitFor(t, pid, event.Bind, nil)
 	if bind.Res != 0 || bind.Addr.Family != event.AFInet || bind.Addr.IP != lo || bind.Addr.Port != 0 ||
 		bind.Local.Port == 0 || bind.Proto != unix.IPPROTO_UDP {
 		t.Errorf("bind: res %d addr %+v local %+v proto %d", bind.Res, bind.Addr, bind.Local, bind.Proto)
 	}
-	send := shared.waitFor(t, pid, event.Sendto, nil)
+	send := sharedCol(t).waitFor(t, pid, event.Sendto, nil)
 	if send.Res != 4 || send.Args[1] != 4 || send.Addr.Port != uport || send.Addr.IP != lo || send.Local.Port != bind.Local.Port {
 		t.Errorf("sendto: res %d args %v addr %+v local %+v", send.Res, send.Args, send.Addr, send.Local)
 	}
-	sock := shared.waitFor(t, pid, event.Socket, func(ev *event.Event) bool { return ev.Args[1]&0xf == unix.SOCK_DGRAM })
+	sock := sharedCol(t).waitFor(t, pid, event.Socket, func(ev *event.Event) bool { return ev.Args[1]&0xf == unix.SOCK_DGRAM })
 	if sock.Res < 0 || sock.Args[0] != unix.AF_INET || sock.Proto != unix.IPPROTO_UDP {
 		t.Errorf("socket: res %d args %v proto %d", sock.Res, sock.Args, sock.Proto)
 	}
 
 	pid = runHelperProcess(t, true, "listen")
-	lst := shared.waitFor(t, pid, event.Listen, nil)
+	lst := sharedCol(t).waitFor(t, pid, event.Listen, nil)
 	if lst.Res != 0 || lst.Local.Family != event.AFInet || lst.Local.Port == 0 || lst.Proto != unix.IPPROTO_TCP {
 		t.Errorf("listen: res %d local %+v proto %d", lst.Res, lst.Local, lst.Proto)
 	}
@@ -380,7 +391,7 @@ func TestFileSyscalls(t *testing.T) {
 	for _, tc := range cases {
 		since := time.Now()
 		pid := runHelperProcess(t, true, tc.args...)
-		ev := shared.waitFor(t, pid, tc.typ, nil)
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, nil)
 		checkCommon(t, ev, pid, since)
 		if string(ev.Path) != tc.path || string(ev.Path2) != tc.path2 || ev.Args[0] != tc.arg0 {
 			t.Errorf("%s: path %q path2 %q args %v, want %q %q arg0 %d", tc.typ, ev.Path, ev.Path2, ev.Args, tc.path, tc.path2, tc.arg0)
@@ -406,7 +417,7 @@ func TestProcessSyscalls(t *testing.T) {
 	for _, tc := range cases {
 		since := time.Now()
 		pid := runHelperProcess(t, true, tc.action)
-		ev := shared.waitFor(t, pid, tc.typ, nil)
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, nil)
 		checkCommon(t, ev, pid, since)
 		if ev.Args[0] != tc.args[0] || ev.Args[1] != tc.args[1] || ev.Res != tc.res {
 			t.Errorf("%s: args %v res %d, want args %v res %d", tc.typ, ev.Args, ev.Res, tc.args, tc.res)
@@ -419,20 +430,20 @@ func TestProcessSyscalls(t *testing.T) {
 
 func TestForkAndExit(t *testing.T) {
 	pid := runHelperProcess(t, true, "fork")
-	parent := shared.waitFor(t, pid, event.Fork, nil)
+	parent := sharedCol(t).waitFor(t, pid, event.Fork, nil)
 	if parent.Res <= 0 {
 		t.Fatalf("fork in parent: res %d", parent.Res)
 	}
 	child := uint32(parent.Res)
-	ev := shared.waitFor(t, child, event.Fork, nil)
+	ev := sharedCol(t).waitFor(t, child, event.Fork, nil)
 	if ev.Res != 0 || ev.PPID != pid {
 		t.Errorf("fork in child: res %d ppid %d, want 0 and %d", ev.Res, ev.PPID, pid)
 	}
-	exit := shared.waitFor(t, child, event.ProcExit, nil)
+	exit := sharedCol(t).waitFor(t, child, event.ProcExit, nil)
 	if exit.Args[0] != 7<<8 || exit.PPID != pid {
 		t.Errorf("child procexit: status %#x ppid %d, want %#x and %d", exit.Args[0], exit.PPID, 7<<8, pid)
 	}
-	shared.waitFor(t, pid, event.ProcExit, nil)
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
 }
 
 func TestTypeFilter(t *testing.T) {
@@ -456,13 +467,14 @@ func TestTypeFilter(t *testing.T) {
 	}
 	pid = runHelperProcess(t, true, "mkdir-then-openat", filepath.Join(dir, "b"), "/etc/hostname")
 	col.waitFor(t, pid, event.Mkdir, nil)
-	shared.waitFor(t, pid, event.ProcExit, nil) // the openat has happened
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil) // the openat has happened
 	if col.has(pid, event.Openat, nil) {
 		t.Error("openat event captured after SetTypes(mkdir)")
 	}
 }
 
 func TestExcludePIDs(t *testing.T) {
+	sharedCol(t)
 	self := uint32(os.Getpid())
 	col, err := newCollector(Config{Types: []event.Type{event.Openat}, ExcludePIDs: []uint32{self}, RingBufferSize: 1 << 20})
 	if err != nil {
@@ -475,7 +487,7 @@ func TestExcludePIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	shared.waitFor(t, self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
+	sharedCol(t).waitFor(t, self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
 	pid := runHelperProcess(t, true, "openat", mine)
 	col.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
 	if col.has(self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine }) {
@@ -504,4 +516,40 @@ func TestOpenRejectsBadRingBufferSize(t *testing.T) {
 	if _, err := Open(Config{RingBufferSize: 3 << 20}); err == nil {
 		t.Error("Open accepted a ring buffer size that is not a power of two")
 	}
+}
+
+// BenchmarkCaptureOpenat measures the whole path, kernel programs included:
+// a helper process calls openat in a loop and the benchmark reads and
+// decodes b.N of its events.
+func BenchmarkCaptureOpenat(b *testing.B) {
+	c, err := Open(Config{Types: []event.Type{event.Openat}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cmd := exec.Command(os.Args[0], "openat-loop", "/etc/hostname", "-1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	pid := uint32(cmd.Process.Pid)
+	var ev event.Event
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		if err := c.Read(&ev); err != nil {
+			b.Fatal(err)
+		}
+		if ev.PID == pid {
+			n++
+		}
+	}
+	b.StopTimer()
+	st, err := c.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Drops), "drops")
 }

@@ -42,7 +42,7 @@ func runHelper(args []string) error {
 		syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)
 	case "openat-loop":
 		n, _ := strconv.Atoi(arg(2))
-		for range n {
+		for i := 0; n < 0 || i < n; i++ {
 			fd := syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDONLY)
 			unix.Close(int(fd))
 		}
