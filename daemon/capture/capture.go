@@ -70,7 +70,9 @@ type Capture struct {
 	links      []link.Link
 	rd         *ringbuf.Reader
 	rec        ringbuf.Record
-	bootOffset int64
+	// bootOffset is CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the
+	// flush loop so that wall-clock steps show up in event times.
+	bootOffset atomic.Int64
 
 	stopFlush chan struct{}
 	flushDone chan struct{}
@@ -135,11 +137,12 @@ func Open(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("capture: exclude pid %d: %w", pid, err)
 		}
 	}
-	c.bootOffset, err = bootToWallOffset()
+	off, err := bootToWallOffset()
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
+	c.bootOffset.Store(off)
 	// The reader exists before the programs are attached so that nothing
 	// they write is missed.
 	c.rd, err = ringbuf.NewReader(c.objs.Events)
@@ -176,6 +179,9 @@ func (c *Capture) flushEvery(d time.Duration) {
 		case <-t.C:
 			if c.rd.AvailableBytes() > 0 {
 				c.rd.Flush()
+			}
+			if off, err := bootToWallOffset(); err == nil {
+				c.bootOffset.Store(off)
 			}
 		}
 	}
@@ -239,7 +245,7 @@ func (c *Capture) Read(ev *event.Event) error {
 		c.decodeErrors.Add(1)
 		return err
 	}
-	ev.Time += c.bootOffset
+	ev.Time += c.bootOffset.Load()
 	return nil
 }
 
