@@ -66,10 +66,10 @@ type Stats struct {
 // called from one goroutine at a time; Stats, SetTypes and Close may be
 // called concurrently with it.
 type Capture struct {
-	objs       bpf.CaptureObjects
-	links      []link.Link
-	rd         *ringbuf.Reader
-	rec        ringbuf.Record
+	objs  bpf.CaptureObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+	rec   ringbuf.Record
 	// bootOffset is CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the
 	// flush loop so that wall-clock steps show up in event times.
 	bootOffset atomic.Int64
