@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -189,8 +190,12 @@ func checkCommon(t *testing.T, ev event.Event, pid uint32, since time.Time) {
 	if ev.PID != pid || ev.TID == 0 || ev.PPID != uint32(os.Getpid()) {
 		t.Errorf("%s: pid %d tid %d ppid %d, want pid %d ppid %d", ev.Type, ev.PID, ev.TID, ev.PPID, pid, os.Getpid())
 	}
-	if ev.GID != uint32(os.Getgid()) {
-		t.Errorf("%s: gid %d, want %d", ev.Type, ev.GID, os.Getgid())
+	switch ev.Type {
+	case event.Setgid, event.Setregid, event.Setresgid: // the new gid
+	default:
+		if ev.GID != uint32(os.Getgid()) {
+			t.Errorf("%s: gid %d, want %d", ev.Type, ev.GID, os.Getgid())
+		}
 	}
 	if want := selfCgroupID(t); ev.CgroupID != want {
 		t.Errorf("%s: cgroup id %d, want %d", ev.Type, ev.CgroupID, want)
@@ -552,4 +557,104 @@ func BenchmarkCaptureOpenat(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(st.Drops), "drops")
+}
+
+func TestMoreSyscalls(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := func(name string) string { return filepath.Join(dir, name) }
+	cwd := strconv.Itoa(unix.AT_FDCWD)
+	nr := func(n int) string { return strconv.Itoa(n) }
+	ebadf := -int64(unix.EBADF)
+	cases := []struct {
+		args        []string
+		typ         event.Type
+		want        [4]int64
+		res         int64
+		path, path2 string
+	}{
+		{[]string{"raw", nr(unix.SYS_DUP3), "1", "101", nr(unix.O_CLOEXEC)}, event.Dup3, [4]int64{1, 101, unix.O_CLOEXEC}, 101, "", ""},
+		{[]string{"raw", nr(unix.SYS_CLOSE), "100"}, event.Close, [4]int64{100}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_SYMLINKAT), "s:" + file, cwd, "s:" + j("sl")}, event.Symlinkat, [4]int64{unix.AT_FDCWD}, 0, file, j("sl")},
+		{[]string{"raw", nr(unix.SYS_LINKAT), cwd, "s:" + file, cwd, "s:" + j("hl"), "0"}, event.Linkat, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD, 0}, 0, file, j("hl")},
+		{[]string{"raw", nr(unix.SYS_RENAMEAT), cwd, "s:" + j("hl"), cwd, "s:" + j("hl2")}, event.Renameat, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD}, 0, j("hl"), j("hl2")},
+		{[]string{"raw", nr(unix.SYS_RENAMEAT2), cwd, "s:" + j("hl2"), cwd, "s:" + file, nr(unix.RENAME_NOREPLACE)}, event.Renameat2, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD, unix.RENAME_NOREPLACE}, -int64(unix.EEXIST), j("hl2"), file},
+		{[]string{"raw", nr(unix.SYS_UNLINKAT), cwd, "s:" + j("hl2"), "0"}, event.Unlinkat, [4]int64{unix.AT_FDCWD, 0}, 0, j("hl2"), ""},
+		{[]string{"raw", nr(unix.SYS_MKDIRAT), cwd, "s:" + j("d"), "448"}, event.Mkdirat, [4]int64{unix.AT_FDCWD, 0o700}, 0, j("d"), ""},
+		{[]string{"raw", nr(unix.SYS_FCHMODAT), cwd, "s:" + file, "384"}, event.Fchmodat, [4]int64{unix.AT_FDCWD, 0o600}, 0, file, ""},
+		{[]string{"raw", nr(unix.SYS_FCHMOD), "100", "420"}, event.Fchmod, [4]int64{100, 0o644}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_FCHDIR), "100"}, event.Fchdir, [4]int64{100}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETGID), "65534"}, event.Setgid, [4]int64{65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETREUID), "65534", "65534"}, event.Setreuid, [4]int64{65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETREGID), "65534", "65534"}, event.Setregid, [4]int64{65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETRESUID), "65534", "65534", "65534"}, event.Setresuid, [4]int64{65534, 65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETRESGID), "65534", "65534", "65534"}, event.Setresgid, [4]int64{65534, 65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETNS), "-1", nr(unix.CLONE_NEWNET)}, event.Setns, [4]int64{-1, unix.CLONE_NEWNET}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_FINIT_MODULE), "-1", "s:", "0"}, event.FinitModule, [4]int64{-1, 0}, ebadf, "", ""},
+		{[]string{"mount", j("d")}, event.Mount, [4]int64{unix.MS_NOSUID}, 0, "nightjar", j("d")},
+		{[]string{"openat2", file}, event.Openat2, [4]int64{unix.AT_FDCWD, unix.O_RDONLY | unix.O_CLOEXEC, 0, unix.RESOLVE_NO_SYMLINKS}, 3, file, ""},
+	}
+	for _, tc := range cases {
+		since := time.Now()
+		pid := runHelperProcess(t, true, tc.args...)
+		// The helper's own start-up also dups, closes and mounts nothing
+		// else; match on the first argument.
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, func(ev *event.Event) bool {
+			return ev.Args[0] == tc.want[0] && (tc.typ != event.Mount || string(ev.Path2) == tc.path2)
+		})
+		checkCommon(t, ev, pid, since)
+		resOK := ev.Res == tc.res
+		switch tc.typ {
+		case event.Openat2:
+			resOK = ev.Res >= 0
+		case event.FinitModule:
+			resOK = ev.Res < 0 // EBADF, or ENOSYS on kernels without modules
+		case event.Setgid, event.Setregid, event.Setresgid:
+			if ev.GID != 65534 {
+				t.Errorf("%s: event gid %d, want the new gid 65534", tc.typ, ev.GID)
+			}
+		}
+		if ev.Args != tc.want || !resOK ||
+			string(ev.Path) != tc.path || string(ev.Path2) != tc.path2 {
+			t.Errorf("%s: args %v res %d path %q path2 %q, want %v %d %q %q", tc.typ, ev.Args, ev.Res, ev.Path, ev.Path2, tc.want, tc.res, tc.path, tc.path2)
+		}
+	}
+
+	// init_module with no image fails; only that it is seen matters.
+	pid := runHelperProcess(t, true, "raw", nr(unix.SYS_INIT_MODULE), "0", "0", "s:")
+	if ev := sharedCol(t).waitFor(t, pid, event.InitModule, nil); ev.Res >= 0 || ev.Args[0] != 0 {
+		t.Errorf("init_module: res %d args %v", ev.Res, ev.Args)
+	}
+
+	// clone(SIGCHLD) behaves as fork; the child's return is reported too.
+	pid = runHelperProcess(t, true, "clone")
+	parent := sharedCol(t).waitFor(t, pid, event.Clone, func(ev *event.Event) bool { return ev.Args[0] == int64(unix.SIGCHLD) })
+	if parent.Res <= 0 {
+		t.Fatalf("clone: res %d", parent.Res)
+	}
+	if child := sharedCol(t).waitFor(t, uint32(parent.Res), event.Clone, nil); child.Res != 0 || child.Args[0] != int64(unix.SIGCHLD) {
+		t.Errorf("clone child: res %d args %v", child.Res, child.Args)
+	}
+	// The Go runtime starts its threads with clone3.
+	th := sharedCol(t).waitFor(t, pid, event.Clone3, func(ev *event.Event) bool { return ev.Res > 0 })
+	if th.Args[0]&unix.CLONE_THREAD == 0 {
+		t.Errorf("clone3 of a thread: flags %#x lack CLONE_THREAD", th.Args[0])
+	}
+}
+
+func TestSendmsg(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	port := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	pid := runHelperProcess(t, true, "sendmsg", fmt.Sprint(port))
+	ev := sharedCol(t).waitFor(t, pid, event.Sendmsg, nil)
+	if ev.Res != 4 || ev.Args[1] != 4 || ev.Addr.Family != event.AFInet || ev.Addr.Port != port || ev.Proto != unix.IPPROTO_UDP || ev.Local.Port == 0 {
+		t.Errorf("sendmsg: res %d args %v addr %+v local %+v proto %d", ev.Res, ev.Args, ev.Addr, ev.Local, ev.Proto)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -119,6 +120,55 @@ func runHelper(args []string) error {
 		var ws unix.WaitStatus
 		_, err := unix.Wait4(int(r1), &ws, 0, nil)
 		return err
+	case "raw":
+		// raw NR ARG...: one system call; "s:text" passes a string pointer.
+		nr, _ := strconv.ParseInt(arg(1), 10, 64)
+		var a []uintptr
+		for _, v := range args[2:] {
+			if text, ok := strings.CutPrefix(v, "s:"); ok {
+				a = append(a, str(text))
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			a = append(a, uintptr(n))
+		}
+		syscall(uintptr(nr), a...)
+	case "clone":
+		r1, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		if r1 == 0 {
+			unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(int(r1), &ws, 0, nil)
+		return err
+	case "openat2":
+		fd, err := unix.Openat2(unix.AT_FDCWD, arg(1), &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	case "sendmsg":
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return err
+		}
+		port, _ := strconv.Atoi(arg(1))
+		_, err = unix.SendmsgN(fd, []byte("ping"), nil, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}, 0)
+		return err
+	case "mount":
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return err
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return err
+		}
+		return unix.Mount("nightjar", arg(1), "tmpfs", unix.MS_NOSUID, "")
 	case "listen":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
