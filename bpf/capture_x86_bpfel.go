@@ -71,6 +71,11 @@ const (
 	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 52
 )
 
+type CaptureExeScratch struct {
+	_   structs.HostLayout
+	Buf [8192]uint8
+}
+
 type CaptureExecveatArgs struct {
 	_     structs.HostLayout
 	Dirfd int64
@@ -120,6 +125,7 @@ const (
 	CaptureMapDrops             = "drops"
 	CaptureMapEvents            = "events"
 	CaptureMapExcludePids       = "exclude_pids"
+	CaptureMapExeScratch        = "exe_scratch"
 	CaptureMapExecveats         = "execveats"
 	CaptureMapScratch           = "scratch"
 	CaptureMapSyscallTypes      = "syscall_types"
@@ -184,6 +190,7 @@ type CaptureMapSpecs struct {
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	ExcludePids  *ebpf.MapSpec `ebpf:"exclude_pids"`
+	ExeScratch   *ebpf.MapSpec `ebpf:"exe_scratch"`
 	Execveats    *ebpf.MapSpec `ebpf:"execveats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallTypes *ebpf.MapSpec `ebpf:"syscall_types"`
@@ -220,6 +227,7 @@ type CaptureMaps struct {
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	ExcludePids  *ebpf.Map `ebpf:"exclude_pids"`
+	ExeScratch   *ebpf.Map `ebpf:"exe_scratch"`
 	Execveats    *ebpf.Map `ebpf:"execveats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallTypes *ebpf.Map `ebpf:"syscall_types"`
@@ -231,6 +239,7 @@ func (m *CaptureMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.ExcludePids,
+		m.ExeScratch,
 		m.Execveats,
 		m.Scratch,
 		m.SyscallTypes,

@@ -250,9 +250,28 @@ func TestExecve(t *testing.T) {
 	if ev.Res != 0 || string(ev.Path) != "/bin/echo" || string(ev.Argv) != "/bin/echo\x00hello\x00world" || comm(ev) != "echo" {
 		t.Errorf("execve: res %d path %q argv %q comm %q", ev.Res, ev.Path, ev.Argv, comm(ev))
 	}
+	exe, err := filepath.EvalSymlinks("/bin/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Path2) != exe {
+		t.Errorf("execve: executable path %q, want %q", ev.Path2, exe)
+	}
 	exit := sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
 	if exit.Args[0] != 0 || comm(exit) != "echo" {
 		t.Errorf("procexit: status %d comm %q", exit.Args[0], comm(exit))
+	}
+}
+
+func TestExecveExePathAcrossMount(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := runHelperProcess(t, true, "exec-in-mount", dir)
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return comm(*ev) == "true" })
+	if want := dir + "/sub/true"; ev.Res != 0 || string(ev.Path) != want || string(ev.Path2) != want {
+		t.Errorf("execve from a tmpfs: res %d filename %q exe path %q, want %q", ev.Res, ev.Path, ev.Path2, want)
 	}
 }
 
@@ -261,7 +280,7 @@ func TestExecveFailed(t *testing.T) {
 	pid := runHelperProcess(t, false, "exec", "/nonexistent/nightjar", "-x")
 	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
 	checkCommon(t, ev, pid, since)
-	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" {
+	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" || ev.Path2 != nil {
 		t.Errorf("failed execve: res %d path %q argv %q", ev.Res, ev.Path, ev.Argv)
 	}
 }

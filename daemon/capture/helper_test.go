@@ -169,6 +169,30 @@ func runHelper(args []string) error {
 			return err
 		}
 		return unix.Mount("nightjar", arg(1), "tmpfs", unix.MS_NOSUID, "")
+	case "exec-in-mount":
+		// Runs a copy of /bin/true from a tmpfs mounted on arg(1), in a
+		// private mount namespace, so that its path crosses a mount.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return err
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return err
+		}
+		if err := unix.Mount("nightjar", arg(1), "tmpfs", 0, ""); err != nil {
+			return err
+		}
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		exe := arg(1) + "/sub/true"
+		if err := os.Mkdir(arg(1)+"/sub", 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(exe, bin, 0o755); err != nil {
+			return err
+		}
+		return unix.Exec(exe, []string{"true"}, nil)
 	case "listen":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
