@@ -452,6 +452,14 @@ func TestProcessSyscalls(t *testing.T) {
 	}
 }
 
+func TestLoginUID(t *testing.T) {
+	pid := runHelperProcess(t, true, "loginuid")
+	ev := sharedCol(t).waitFor(t, pid, event.Chdir, func(ev *event.Event) bool { return string(ev.Path) == "/" })
+	if ev.LoginUID != 4321 {
+		t.Errorf("loginuid %d, want 4321", ev.LoginUID)
+	}
+}
+
 func TestForkAndExit(t *testing.T) {
 	pid := runHelperProcess(t, true, "fork")
 	parent := sharedCol(t).waitFor(t, pid, event.Fork, nil)
