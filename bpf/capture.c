@@ -87,6 +87,7 @@ enum event_type {
 };
 
 #define MAX_SYSCALLS 512
+#define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define MAX_TYPES 64
 #define MAX_PATH 4096
@@ -523,9 +524,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	if (id != NR_EXECVEAT)
 		return 0;
-	u32 nr = NR_EXECVEAT;
+	// Kept when either exec type is wanted: a successful execveat returns
+	// as an execve and must not be reported as one.
+	u32 nr = NR_EXECVEAT, nr2 = NR_EXECVE;
 	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
-	if (!tp || !*tp)
+	u16 *tp2 = bpf_map_lookup_elem(&syscall_types, &nr2);
+	if ((!tp || !*tp) && (!tp2 || !*tp2))
 		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct execveat_args a = {
@@ -541,20 +545,26 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	u32 nr = (u32)regs->orig_ax;
 	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
-	if (!tp || !*tp)
+	if (!tp)
 		return 0;
 	u16 type = *tp;
-
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	u32 tgid;
 	struct execveat_args ea = {};
-	if (type == EV_EXECVE || type == EV_EXECVEAT) {
+
+	if (nr == NR_EXECVE || nr == NR_EXECVEAT) {
+		tgid = bpf_get_current_pid_tgid() >> 32;
 		struct execveat_args *p = bpf_map_lookup_elem(&execveats, &tgid);
 		if (p) {
 			ea = *p;
 			bpf_map_delete_elem(&execveats, &tgid);
-			type = EV_EXECVEAT;
+			u32 k = NR_EXECVEAT;
+			u16 *tpa = bpf_map_lookup_elem(&syscall_types, &k);
+			type = tpa ? *tpa : 0;
 		}
 	}
+	if (!type)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (bpf_map_lookup_elem(&exclude_pids, &tgid))
 		return 0;
 

@@ -505,6 +505,31 @@ func TestTypeFilter(t *testing.T) {
 	}
 }
 
+// TestExecTypeFilter checks that a successful execveat, which returns from
+// the kernel as an execve, follows the execveat switch only.
+func TestExecTypeFilter(t *testing.T) {
+	col, err := newCollector(Config{Types: []event.Type{event.Execve}, RingBufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.close()
+	pid := runHelperProcess(t, true, "execveat", "/bin/true")
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
+	col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == os.Args[0] })
+	if col.has(pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == "/bin/true" }) || col.has(pid, event.Execveat, nil) {
+		t.Error("execveat reported with only execve enabled")
+	}
+
+	if err := col.c.SetTypes([]event.Type{event.Execveat}); err != nil {
+		t.Fatal(err)
+	}
+	pid = runHelperProcess(t, true, "execveat", "/bin/true")
+	col.waitFor(t, pid, event.Execveat, func(ev *event.Event) bool { return string(ev.Path) == "/bin/true" })
+	if col.has(pid, event.Execve, nil) {
+		t.Error("execve reported with only execveat enabled")
+	}
+}
+
 func TestExcludePIDs(t *testing.T) {
 	sharedCol(t)
 	self := uint32(os.Getpid())
