@@ -89,19 +89,20 @@ scenario() {
 		start_trace "$@"
 		read -r with secs < <(generate "$gen" "$count")
 		stop_trace
-		echo "$base $with $secs $STATS" | awk '{ printf "%d %d %.0f %d %.2f %.1f\n", $1, $2, $4 / $3, $5, $6, $7 / 1024 }' >>"$work/rows"
+		echo "$base $with $secs $STATS" | awk '{ printf "%d %d %.0f %d %.2f %.1f %.0f\n", $1, $2, $4 / $3, $5, $6, $7 / 1024, ($6 > 0 ? $4 / $6 : 0) }' >>"$work/rows"
 		printf '  %s run %d: %s\n' "$label" "$r" "$(tail -1 "$work/rows")"
 	done
-	printf '%-34s' "$label"
-	for col in 1 2 3 4 5 6; do
+	printf '%-38s' "$label"
+	for col in 1 2 3 4 5 6 7; do
 		printf ' %12s' "$(awk -v c=$col '{ print $c }' "$work/rows" | median)"
 	done
 	echo
 }
 
 echo "nightjar end-to-end benchmark: ${SECS}s per measurement, median of $RUNS runs, $(nproc) CPUs, kernel $(uname -r)"
-echo "per run: calls/s without, calls/s with, events received/s, dropped, tracer CPU s, tracer peak RSS MB"
-printf '%-34s %12s %12s %12s %12s %12s %12s\n' scenario "calls/s" "calls/s+trc" "events/s" dropped "cpu s" "rss MB"
+echo "per run: calls/s without, calls/s with, events received/s, dropped, tracer CPU s, tracer peak RSS MB, events per tracer CPU second"
+echo "(events per tracer CPU second is the rate one fully used core would sustain; the generators share the 2 CPUs with the tracer)"
+printf '%-38s %12s %12s %12s %12s %12s %12s %12s\n' scenario "calls/s" "calls/s+trc" "events/s" dropped "cpu s" "rss MB" "ev/cpu-s"
 scenario "openat x2, trace --type openat" openat_loop 2 --type openat
 scenario "openat x2, trace --type openat --json" openat_loop 2 --type openat --json
 scenario "openat x2, trace --count-only" openat_loop 2 --type openat --count-only
