@@ -92,6 +92,9 @@ func (w *fieldWriter) fields(ev *event.Event) {
 	switch ev.Type {
 	case event.Execve, event.Execveat:
 		w.cmdline(ev)
+		if ev.Path2 != nil {
+			w.str("proc.exepath", ev.Path2)
+		}
 	default:
 		if ev.Path != nil {
 			w.str("fd.name", ev.Path)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +81,10 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// Loading parsed the kernel's BTF; hand that memory back now rather
+	// than when the scavenger gets to it.
+	debug.FreeOSMemory()
+	fmt.Fprintln(stderr, "nightjar trace: capturing")
 	start := time.Now()
 	go func() {
 		<-ctx.Done()
