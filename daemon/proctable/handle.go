@@ -317,27 +317,13 @@ func (t *Table) exePath(e *entry, ev *event.Event) string {
 			}
 		}
 	}
-	resolved := string(t.resolve(e, dirfd, path))
-	// The kernel's view of the new image resolves symlinks (/bin/cat is
-	// /usr/bin/cat on a merged-/usr system), as Falco's proc.exepath does.
-	// It is only trusted while it names the file the call named.
-	if exe, err := os.Readlink(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/exe"); err == nil && sameFile(exe, resolved) {
-		return exe
+	// The capture resolves the new image's path in the kernel, through
+	// symlinks and mounts (/bin/cat is /usr/bin/cat on a merged-/usr
+	// system), as Falco's proc.exepath does.
+	if len(ev.Path2) > 0 && ev.Res == 0 {
+		return string(ev.Path2)
 	}
-	return resolved
-}
-
-// sameFile reports whether paths a and b name the same file now.
-func sameFile(a, b string) bool {
-	if a == b {
-		return true
-	}
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	return err == nil && os.SameFile(fa, fb)
+	return string(t.resolve(e, dirfd, path))
 }
 
 // upperLayer reports whether the executable of p, a container process,
