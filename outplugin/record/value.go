@@ -1,0 +1,152 @@
+package record
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// Value is one msgpack-encoded value referenced in place.
+type Value []byte
+
+// IsMap reports whether v is a map.
+func (v Value) IsMap() bool { return peekKind(v) == kindMap }
+
+// IsArray reports whether v is an array.
+func (v Value) IsArray() bool { return peekKind(v) == kindArray }
+
+// Get returns the value of key in map v.
+func (v Value) Get(key string) (Value, bool) {
+	var found Value
+	v.each(func(k []byte, val Value) bool {
+		if string(k) == key {
+			found = val
+			return false
+		}
+		return true
+	})
+	return found, found != nil
+}
+
+// Each calls fn for every pair of map v whose key is a string, in order,
+// until fn returns false.
+func (v Value) Each(fn func(key []byte, val Value) bool) { v.each(fn) }
+
+func (v Value) each(fn func(k []byte, val Value) bool) {
+	n, b, err := readMapHeader(v)
+	if err != nil {
+		return
+	}
+	for ; n > 0; n-- {
+		var k []byte
+		if peekKind(b) == kindStr {
+			if k, b, err = readStrOrBin(b); err != nil {
+				return
+			}
+		} else if b, err = skip(b, 0); err != nil {
+			return
+		}
+		rest, err := skip(b, 0)
+		if err != nil {
+			return
+		}
+		val := Value(b[:len(b)-len(rest)])
+		b = rest
+		if k != nil && !fn(k, val) {
+			return
+		}
+	}
+}
+
+// Elems calls fn for every element of array v until fn returns false.
+func (v Value) Elems(fn func(Value) bool) {
+	n, b, err := readArrayHeader(v)
+	if err != nil {
+		return
+	}
+	for ; n > 0; n-- {
+		rest, err := skip(b, 0)
+		if err != nil {
+			return
+		}
+		if !fn(Value(b[:len(b)-len(rest)])) {
+			return
+		}
+		b = rest
+	}
+}
+
+// Lookup resolves a dotted path inside map v; see Record.Lookup.
+func (v Value) Lookup(path string) (Value, bool) {
+	if path == "" {
+		return nil, false
+	}
+	// Try the whole remaining path as one key first, then shorter prefixes.
+	end := len(path)
+	for {
+		if val, ok := v.Get(path[:end]); ok {
+			if end == len(path) {
+				return val, true
+			}
+			if val.IsMap() {
+				if r, ok := val.Lookup(path[end+1:]); ok {
+					return r, true
+				}
+			}
+		}
+		i := strings.LastIndexByte(path[:end], '.')
+		if i <= 0 {
+			return nil, false
+		}
+		end = i
+	}
+}
+
+// Str returns v's bytes when v is a string.
+func (v Value) Str() ([]byte, bool) {
+	if peekKind(v) != kindStr {
+		return nil, false
+	}
+	s, _, err := readStrOrBin(v)
+	return s, err == nil
+}
+
+// Text renders a scalar as text: strings as they are, numbers and booleans
+// in their usual form, nil as "". Maps and arrays render as JSON.
+func (v Value) Text() string {
+	switch peekKind(v) {
+	case kindStr, kindBin:
+		s, _, _ := readStrOrBin(v)
+		return string(s)
+	case kindNil:
+		return ""
+	case kindBool:
+		return strconv.FormatBool(v[0] == 0xc3)
+	}
+	b, err := v.AppendJSON(nil)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// Contains reports whether v, an array, has an element whose text is s, or
+// whether v, a string, contains s.
+func (v Value) Contains(s string) bool {
+	switch peekKind(v) {
+	case kindArray:
+		found := false
+		v.Elems(func(e Value) bool {
+			if b, ok := e.Str(); ok && string(b) == s {
+				found = true
+				return false
+			}
+			return true
+		})
+		return found
+	case kindStr:
+		b, _ := v.Str()
+		return bytes.Contains(b, []byte(s))
+	}
+	return false
+}
