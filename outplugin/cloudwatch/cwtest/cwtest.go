@@ -45,6 +45,8 @@ const (
 	Drop
 	// AccessDenied answers 400 AccessDeniedException, a permanent error.
 	AccessDenied
+	// Invalid answers 400 InvalidParameterException.
+	Invalid
 )
 
 // Event is a stored log event.
@@ -79,7 +81,6 @@ type Server struct {
 	counts   map[string]int // requests per operation
 	rejected []string       // reasons of requests refused for breaking limits
 	accepted int            // events stored (or counted, with Discard)
-	hangs    sync.WaitGroup
 	quit     chan struct{}
 }
 
@@ -202,6 +203,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case AccessDenied:
 		writeErr(w, apiError{400, "AccessDeniedException", "User is not authorized to perform: logs:" + op})
+		return
+	case Invalid:
+		writeErr(w, apiError{400, "InvalidParameterException", "injected invalid parameter"})
 		return
 	case Hang:
 		select {
@@ -409,7 +413,7 @@ func (s *Server) putLogEvents(body []byte) (any, *apiError) {
 	out := map[string]any{}
 	rej := map[string]int{}
 	if tooOld >= 0 {
-		rej["tooOldLogEventEndIndex"] = tooOld
+		rej["tooOldLogEventEndIndex"] = tooOld + 1 // exclusive, as the service reports it
 	}
 	if tooNew < len(in.LogEvents) {
 		rej["tooNewLogEventStartIndex"] = tooNew
