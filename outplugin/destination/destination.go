@@ -61,11 +61,11 @@ func (b *Batch) Pending() int { return len(b.Records) - int(b.nacked.Load()) }
 
 // Config is what a Factory gets to build a destination.
 type Config struct {
-	Name    string            // the block's second label
-	Body    hcl.Body          // the block's body, to decode with gohcl
-	Eval    *hcl.EvalContext  // functions such as env()
-	Logger  *slog.Logger      // already tagged with the destination
-	Metrics *Metrics          // the destination's counters
+	Name    string           // the block's second label
+	Body    hcl.Body         // the block's body, to decode with gohcl
+	Eval    *hcl.EvalContext // functions such as env()
+	Logger  *slog.Logger     // already tagged with the destination
+	Metrics *Metrics         // the destination's counters
 }
 
 // Factory builds a destination from its routes.hcl block. Problems are

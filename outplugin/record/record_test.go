@@ -81,7 +81,7 @@ func TestDecodeSkipsBadRecords(t *testing.T) {
 	var chunk []byte
 	chunk = append(chunk, good...)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, msgp.AppendString(nil, "not a map")) // body not a map
-	chunk = msgp.AppendArrayHeader(chunk, 3)                                                               // wrong arity
+	chunk = msgp.AppendArrayHeader(chunk, 3)                                                              // wrong arity
 	chunk = msgp.AppendInt(chunk, 1)
 	chunk = msgp.AppendInt(chunk, 2)
 	chunk = msgp.AppendInt(chunk, 3)

@@ -37,7 +37,9 @@ func TestServerEnforcesLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UnixMilli()
-	ev := func(ts int64, msg string) types.InputLogEvent { return types.InputLogEvent{Timestamp: aws.Int64(ts), Message: aws.String(msg)} }
+	ev := func(ts int64, msg string) types.InputLogEvent {
+		return types.InputLogEvent{Timestamp: aws.Int64(ts), Message: aws.String(msg)}
+	}
 	many := func(n, size int) []types.InputLogEvent {
 		out := make([]types.InputLogEvent, n)
 		for i := range out {
