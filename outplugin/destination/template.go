@@ -114,3 +114,28 @@ func TemplateAttr(expr hcl.Expression, ectx *hcl.EvalContext, def string) (*Temp
 	}
 	return t, nil
 }
+
+// Try fills the placeholders from r and reports whether every field was
+// present and not empty.
+func (t *Template) Try(r *record.Record) (string, bool) {
+	if t.parts == nil {
+		return t.text, true
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.path == "" {
+			b.WriteString(p.literal)
+			continue
+		}
+		v, ok := r.Lookup(p.path)
+		if !ok {
+			return "", false
+		}
+		s := v.Text()
+		if s == "" {
+			return "", false
+		}
+		b.WriteString(s)
+	}
+	return b.String(), true
+}

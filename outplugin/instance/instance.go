@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
@@ -31,6 +32,7 @@ type Properties func(key string) string
 func Registry() *destination.Registry {
 	reg := destination.NewRegistry()
 	cloudwatch.Register(reg)
+	cloudlogging.Register(reg)
 	return reg
 }
 

@@ -162,6 +162,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			r.Lookup("output_fields.k8s.ns.name")
 			r.Lookup("a.b.c")
+			r.Body.Decode()
 		}
 		if n+d.Skipped() != d.Count() {
 			t.Fatalf("good %d + skipped %d != count %d", n, d.Skipped(), d.Count())
