@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -29,6 +31,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/record"
 )
 
 // Type is the destination type name in routes.hcl.
@@ -208,19 +211,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	now := d.now()
 	oldest, newest := now.Add(-maxAge).UnixMilli(), now.Add(maxFuture).UnixMilli()
 
-	// Build every message into one buffer, then cut strings from one copy.
-	var buf []byte
-	offs := make([]int, len(b.Records)+1)
-	for i, r := range b.Records {
-		var err error
-		start := len(buf)
-		if buf, err = r.Body.AppendJSON(buf); err != nil {
-			buf = append(buf[:start], `{"nightjar_error":"record could not be converted to JSON"}`...)
-		}
-		offs[i+1] = len(buf)
-	}
-	all := string(buf)
-
+	all, offs := buildMessages(b.Records)
 	streams := map[streamKey][]event{}
 	var order []streamKey
 	staticGroup, gStatic := d.group.Static()
@@ -304,6 +295,58 @@ func cmpInt64(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// buildMessages converts every record to JSON in one buffer, on all CPUs
+// for large batches, and returns it as a string with each message's end
+// offset: message i is all[offs[i]:offs[i+1]].
+func buildMessages(recs []*record.Record) (string, []int) {
+	parts := 1
+	if len(recs) >= 2048 {
+		parts = min(runtime.GOMAXPROCS(0), 4)
+	}
+	bufs := make([][]byte, parts)
+	ends := make([][]int, parts)
+	per := (len(recs) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := min(p*per, len(recs)), min((p+1)*per, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			size := 0
+			for _, r := range recs[lo:hi] {
+				size += len(r.Body)
+			}
+			buf := make([]byte, 0, size+size/4+64)
+			e := make([]int, 0, hi-lo)
+			for _, r := range recs[lo:hi] {
+				start := len(buf)
+				var err error
+				if buf, err = r.Body.AppendJSON(buf); err != nil {
+					buf = append(buf[:start], `{"nightjar_error":"record could not be converted to JSON"}`...)
+				}
+				e = append(e, len(buf))
+			}
+			bufs[p], ends[p] = buf, e
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	all := make([]byte, 0, total)
+	offs := make([]int, 1, len(recs)+1)
+	for p := range parts {
+		base := len(all)
+		all = append(all, bufs[p]...)
+		for _, e := range ends[p] {
+			offs = append(offs, base+e)
+		}
+	}
+	// all is never written again, so the messages can share it.
+	return unsafe.String(unsafe.SliceData(all), len(all)), offs
 }
 
 // split cuts chronologically sorted events into batches within the count,

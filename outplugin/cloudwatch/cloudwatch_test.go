@@ -200,7 +200,7 @@ func TestFaults(t *testing.T) {
 	srv := newServer(t)
 	d, m := load(t, srv, `log_group = "/f"
 log_stream = "s"
-timeout = "300ms"
+timeout = "2s"
 max_attempts = 8
 concurrency = 1`)
 	srv.Inject("PutLogEvents", cwtest.Unavailable, cwtest.Throttle, cwtest.InternalError, cwtest.Hang, cwtest.Drop)
@@ -251,11 +251,11 @@ log_stream = "s"`)
 	}
 
 	// Old and future events are dropped and counted; the server's clock runs
-	// an hour ahead so it also refuses some the destination let through.
-	srv.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	// almost 14 days ahead so it also refuses one the destination let through.
+	srv.Now = func() time.Time { return time.Now().Add(14*24*time.Hour - time.Hour) }
 	now := time.Now()
 	var chunk []byte
-	for i, ts := range []time.Time{now.Add(-15 * 24 * time.Hour), now.Add(3 * time.Hour), now.Add(-14*24*time.Hour + 30*time.Minute), now} {
+	for i, ts := range []time.Time{now.Add(-15 * 24 * time.Hour), now.Add(3 * time.Hour), now.Add(-2 * time.Hour), now} {
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts}))
 	}
 	srv.Inject("PutLogEvents", cwtest.Invalid) // split and resent

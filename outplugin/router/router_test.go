@@ -292,3 +292,65 @@ nightjar_output_records_sent_total{destination="cloudwatch.cw"} 7
 		t.Error(err)
 	}
 }
+
+// TestRetryOneDestinationDown: a chunk routed to two destinations, one of
+// them failing three whole flushes in a row. The healthy one receives each
+// record once, on the first flush; the failing one receives each record
+// once after it recovers.
+func TestRetryOneDestinationDown(t *testing.T) {
+	for _, failing := range []string{"cloudwatch", "cloud_logging"} {
+		t.Run(failing, func(t *testing.T) {
+			e := newEnv(t)
+			src := e.cloudwatch("cw", "max_attempts = 1") + e.cloudLogging("cl", "max_attempts = 1") + `
+route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`
+			r := newRouter(t, src, router.Options{})
+			if st := r.Flush(context.Background(), "warmup", recordtest.Chunk(recordtest.EventTime, 100000, 1, time.Now())); st != router.OK {
+				t.Fatalf("warm-up flush: %v", st)
+			}
+			chunk := recordtest.Chunk(recordtest.EventTime, 0, 5000, time.Now())
+			// Fail every request of three flushes: CloudWatch sends 5,000
+			// alerts in 3 PutLogEvents batches, Cloud Logging in 5 requests.
+			healthy := func() int { return e.cl.Requests() }
+			if failing == "cloudwatch" {
+				for range 3 * 3 {
+					e.cw.Inject("PutLogEvents", cwtest.Unavailable)
+				}
+			} else {
+				healthy = func() int { return e.cw.Requests("PutLogEvents") }
+				for range 3 * 5 {
+					e.cl.Inject(codes.Unavailable)
+				}
+			}
+			var statuses []router.Status
+			healthyAfterFirst := 0
+			for i := range 10 {
+				st := r.Flush(context.Background(), "nightjar.alerts", chunk)
+				statuses = append(statuses, st)
+				if i == 0 {
+					healthyAfterFirst = healthy()
+				}
+				if st != router.Retry {
+					break
+				}
+			}
+			t.Logf("flush results: %v", statuses)
+			want := []router.Status{router.Retry, router.Retry, router.Retry, router.OK}
+			if fmt.Sprint(statuses) != fmt.Sprint(want) {
+				t.Fatalf("flush results %v, want %v", statuses, want)
+			}
+			if n := healthy(); n != healthyAfterFirst {
+				t.Errorf("healthy destination got %d more requests after the first flush", n-healthyAfterFirst)
+			}
+			cw := uuids(t, e.cw.Events("/nightjar/cw", "node-1"))
+			delete(cw, "0b7c6c9e-0000-4000-8000-000000100000")
+			exactlyOnce(t, "cloudwatch", cw, 5000)
+			cl := map[string]int{}
+			for _, en := range e.cl.Entries() {
+				if en.InsertId != "0b7c6c9e-0000-4000-8000-000000100000" {
+					cl[en.InsertId]++
+				}
+			}
+			exactlyOnce(t, "cloud logging", cl, 5000)
+		})
+	}
+}

@@ -358,13 +358,9 @@ type inputEvent struct {
 }
 
 func (s *Server) putLogEvents(body []byte) (any, *apiError) {
-	var in struct {
-		LogGroupName  string       `json:"logGroupName"`
-		LogStreamName string       `json:"logStreamName"`
-		LogEvents     []inputEvent `json:"logEvents"`
-	}
-	if e := decode(body, &in); e != nil {
-		return nil, e
+	in, err := parsePut(body)
+	if err != nil {
+		return nil, &apiError{400, "SerializationException", err.Error()}
 	}
 	if e := s.checkBatch(in.LogEvents); e != nil {
 		s.mu.Lock()
