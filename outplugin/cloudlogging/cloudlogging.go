@@ -320,11 +320,11 @@ func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource
 	return &monitoredres.MonitoredResource{Type: typ, Labels: l}
 }
 
-// entry builds the LogEntry of one record.
-func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, error) {
+// entry builds the LogEntry of one record and returns its encoded size.
+func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) {
 	payload, err := toStruct(r.Body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	e := &loggingpb.LogEntry{
 		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(r)),
@@ -345,11 +345,13 @@ func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, error) {
 			}
 		}
 	}
-	if proto.Size(e) > maxEntryBytes {
+	size := proto.Size(e)
+	if size > maxEntryBytes {
 		d.shrink(e, r)
 		d.metrics.Truncated.Add(1)
+		size = proto.Size(e)
 	}
-	return e, nil
+	return e, size, nil
 }
 
 // shrink replaces an oversized payload by its short top-level fields and
@@ -446,14 +448,14 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		batch, size = batch[:0], 0
 	}
 	for i, r := range b.Records {
-		e, err := d.entry(r)
+		e, n, err := d.entry(r)
 		if err != nil {
 			d.metrics.Dropped.Add(1)
 			d.log.Warn("record cannot become a log entry; dropped", "error", err)
 			b.Ack(i)
 			continue
 		}
-		n := proto.Size(e) + 8 // field tag and length prefix
+		n += 8 // field tag and length prefix
 		if len(batch) > 0 && (len(batch) >= d.maxEntries || size+n > maxRequestBytes) {
 			flush()
 		}

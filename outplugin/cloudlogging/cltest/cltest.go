@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -124,17 +125,23 @@ func (s *Server) WriteLogEntries(ctx context.Context, req *loggingpb.WriteLogEnt
 	if fault != codes.OK {
 		return nil, grpcstatus.Error(fault, "injected "+fault.String())
 	}
-	if n := proto.Size(req); n > MaxRequestBytes {
-		return nil, s.reject(grpcstatus.Errorf(codes.InvalidArgument, "Request payload size exceeds the limit: %d bytes (max %d)", n, MaxRequestBytes))
-	}
 	if len(req.Entries) == 0 {
 		return nil, s.reject(grpcstatus.Error(codes.InvalidArgument, "entries must not be empty"))
 	}
+	// The request's size is its envelope plus its entries, each sized once.
+	env := proto.Clone(req).(*loggingpb.WriteLogEntriesRequest)
+	env.Entries = nil
+	size := proto.Size(env)
 	bad := map[int32]*status.Status{}
 	for i, e := range req.Entries {
-		if err := checkEntry(req, e); err != nil {
+		n := proto.Size(e)
+		size += n + 1 + protowire.SizeVarint(uint64(n))
+		if err := checkEntry(req, e, n); err != nil {
 			bad[int32(i)] = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 		}
+	}
+	if size > MaxRequestBytes {
+		return nil, s.reject(grpcstatus.Errorf(codes.InvalidArgument, "Request payload size exceeds the limit: %d bytes (max %d)", size, MaxRequestBytes))
 	}
 	if len(bad) > 0 && !req.PartialSuccess {
 		return nil, s.reject(grpcstatus.Errorf(codes.InvalidArgument, "%d entries are invalid", len(bad)))
@@ -191,9 +198,9 @@ func fill(req *loggingpb.WriteLogEntriesRequest, e *loggingpb.LogEntry) *logging
 	return e
 }
 
-func checkEntry(req *loggingpb.WriteLogEntriesRequest, e *loggingpb.LogEntry) error {
-	if n := proto.Size(e); n > MaxEntryBytes {
-		return fmt.Errorf("Log entry with size %d bytes exceeds maximum size of %d", n, MaxEntryBytes)
+func checkEntry(req *loggingpb.WriteLogEntriesRequest, e *loggingpb.LogEntry, n int) error {
+	if n > MaxEntryBytes {
+		return fmt.Errorf("log entry with size %d bytes exceeds maximum size of %d", n, MaxEntryBytes)
 	}
 	name := e.LogName
 	if name == "" {
