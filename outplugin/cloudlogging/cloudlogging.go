@@ -345,13 +345,33 @@ func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) 
 			}
 		}
 	}
-	size := proto.Size(e)
+	// Sizing a Struct is costly; a cheap upper bound usually shows the
+	// entry is far below the limit.
+	size := sizeBound(e, r)
+	if size > maxEntryBytes/2 {
+		size = proto.Size(e)
+	}
 	if size > maxEntryBytes {
 		d.shrink(e, r)
 		d.metrics.Truncated.Add(1)
 		size = proto.Size(e)
 	}
 	return e, size, nil
+}
+
+// sizeBound returns an upper bound of the entry's encoded size. Each
+// msgpack byte grows to at most 16 bytes as a Struct (the worst case, a
+// one-byte integer, becomes a tagged double inside a Value of a list or
+// map entry), and the other fields are bounded directly.
+func sizeBound(e *loggingpb.LogEntry, r *record.Record) int {
+	n := 16*len(r.Body) + 256 + len(e.LogName) + len(e.InsertId)
+	for k, v := range e.Labels {
+		n += len(k) + len(v) + 16
+	}
+	for k, v := range e.Resource.GetLabels() {
+		n += len(k) + len(v) + 16
+	}
+	return n + len(e.Resource.GetType())
 }
 
 // shrink replaces an oversized payload by its short top-level fields and

@@ -1,6 +1,7 @@
 package cloudlogging_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -211,5 +212,28 @@ func TestPartialErrors(t *testing.T) {
 	}
 	if srv.Accepted() != 4 {
 		t.Errorf("accepted %d", srv.Accepted())
+	}
+}
+
+// TestSizeBoundHolds checks the size bound against exact sizes for
+// records made of the values that grow most.
+func TestSizeBoundHolds(t *testing.T) {
+	for _, body := range [][]byte{
+		append([]byte{0x81, 0xa1, 'a', 0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0x01}, 256)...), // 256 fixints
+		append([]byte{0x81, 0xa1, 'a', 0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0xc0}, 256)...), // 256 nils
+		append([]byte{0x81, 0xa1, 'a', 0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0x90}, 256)...), // 256 empty lists
+		append([]byte{0x81, 0xa1, 'a', 0xdc, 0x01, 0x00}, bytes.Repeat([]byte{0x80}, 256)...), // 256 empty maps
+		append([]byte{0xde, 0x01, 0x00}, bytes.Repeat([]byte{0xa1, 'k', 0x01}, 256)...),       // repeated key
+		recordtest.AppendAlert(nil, recordtest.Alert{Time: time.Now()}),
+	} {
+		chunk := recordtest.AppendRecord(nil, recordtest.EventTime, time.Now(), body)
+		recs := decode(t, chunk)
+		if len(recs) != 1 {
+			t.Fatalf("bad test record %x", body)
+		}
+		exact, bound := cloudlogging.EntrySizes(recs[0])
+		if exact > bound {
+			t.Errorf("record %x: exact size %d over bound %d", body[:8], exact, bound)
+		}
 	}
 }

@@ -49,6 +49,8 @@ type Server struct {
 	// them, for benchmarks.
 	Discard bool
 
+	sizes sync.Map // *WriteLogEntriesRequest → wireSize, from the codec
+
 	mu       sync.Mutex
 	entries  []*loggingpb.LogEntry
 	accepted int
@@ -66,7 +68,7 @@ func New() (*Server, error) {
 	s := &Server{ln: ln}
 	// Accept a little more than the limit so that oversized requests reach
 	// the handler and get the service's own answer.
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxRequestBytes + 1<<20))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxRequestBytes+1<<20), grpc.ForceServerCodec(sizingCodec{s}))
 	loggingpb.RegisterLoggingServiceV2Server(s.grpc, s)
 	go s.grpc.Serve(ln)
 	return s, nil
@@ -128,15 +130,14 @@ func (s *Server) WriteLogEntries(ctx context.Context, req *loggingpb.WriteLogEnt
 	if len(req.Entries) == 0 {
 		return nil, s.reject(grpcstatus.Error(codes.InvalidArgument, "entries must not be empty"))
 	}
-	// The request's size is its envelope plus its entries, each sized once.
-	env := proto.Clone(req).(*loggingpb.WriteLogEntriesRequest)
-	env.Entries = nil
-	size := proto.Size(env)
+	ws, ok := s.sizes.LoadAndDelete(req)
+	if !ok || len(ws.(wireSize).entries) != len(req.Entries) {
+		return nil, grpcstatus.Error(codes.Internal, "cltest: request size unknown")
+	}
+	size, entrySizes := ws.(wireSize).total, ws.(wireSize).entries
 	bad := map[int32]*status.Status{}
 	for i, e := range req.Entries {
-		n := proto.Size(e)
-		size += n + 1 + protowire.SizeVarint(uint64(n))
-		if err := checkEntry(req, e, n); err != nil {
+		if err := checkEntry(req, e, entrySizes[i]); err != nil {
 			bad[int32(i)] = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 		}
 	}
@@ -241,4 +242,54 @@ func checkEntry(req *loggingpb.WriteLogEntriesRequest, e *loggingpb.LogEntry, n 
 		return fmt.Errorf("entry has no payload")
 	}
 	return nil
+}
+
+// wireSize is the encoded size of a request and of each of its entries,
+// read from the bytes on the wire.
+type wireSize struct {
+	total   int
+	entries []int
+}
+
+// sizingCodec is the proto codec, plus the sizes of every incoming
+// WriteLogEntriesRequest taken from its wire bytes: the size limits are
+// checked exactly without re-encoding the request.
+type sizingCodec struct{ s *Server }
+
+func (sizingCodec) Name() string { return "proto" }
+
+func (sizingCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cltest: cannot marshal %T", v)
+	}
+	return proto.Marshal(m)
+}
+
+func (c sizingCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("cltest: cannot unmarshal into %T", v)
+	}
+	if req, ok := v.(*loggingpb.WriteLogEntriesRequest); ok {
+		ws := wireSize{total: len(data)}
+		for b := data; len(b) > 0; {
+			num, typ, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			b = b[n:]
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			if num == 4 && typ == protowire.BytesType { // entries
+				v, _ := protowire.ConsumeBytes(b)
+				ws.entries = append(ws.entries, len(v))
+			}
+			b = b[m:]
+		}
+		c.s.sizes.Store(req, ws)
+	}
+	return proto.Unmarshal(data, m)
 }
