@@ -66,6 +66,7 @@ type settings struct {
 	LogGroupClass   string            `hcl:"log_group_class,optional"`
 	RoleARN         string            `hcl:"role_arn,optional"`
 	ExternalID      string            `hcl:"external_id,optional"`
+	STSEndpoint     string            `hcl:"sts_endpoint,optional"`
 	Endpoint        string            `hcl:"endpoint,optional"`
 	AccessKeyID     string            `hcl:"access_key_id,optional"`
 	SecretAccessKey string            `hcl:"secret_access_key,optional"`
@@ -170,7 +171,12 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		return bad("Missing region", "Set region, or AWS_REGION in the environment.")
 	}
 	if s.RoleARN != "" {
-		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), s.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+			if s.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(s.STSEndpoint)
+			}
+		})
+		p := stscreds.NewAssumeRoleProvider(stsClient, s.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = "nightjar-" + hostname()
 			if s.ExternalID != "" {
 				o.ExternalID = aws.String(s.ExternalID)

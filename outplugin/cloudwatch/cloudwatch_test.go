@@ -270,3 +270,21 @@ log_stream = "s"`)
 		t.Errorf("stored %d events, want 1", len(evs))
 	}
 }
+
+// TestAssumeRole signs requests with credentials from STS AssumeRole.
+func TestAssumeRole(t *testing.T) {
+	srv := newServer(t)
+	d, _ := load(t, srv, fmt.Sprintf(`log_group = "/r"
+role_arn = "arn:aws:iam::111122223333:role/nightjar"
+external_id = "ext"
+sts_endpoint = %q`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.AssumedRoles(); len(r) != 1 || r[0] != "arn:aws:iam::111122223333:role/nightjar" {
+		t.Errorf("assumed roles %v", r)
+	}
+	if k := srv.AccessKey("PutLogEvents"); k != cwtest.AssumedRoleKey {
+		t.Errorf("PutLogEvents signed with %q, want the assumed role's key", k)
+	}
+}

@@ -78,9 +78,11 @@ type Server struct {
 	mu       sync.Mutex
 	groups   map[string]*Group
 	faults   map[string][]Fault
-	counts   map[string]int // requests per operation
-	rejected []string       // reasons of requests refused for breaking limits
-	accepted int            // events stored (or counted, with Discard)
+	counts   map[string]int    // requests per operation
+	rejected []string          // reasons of requests refused for breaking limits
+	accepted int               // events stored (or counted, with Discard)
+	keys     map[string]string // access key of the last request per operation
+	roles    []string          // roles assumed through STS
 	quit     chan struct{}
 }
 
@@ -90,7 +92,7 @@ func New() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cwtest: listen: %w", err)
 	}
-	s := &Server{ln: ln, groups: map[string]*Group{}, faults: map[string][]Fault{}, counts: map[string]int{}, quit: make(chan struct{})}
+	s := &Server{ln: ln, groups: map[string]*Group{}, faults: map[string][]Fault{}, counts: map[string]int{}, keys: map[string]string{}, quit: make(chan struct{})}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -168,8 +170,59 @@ type apiError struct {
 	msg    string
 }
 
+// AssumedRoleKey is the access key ID of the credentials the server's STS
+// AssumeRole hands out.
+const AssumedRoleKey = "ASIANIGHTJARTEST"
+
+// AccessKey returns the access key ID that signed the last request of op.
+func (s *Server) AccessKey(op string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[op]
+}
+
+// AssumedRoles returns the role ARNs requested through STS AssumeRole.
+func (s *Server) AssumedRoles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.roles)
+}
+
+// assumeRole answers STS AssumeRole (query protocol), so that role_arn can
+// be tested against the same server.
+func (s *Server) assumeRole(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.Form.Get("Action") != "AssumeRole" || r.Form.Get("RoleArn") == "" {
+		w.WriteHeader(400)
+		fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>only AssumeRole with a RoleArn is served</Message></Error></ErrorResponse>`)
+		return
+	}
+	s.mu.Lock()
+	s.roles = append(s.roles, r.Form.Get("RoleArn"))
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>`+
+		`<AccessKeyId>%s</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-token</SessionToken>`+
+		`<Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>%s/%s</Arn><AssumedRoleId>AROA:%s</AssumedRoleId></AssumedRoleUser>`+
+		`</AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+		AssumedRoleKey, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), r.Form.Get("RoleArn"), r.Form.Get("RoleSessionName"), r.Form.Get("RoleSessionName"))
+}
+
+// accessKey extracts the access key ID from a SigV4 Authorization header.
+func accessKey(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(cred, "/")
+	return key
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
+	if target == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		s.assumeRole(w, r)
+		return
+	}
 	op, ok := strings.CutPrefix(target, "Logs_20140328.")
 	if r.Method != http.MethodPost || !ok {
 		writeErr(w, apiError{400, "UnknownOperationException", "unknown target " + target})
@@ -181,6 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.counts[op]++
+	s.keys[op] = accessKey(r.Header.Get("Authorization"))
 	var fault Fault
 	if q := s.faults[op]; len(q) > 0 {
 		fault, s.faults[op] = q[0], q[1:]
