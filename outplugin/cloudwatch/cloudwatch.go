@@ -91,6 +91,7 @@ type Destination struct {
 	log           *slog.Logger
 	metrics       *destination.Metrics
 	now           func() time.Time
+	buffers       sync.Pool // *[]byte, message buffers reused across flushes
 	createdMu     sync.Mutex
 	createdGroups map[string]bool
 }
@@ -217,13 +218,16 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	now := d.now()
 	oldest, newest := now.Add(-maxAge).UnixMilli(), now.Add(maxFuture).UnixMilli()
 
-	all, offs := buildMessages(b.Records)
+	msgs, bufs := d.buildMessages(b.Records)
+	// The messages point into pooled buffers; every request that uses them
+	// has returned when Send does.
+	defer d.releaseBuffers(bufs)
 	streams := map[streamKey][]event{}
 	var order []streamKey
 	staticGroup, gStatic := d.group.Static()
 	staticStream, sStatic := d.stream.Static()
 	for i, r := range b.Records {
-		msg := all[offs[i]:offs[i+1]]
+		msg := msgs[i]
 		if len(msg) > maxEventBytes {
 			msg = truncate(msg, maxEventBytes)
 			d.metrics.Truncated.Add(1)
@@ -303,56 +307,65 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-// buildMessages converts every record to JSON in one buffer, on all CPUs
-// for large batches, and returns it as a string with each message's end
-// offset: message i is all[offs[i]:offs[i+1]].
-func buildMessages(recs []*record.Record) (string, []int) {
+// buildMessages converts every record to JSON, on several goroutines for
+// large batches. The messages are strings over the returned buffers, which
+// must not be reused before the messages are dead.
+func (d *Destination) buildMessages(recs []*record.Record) ([]string, []*[]byte) {
 	parts := 1
 	if len(recs) >= 2048 {
 		parts = min(runtime.GOMAXPROCS(0), 4)
 	}
-	bufs := make([][]byte, parts)
-	ends := make([][]int, parts)
+	msgs := make([]string, len(recs))
+	bufs := make([]*[]byte, parts)
 	per := (len(recs) + parts - 1) / parts
 	var wg sync.WaitGroup
 	for p := range parts {
 		lo, hi := min(p*per, len(recs)), min((p+1)*per, len(recs))
+		bufs[p] = d.getBuffer()
 		wg.Add(1)
-		go func() {
+		go func(buf *[]byte) {
 			defer wg.Done()
 			size := 0
 			for _, r := range recs[lo:hi] {
 				size += len(r.Body)
 			}
-			buf := make([]byte, 0, size+size/4+64)
-			e := make([]int, 0, hi-lo)
+			// Reserve enough up front: strings must not move with growth.
+			b := slices.Grow((*buf)[:0], size+size/2+64)
+			ends := make([]int, 0, hi-lo)
 			for _, r := range recs[lo:hi] {
-				start := len(buf)
+				start := len(b)
 				var err error
-				if buf, err = r.Body.AppendJSON(buf); err != nil {
-					buf = append(buf[:start], `{"nightjar_error":"record could not be converted to JSON"}`...)
+				if b, err = r.Body.AppendJSON(b); err != nil {
+					b = append(b[:start], `{"nightjar_error":"record could not be converted to JSON"}`...)
 				}
-				e = append(e, len(buf))
+				ends = append(ends, len(b))
 			}
-			bufs[p], ends[p] = buf, e
-		}()
+			*buf = b
+			// Cut the strings only now: appends above may have moved b.
+			start := 0
+			for i, end := range ends {
+				msgs[lo+i] = unsafe.String(&b[start], end-start)
+				start = end
+			}
+		}(bufs[p])
 	}
 	wg.Wait()
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
+	return msgs, bufs
+}
+
+func (d *Destination) getBuffer() *[]byte {
+	if b, ok := d.buffers.Get().(*[]byte); ok {
+		return b
 	}
-	all := make([]byte, 0, total)
-	offs := make([]int, 1, len(recs)+1)
-	for p := range parts {
-		base := len(all)
-		all = append(all, bufs[p]...)
-		for _, e := range ends[p] {
-			offs = append(offs, base+e)
+	return new([]byte)
+}
+
+func (d *Destination) releaseBuffers(bufs []*[]byte) {
+	for _, b := range bufs {
+		if cap(*b) <= 16<<20 { // do not keep outsized buffers
+			d.buffers.Put(b)
 		}
 	}
-	// all is never written again, so the messages can share it.
-	return unsafe.String(unsafe.SliceData(all), len(all)), offs
 }
 
 // split cuts chronologically sorted events into batches within the count,
