@@ -183,3 +183,37 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*6000), "ns/record")
 }
+
+func TestLookupDottedKeys(t *testing.T) {
+	mk := func(pairs ...any) []byte {
+		b := msgp.AppendMapHeader(nil, uint32(len(pairs)/2))
+		for i := 0; i < len(pairs); i += 2 {
+			b = msgp.AppendString(b, pairs[i].(string))
+			switch v := pairs[i+1].(type) {
+			case int:
+				b = msgp.AppendInt(b, v)
+			case []byte:
+				b = append(b, v...)
+			}
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		body []byte
+		path string
+		want string
+	}{
+		{mk("a.b", mk("c", 1), "a", mk("b.c", 2)), "a.b.c", "1"},
+		{mk("a.b", mk("x", 1), "a", mk("b", mk("c", 2))), "a.b.c", "2"},
+		{mk("a", mk("b", mk("c", 3))), "a.b.c", "3"},
+		{mk("k8s.ns.name", 4), "k8s.ns.name", "4"},
+		{mk("ab", 5), "a.b", ""},
+		{mk("a", 6), "a.b", ""},
+		{mk("a", 7), "a", "7"},
+	} {
+		v, ok := record.Value(tc.body).Lookup(tc.path)
+		if got := v.Text(); got != tc.want || ok != (tc.want != "") {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", tc.path, got, ok, tc.want)
+		}
+	}
+}

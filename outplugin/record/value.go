@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -18,15 +17,30 @@ func (v Value) IsArray() bool { return peekKind(v) == kindArray }
 
 // Get returns the value of key in map v.
 func (v Value) Get(key string) (Value, bool) {
-	var found Value
-	v.each(func(k []byte, val Value) bool {
-		if string(k) == key {
-			found = val
-			return false
+	n, b, err := readMapHeader(v)
+	if err != nil {
+		return nil, false
+	}
+	for ; n > 0; n-- {
+		var k []byte
+		isStr := peekKind(b) == kindStr
+		if isStr {
+			if k, b, err = readStrOrBin(b); err != nil {
+				return nil, false
+			}
+		} else if b, err = skip(b, 0); err != nil {
+			return nil, false
 		}
-		return true
-	})
-	return found, found != nil
+		rest, err := skip(b, 0)
+		if err != nil {
+			return nil, false
+		}
+		if isStr && string(k) == key {
+			return Value(b[:len(b)-len(rest)]), true
+		}
+		b = rest
+	}
+	return nil, false
 }
 
 // Each calls fn for every pair of map v whose key is a string, in order,
@@ -82,24 +96,49 @@ func (v Value) Lookup(path string) (Value, bool) {
 	if path == "" {
 		return nil, false
 	}
-	// Try the whole remaining path as one key first, then shorter prefixes.
-	end := len(path)
+	// One pass over the map finds the longest key that is the whole path
+	// or a prefix of it ending at a dot. Should that prefix lead nowhere,
+	// shorter prefixes are tried in later passes.
+	limit := len(path) + 1
 	for {
-		if val, ok := v.Get(path[:end]); ok {
-			if end == len(path) {
-				return val, true
-			}
-			if val.IsMap() {
-				if r, ok := val.Lookup(path[end+1:]); ok {
-					return r, true
-				}
-			}
-		}
-		i := strings.LastIndexByte(path[:end], '.')
-		if i <= 0 {
+		var best Value
+		bestLen := -1
+		n, b, err := readMapHeader(v)
+		if err != nil {
 			return nil, false
 		}
-		end = i
+		for ; n > 0; n-- {
+			var k []byte
+			isStr := peekKind(b) == kindStr
+			if isStr {
+				if k, b, err = readStrOrBin(b); err != nil {
+					return nil, false
+				}
+			} else if b, err = skip(b, 0); err != nil {
+				return nil, false
+			}
+			rest, err := skip(b, 0)
+			if err != nil {
+				return nil, false
+			}
+			if isStr && len(k) > bestLen && len(k) < limit && len(k) <= len(path) && string(k) == path[:len(k)] &&
+				(len(k) == len(path) || path[len(k)] == '.') {
+				best, bestLen = Value(b[:len(b)-len(rest)]), len(k)
+			}
+			b = rest
+		}
+		switch {
+		case bestLen < 0:
+			return nil, false
+		case bestLen == len(path):
+			return best, true
+		}
+		if best.IsMap() {
+			if r, ok := best.Lookup(path[bestLen+1:]); ok {
+				return r, true
+			}
+		}
+		limit = bestLen
 	}
 }
 
