@@ -150,6 +150,62 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) Status {
 
 	key := r.chunkKey(tag, chunk)
 	done := r.tracker.get(key) // nil when this chunk was never partly delivered
+	r.route(tag, st, done)
+	failed := r.deliver(ctx, tag, st.byDst)
+	if len(failed) == 0 {
+		r.tracker.remove(key)
+		r.chunks[OK].Add(1)
+		return OK
+	}
+
+	status := Error
+	for _, res := range failed {
+		dst := r.cfg.Destinations[res.dst]
+		if destination.IsPermanent(res.err) {
+			dst.Metrics.Dropped.Add(uint64(res.batch.Pending()))
+			r.limiter.error(r.log, "permanent:"+dst.ID(), "destination failed permanently; records dropped", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+			continue
+		}
+		status = Retry
+		r.limiter.warn(r.log, "transient:"+dst.ID(), "destination failed; chunk will be retried", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+	}
+	if status == Error {
+		r.tracker.remove(key)
+		r.chunks[Error].Add(1)
+		return Error
+	}
+
+	// Fluent Bit will flush this chunk again: remember what every
+	// destination settled, including the records a permanent failure
+	// dropped, so that the retry carries only what is still owed.
+	if done == nil {
+		done = r.tracker.create(key, nd)
+	}
+	failedDst := make([]bool, nd)
+	for _, res := range failed {
+		failedDst[res.dst] = true
+		permanent := destination.IsPermanent(res.err)
+		for i, rec := range res.batch.Records {
+			if permanent || res.batch.Acked(i) {
+				done.settle(res.dst, rec.Index)
+			}
+		}
+	}
+	for d, recs := range st.byDst {
+		if failedDst[d] {
+			continue
+		}
+		for _, rec := range recs {
+			done.settle(d, rec.Index)
+		}
+	}
+	r.chunks[Retry].Add(1)
+	return Retry
+}
+
+// route assigns each record to the destinations of the routes it matches,
+// leaving out what done says a destination already settled.
+func (r *Router) route(tag string, st *flushState, done *delivery) {
 	unrouted := 0
 	for i := range st.recs {
 		rec := &st.recs[i]
@@ -181,75 +237,34 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) Status {
 	if unrouted > 0 {
 		r.unrouted.Add(uint64(unrouted))
 	}
+}
 
-	results := make(chan result, nd)
+// deliver sends every destination its records in parallel and returns the
+// destinations that failed.
+func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Record) []result {
+	results := make(chan result, len(byDst))
 	running := 0
-	for d, recs := range st.byDst {
+	for d, recs := range byDst {
 		if len(recs) == 0 {
 			continue
 		}
 		running++
 		b := destination.NewBatch(tag, recs)
-		go func(d int, b *destination.Batch) {
+		go func() {
 			err := r.cfg.Destinations[d].Dest.Send(ctx, b)
 			if err == nil && b.Pending() > 0 {
 				err = fmt.Errorf("%d records left unsettled", b.Pending())
 			}
 			results <- result{d, b, err}
-		}(d, b)
+		}()
 	}
 	var failed []result
 	for range running {
-		res := <-results
-		if res.err == nil {
-			continue
-		}
-		failed = append(failed, res)
-	}
-	if len(failed) == 0 {
-		r.tracker.remove(key)
-		r.chunks[OK].Add(1)
-		return OK
-	}
-	// Remember what was settled so that a retry of this chunk skips it.
-	if done == nil {
-		done = r.tracker.create(key, nd)
-	}
-	for _, res := range failed {
-		for i, rec := range res.batch.Records {
-			if res.batch.Acked(i) {
-				done.settle(res.dst, rec.Index)
-			}
+		if res := <-results; res.err != nil {
+			failed = append(failed, res)
 		}
 	}
-	failedDst := make([]bool, nd)
-	for _, res := range failed {
-		failedDst[res.dst] = true
-	}
-	for d, recs := range st.byDst {
-		if len(recs) == 0 || failedDst[d] {
-			continue
-		}
-		for _, rec := range recs {
-			done.settle(d, rec.Index)
-		}
-	}
-	status := Error
-	for _, res := range failed {
-		dst := r.cfg.Destinations[res.dst]
-		if destination.IsPermanent(res.err) {
-			dst.Metrics.Dropped.Add(uint64(res.batch.Pending()))
-			r.limiter.error(r.log, "permanent:"+dst.ID(), "destination failed permanently; records dropped", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
-			continue
-		}
-		status = Retry
-		r.limiter.warn(r.log, "transient:"+dst.ID(), "destination failed; chunk will be retried", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
-	}
-	if status == Error {
-		r.tracker.remove(key)
-	}
-	r.chunks[status].Add(1)
-	return status
+	return failed
 }
 
 // result is one destination's outcome within a flush.

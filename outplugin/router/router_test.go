@@ -214,10 +214,25 @@ route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`
 	if e.cl.Accepted() != 50 {
 		t.Errorf("cloud logging accepted %d, want 50", e.cl.Accepted())
 	}
-	// A transient failure elsewhere makes the chunk come back instead.
+	// A transient failure elsewhere makes the chunk come back instead; the
+	// retry goes only to the destination that failed transiently.
 	e.cl.Inject(codes.Unavailable, codes.Unavailable, codes.Unavailable, codes.Unavailable)
-	if st := r.Flush(context.Background(), "t", recordtest.Chunk(recordtest.IntTime, 100, 5, time.Now())); st != router.Retry {
-		t.Errorf("status %v, want retry", st)
+	chunk := recordtest.Chunk(recordtest.IntTime, 100, 5, time.Now())
+	if st := r.Flush(context.Background(), "t", chunk); st != router.Retry {
+		t.Fatalf("status %v, want retry", st)
+	}
+	cwRequests := e.cw.Requests("PutLogEvents")
+	if st := r.Flush(context.Background(), "t", chunk); st != router.OK {
+		t.Fatalf("retried flush: %v, want ok", st)
+	}
+	if n := e.cw.Requests("PutLogEvents"); n != cwRequests {
+		t.Errorf("the permanently failing destination got %d more requests on retry", n-cwRequests)
+	}
+	if s := d[0].Metrics.Snapshot(); s.Dropped != 55 {
+		t.Errorf("cloudwatch dropped %d, want 55", s.Dropped)
+	}
+	if e.cl.Accepted() != 55 {
+		t.Errorf("cloud logging accepted %d, want 55", e.cl.Accepted())
 	}
 }
 
