@@ -462,9 +462,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		for i, it := range batch {
 			entries[i], idx[i] = it.e, it.idx
 		}
-		if err := d.write(ctx, entries, idx, b); err != nil && (firstErr == nil || destination.IsPermanent(firstErr)) {
-			firstErr = err
-		}
+		firstErr = destination.Combine(firstErr, d.write(ctx, entries, idx, b))
 		batch, size = batch[:0], 0
 	}
 	for i, r := range b.Records {
@@ -529,7 +527,7 @@ func (d *Destination) write(ctx context.Context, entries []*loggingpb.LogEntry, 
 				return nil
 			}
 			h := len(entries) / 2
-			return errors.Join(d.write(ctx, entries[:h], idx[:h], b), d.write(ctx, entries[h:], idx[h:], b))
+			return destination.Combine(d.write(ctx, entries[:h], idx[:h], b), d.write(ctx, entries[h:], idx[h:], b))
 		case codes.PermissionDenied, codes.Unauthenticated, codes.NotFound, codes.FailedPrecondition, codes.Unimplemented:
 			return destination.Permanent(fmt.Errorf("cloud logging WriteLogEntries: %w", err))
 		}

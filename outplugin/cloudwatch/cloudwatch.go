@@ -285,10 +285,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 			defer func() { <-sem }()
 			if err := d.put(ctx, j.key, j.evs, ack); err != nil {
 				errMu.Lock()
-				if firstEr == nil || (destination.IsPermanent(firstEr) && !destination.IsPermanent(err)) {
-					// A transient error wins: the chunk must come back.
-					firstEr = err
-				}
+				firstEr = destination.Combine(firstEr, err)
 				errMu.Unlock()
 			}
 		}()
@@ -484,7 +481,7 @@ func (d *Destination) put(ctx context.Context, k streamKey, evs []event, ack fun
 			h := len(evs) / 2
 			e1 := d.put(ctx, k, evs[:h], ack)
 			e2 := d.put(ctx, k, evs[h:], ack)
-			return errors.Join(e1, e2)
+			return destination.Combine(e1, e2)
 		case isPermanent(code):
 			return destination.Permanent(fmt.Errorf("cloudwatch PutLogEvents %s/%s: %w", k.group, k.stream, err))
 		}

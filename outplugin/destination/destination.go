@@ -144,3 +144,20 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+// Combine returns one error for several attempts: a transient error if there
+// is one, since the records it left need a retry, else the first permanent
+// error, else nil.
+func Combine(errs ...error) error {
+	var perm error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case !IsPermanent(err):
+			return err
+		case perm == nil:
+			perm = err
+		}
+	}
+	return perm
+}

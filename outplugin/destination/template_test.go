@@ -2,6 +2,7 @@ package destination_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -60,5 +61,19 @@ func TestBatchAck(t *testing.T) {
 	b.Ack(1)
 	if b.Pending() != 2 || !b.Acked(1) || b.Acked(0) {
 		t.Errorf("pending %d", b.Pending())
+	}
+}
+
+func TestCombine(t *testing.T) {
+	perm := destination.Permanent(errors.New("denied"))
+	temp := errors.New("unavailable")
+	if err := destination.Combine(nil, perm, temp); err != temp {
+		t.Errorf("Combine = %v, want the transient error", err)
+	}
+	if err := destination.Combine(perm, nil); err != perm {
+		t.Errorf("Combine = %v, want the permanent error", err)
+	}
+	if err := destination.Combine(nil, nil); err != nil {
+		t.Errorf("Combine = %v, want nil", err)
 	}
 }
