@@ -82,6 +82,7 @@ type Destination struct {
 	backoff      destination.Backoff
 	maxEntries   int
 	log          *slog.Logger
+	limiter      *destination.Limiter
 	metrics      *destination.Metrics
 
 	detectOnce sync.Once
@@ -110,7 +111,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	d := &Destination{
 		project: s.Project, resourceType: s.ResourceType, clusterName: s.ClusterName, location: s.Location,
 		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000,
-		log: cfg.Logger, metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
+		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
 	}
 	var dg hcl.Diagnostics
 	if d.logName, dg = destination.TemplateAttr(s.LogName, cfg.Eval, "nightjar"); dg.HasErrors() {
@@ -469,7 +470,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		e, n, err := d.entry(r)
 		if err != nil {
 			d.metrics.Dropped.Add(1)
-			d.log.Warn("record cannot become a log entry; dropped", "error", err)
+			d.limiter.Log(d.log, slog.LevelWarn, "entry", "record cannot become a log entry; dropped", "error", err)
 			b.Ack(i)
 			continue
 		}
@@ -515,7 +516,7 @@ func (d *Destination) write(ctx context.Context, entries []*loggingpb.LogEntry, 
 						}
 						b.Ack(i)
 					}
-					d.log.Warn("Cloud Logging refused entries; dropped", "count", len(pe.LogEntryErrors), "error", err)
+					d.limiter.Log(d.log, slog.LevelWarn, "partial", "Cloud Logging refused entries; dropped", "count", len(pe.LogEntryErrors), "error", err)
 					d.metrics.Batches.Add(1)
 					return nil
 				}
@@ -523,7 +524,7 @@ func (d *Destination) write(ctx context.Context, entries []*loggingpb.LogEntry, 
 			if len(entries) == 1 {
 				d.metrics.Dropped.Add(1)
 				b.Ack(idx[0])
-				d.log.Warn("Cloud Logging refused an entry; dropped", "error", err)
+				d.limiter.Log(d.log, slog.LevelWarn, "refused", "Cloud Logging refused an entry; dropped", "error", err)
 				return nil
 			}
 			h := len(entries) / 2

@@ -89,6 +89,7 @@ type Destination struct {
 	backoff       destination.Backoff
 	concurrency   int
 	log           *slog.Logger
+	limiter       *destination.Limiter
 	metrics       *destination.Metrics
 	now           func() time.Time
 	buffers       sync.Pool // *[]byte, message buffers reused across flushes
@@ -113,7 +114,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		createGroup: s.CreateLogGroup == nil || *s.CreateLogGroup, createStream: s.CreateLogStream == nil || *s.CreateLogStream,
 		retention: int32(s.RetentionDays), kmsKeyID: s.KMSKeyID, tags: s.Tags, class: types.LogGroupClass(s.LogGroupClass),
 		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, concurrency: 4,
-		log: cfg.Logger, metrics: cfg.Metrics, now: time.Now, createdGroups: map[string]bool{},
+		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, now: time.Now, createdGroups: map[string]bool{},
 	}
 	var dg hcl.Diagnostics
 	if d.group, dg = destination.TemplateAttr(s.LogGroup, cfg.Eval, ""); dg.HasErrors() {
@@ -456,7 +457,7 @@ func (d *Destination) put(ctx context.Context, k streamKey, evs []event, ack fun
 				ack(e.idx)
 			}
 			if rejected != nil {
-				d.log.Warn("CloudWatch rejected events outside its time window", "log_group", k.group, "log_stream", k.stream)
+				d.limiter.Log(d.log, slog.LevelWarn, "rejected", "CloudWatch rejected events outside its time window; dropped", "log_group", k.group, "log_stream", k.stream)
 			}
 			d.metrics.Batches.Add(1)
 			return nil
@@ -470,11 +471,13 @@ func (d *Destination) put(ctx context.Context, k streamKey, evs []event, ack fun
 			}
 			created = true
 			continue
+		case code == "ResourceNotFoundException" && created:
+			// Just created; the service may not show it yet. Retry below.
 		case code == "InvalidParameterException":
 			if len(evs) == 1 {
 				d.metrics.Dropped.Add(1)
 				ack(evs[0].idx)
-				d.log.Warn("CloudWatch refused an event; dropped", "log_group", k.group, "log_stream", k.stream, "error", err)
+				d.limiter.Log(d.log, slog.LevelWarn, "refused", "CloudWatch refused an event; dropped", "log_group", k.group, "log_stream", k.stream, "error", err)
 				return nil
 			}
 			// Isolate the offending events by halving.

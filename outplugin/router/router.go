@@ -61,7 +61,7 @@ type Router struct {
 	opts    Options
 	seed    maphash.Seed
 	tracker *tracker
-	limiter *logLimiter
+	limiter *destination.Limiter
 	pool    sync.Pool // *flushState
 
 	skipped   atomic.Uint64 // malformed records and records that are not maps
@@ -96,7 +96,7 @@ func New(cfg *routes.Config, opts Options) *Router {
 		opts:    opts,
 		seed:    maphash.MakeSeed(),
 		tracker: newTracker(opts.TrackerMax, opts.TrackerTTL),
-		limiter: &logLimiter{every: time.Minute, last: map[string]time.Time{}},
+		limiter: destination.NewLimiter(time.Minute),
 		stop:    make(chan struct{}),
 	}
 	if opts.LogInterval > 0 {
@@ -145,7 +145,7 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) Status {
 	}
 	if n := dec.Skipped(); n > 0 {
 		r.skipped.Add(uint64(n))
-		r.limiter.warn(r.log, "skip", "skipped malformed records", "tag", tag, "count", n, "first_error", dec.Err())
+		r.limiter.Log(r.log, slog.LevelWarn, "skip", "skipped malformed records", "tag", tag, "count", n, "first_error", dec.Err())
 	}
 
 	key := r.chunkKey(tag, chunk)
@@ -163,11 +163,11 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) Status {
 		dst := r.cfg.Destinations[res.dst]
 		if destination.IsPermanent(res.err) {
 			dst.Metrics.Dropped.Add(uint64(res.batch.Pending()))
-			r.limiter.error(r.log, "permanent:"+dst.ID(), "destination failed permanently; records dropped", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+			r.limiter.Log(r.log, slog.LevelError, "permanent:"+dst.ID(), "destination failed permanently; records dropped", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
 			continue
 		}
 		status = Retry
-		r.limiter.warn(r.log, "transient:"+dst.ID(), "destination failed; chunk will be retried", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+		r.limiter.Log(r.log, slog.LevelWarn, "transient:"+dst.ID(), "destination failed; chunk will be retried", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
 	}
 	if status == Error {
 		r.tracker.remove(key)
@@ -338,35 +338,5 @@ func (r *Router) logCounters() {
 		s := d.Metrics.Snapshot()
 		r.log.Info("destination counters", "destination", d.ID(), "sent", s.Sent, "batches", s.Batches,
 			"retries", s.Retries, "failures", s.Failures, "dropped", s.Dropped, "truncated", s.Truncated)
-	}
-}
-
-// logLimiter logs a given kind of message at most once per interval.
-type logLimiter struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-}
-
-func (l *logLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
-		return false
-	}
-	l.last[key] = now
-	return true
-}
-
-func (l *logLimiter) warn(log *slog.Logger, key, msg string, args ...any) {
-	if l.allow(key) {
-		log.Warn(msg, args...)
-	}
-}
-
-func (l *logLimiter) error(log *slog.Logger, key, msg string, args ...any) {
-	if l.allow(key) {
-		log.Error(msg, args...)
 	}
 }
