@@ -1,0 +1,543 @@
+// Package cloudlogging is the Google Cloud Logging destination: each record
+// becomes a LogEntry whose jsonPayload is the record, with severity mapped
+// from the Falco priority, labels and monitored resource taken from the
+// record, written in batches within the service's size limits.
+package cloudlogging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	logging "cloud.google.com/go/logging/apiv2"
+	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"github.com/googleapis/gax-go/v2"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/record"
+	"github.com/zclconf/go-cty/cty"
+	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/monitoredres"
+	ltype "google.golang.org/genproto/googleapis/logging/type"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Type is the destination type name in routes.hcl.
+const Type = "cloud_logging"
+
+// Service limits of entries.write, with room for the request envelope.
+const (
+	maxEntryBytes   = 256 * 1024
+	maxRequestBytes = 10*1024*1024 - 64*1024
+	maxLabelValue   = 64 * 1024
+)
+
+// TruncationMarker ends a payload cut to fit the entry size limit.
+const TruncationMarker = "...[truncated by nightjar]"
+
+// Register adds the cloud_logging type to reg.
+func Register(reg *destination.Registry) { reg.Register(Type, New) }
+
+type settings struct {
+	Project        string         `hcl:"project,optional"`
+	LogName        hcl.Expression `hcl:"log_name,optional"`
+	Labels         hcl.Expression `hcl:"labels,optional"`
+	ResourceType   string         `hcl:"resource_type,optional"`
+	ResourceLabels hcl.Expression `hcl:"resource_labels,optional"`
+	ClusterName    string         `hcl:"cluster_name,optional"`
+	Location       string         `hcl:"location,optional"`
+	Endpoint       string         `hcl:"endpoint,optional"`
+	Insecure       bool           `hcl:"insecure,optional"`
+	Timeout        string         `hcl:"timeout,optional"`
+	MaxAttempts    int            `hcl:"max_attempts,optional"`
+	MaxEntries     int            `hcl:"max_entries,optional"`
+}
+
+// Destination writes records to Cloud Logging.
+type Destination struct {
+	client       *logging.Client
+	project      string
+	logName      *destination.Template
+	labels       map[string]*destination.Template
+	resourceType string
+	resLabels    map[string]*destination.Template
+	clusterName  string
+	location     string
+	timeout      time.Duration
+	backoff      destination.Backoff
+	maxEntries   int
+	log          *slog.Logger
+	limiter      *destination.Limiter
+	metrics      *destination.Metrics
+
+	detectOnce sync.Once
+	detectErr  error
+	gce        map[string]string // instance_id, zone, cluster-name, location from the metadata server
+}
+
+var defaultLabels = map[string]string{
+	"rule":      "{{ rule }}",
+	"priority":  "{{ priority }}",
+	"namespace": "{{ output_fields.k8s.ns.name }}",
+	"pod":       "{{ output_fields.k8s.pod.name }}",
+}
+
+// New builds a Cloud Logging destination from its routes.hcl block.
+func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
+	var s settings
+	diags := gohcl.DecodeBody(cfg.Body, cfg.Eval, &s)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	rng := cfg.Body.MissingItemRange()
+	bad := func(summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	}
+	d := &Destination{
+		project: s.Project, resourceType: s.ResourceType, clusterName: s.ClusterName, location: s.Location,
+		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000,
+		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
+	}
+	var dg hcl.Diagnostics
+	if d.logName, dg = destination.TemplateAttr(s.LogName, cfg.Eval, "nightjar"); dg.HasErrors() {
+		return nil, append(diags, dg...)
+	}
+	if isNull(s.Labels) {
+		for k, v := range defaultLabels {
+			d.labels[k], _ = destination.ParseTemplate(v)
+		}
+	} else if dg = templateMap(s.Labels, cfg.Eval, d.labels); dg.HasErrors() {
+		return nil, append(diags, dg...)
+	}
+	if len(d.labels) > 64 {
+		return bad("Too many labels", "Cloud Logging allows at most 64 labels per entry.")
+	}
+	if !isNull(s.ResourceLabels) {
+		if dg = templateMap(s.ResourceLabels, cfg.Eval, d.resLabels); dg.HasErrors() {
+			return nil, append(diags, dg...)
+		}
+	}
+	switch d.resourceType {
+	case "":
+		d.resourceType = "auto"
+	case "auto", "k8s_container", "gce_instance", "generic_node", "global":
+	default:
+		return bad("Invalid resource_type", "resource_type must be auto, k8s_container, gce_instance, generic_node or global.")
+	}
+	if s.Timeout != "" {
+		t, err := time.ParseDuration(s.Timeout)
+		if err != nil || t <= 0 {
+			return bad("Invalid timeout", fmt.Sprintf("timeout %q is not a positive duration such as \"10s\".", s.Timeout))
+		}
+		d.timeout = t
+	}
+	if s.MaxAttempts > 0 {
+		d.backoff.Attempts = s.MaxAttempts
+	}
+	if s.MaxEntries > 0 {
+		d.maxEntries = s.MaxEntries
+	}
+	var opts []option.ClientOption
+	if s.Endpoint != "" {
+		opts = append(opts, option.WithEndpoint(s.Endpoint))
+	}
+	if s.Insecure {
+		// For emulators and tests: plaintext and no credentials.
+		opts = append(opts, option.WithoutAuthentication(), option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	client, err := logging.NewClient(context.Background(), opts...)
+	if err != nil {
+		return bad("Cloud Logging client", err.Error())
+	}
+	d.client = client
+	return d, diags
+}
+
+func isNull(e hcl.Expression) bool {
+	if e == nil {
+		return true
+	}
+	v, diags := e.Value(nil)
+	return !diags.HasErrors() && v.IsNull()
+}
+
+// templateMap parses an object expression of string templates into out.
+func templateMap(e hcl.Expression, ectx *hcl.EvalContext, out map[string]*destination.Template) hcl.Diagnostics {
+	pairs, diags := hcl.ExprMap(e)
+	if diags.HasErrors() {
+		return diags
+	}
+	for _, p := range pairs {
+		k, d := p.Key.Value(ectx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if k.Type() != cty.String || k.IsNull() {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid label name", Detail: "Label names must be strings.", Subject: p.Key.Range().Ptr()})
+			continue
+		}
+		t, d := destination.TemplateAttr(p.Value, ectx, "")
+		diags = append(diags, d...)
+		out[k.AsString()] = t
+	}
+	return diags
+}
+
+// Close implements destination.Destination.
+func (d *Destination) Close() error { return d.client.Close() }
+
+// detect fills what was not configured from the environment: the project
+// from GOOGLE_CLOUD_PROJECT or the metadata server, and GCE facts for the
+// monitored resource. It runs once, at the first Send.
+func (d *Destination) detect(ctx context.Context) error {
+	d.detectOnce.Do(func() {
+		d.gce = map[string]string{}
+		if d.project == "" {
+			d.project = os.Getenv("GOOGLE_CLOUD_PROJECT")
+		}
+		needGCE := d.project == "" || d.resourceType == "gce_instance" ||
+			((d.resourceType == "auto" || d.resourceType == "k8s_container") && (d.clusterName == "" || d.location == ""))
+		if needGCE && metadata.OnGCE() {
+			c := metadata.NewClient(nil)
+			get := func(k, path string) {
+				if v, err := c.GetWithContext(ctx, path); err == nil {
+					d.gce[k] = strings.TrimSpace(v)
+				}
+			}
+			get("project", "project/project-id")
+			get("instance_id", "instance/id")
+			get("zone", "instance/zone")
+			get("cluster_name", "instance/attributes/cluster-name")
+			get("location", "instance/attributes/cluster-location")
+			if z := d.gce["zone"]; z != "" {
+				d.gce["zone"] = z[strings.LastIndexByte(z, '/')+1:]
+			}
+			if d.project == "" {
+				d.project = d.gce["project"]
+			}
+		}
+		if d.project == "" {
+			d.detectErr = destination.Permanent(errors.New("cloud_logging: project not set and not detectable (set project, GOOGLE_CLOUD_PROJECT, or run on Google Cloud)"))
+		}
+		if d.clusterName == "" {
+			d.clusterName = d.gce["cluster_name"]
+		}
+		if d.location == "" {
+			d.location = d.gce["location"]
+		}
+		if d.location == "" {
+			d.location = d.gce["zone"]
+		}
+	})
+	return d.detectErr
+}
+
+var severities = [...]ltype.LogSeverity{
+	alert.PriorityEmergency:     ltype.LogSeverity_EMERGENCY,
+	alert.PriorityAlert:         ltype.LogSeverity_ALERT,
+	alert.PriorityCritical:      ltype.LogSeverity_CRITICAL,
+	alert.PriorityError:         ltype.LogSeverity_ERROR,
+	alert.PriorityWarning:       ltype.LogSeverity_WARNING,
+	alert.PriorityNotice:        ltype.LogSeverity_NOTICE,
+	alert.PriorityInformational: ltype.LogSeverity_INFO,
+	alert.PriorityDebug:         ltype.LogSeverity_DEBUG,
+}
+
+// Severity maps a Falco priority name to a Cloud Logging severity.
+func Severity(priority string) ltype.LogSeverity {
+	p, err := alert.ParsePriority(priority)
+	if err != nil {
+		return ltype.LogSeverity_DEFAULT
+	}
+	return severities[p]
+}
+
+func text(r *record.Record, path string) string {
+	if v, ok := r.Lookup(path); ok {
+		return v.Text()
+	}
+	return ""
+}
+
+// resource returns the monitored resource of a record.
+func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource {
+	typ := d.resourceType
+	ns, pod := text(r, "output_fields.k8s.ns.name"), text(r, "output_fields.k8s.pod.name")
+	if typ == "auto" {
+		switch {
+		case ns != "" && pod != "":
+			typ = "k8s_container"
+		case d.gce["instance_id"] != "":
+			typ = "gce_instance"
+		default:
+			typ = "generic_node"
+		}
+	}
+	l := map[string]string{"project_id": d.project}
+	switch typ {
+	case "k8s_container":
+		l["location"] = d.location
+		l["cluster_name"] = d.clusterName
+		l["namespace_name"] = ns
+		l["pod_name"] = pod
+		l["container_name"] = text(r, "output_fields.container.name")
+		if l["container_name"] == "" {
+			l["container_name"] = text(r, "output_fields.k8s.container.name")
+		}
+	case "gce_instance":
+		l["instance_id"] = d.gce["instance_id"]
+		l["zone"] = d.gce["zone"]
+	case "generic_node":
+		l["location"] = d.location
+		l["namespace"] = "nightjar"
+		l["node_id"] = text(r, "hostname")
+	}
+	for k, t := range d.resLabels {
+		if v, ok := t.Try(r); ok {
+			l[k] = v
+		}
+	}
+	for k, v := range l {
+		if v == "" && k != "project_id" {
+			l[k] = destination.Missing
+		}
+	}
+	return &monitoredres.MonitoredResource{Type: typ, Labels: l}
+}
+
+// entry builds the LogEntry of one record and returns its encoded size.
+func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) {
+	payload, err := toStruct(r.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	e := &loggingpb.LogEntry{
+		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(r)),
+		Resource:  d.resource(r),
+		Timestamp: timestamppb.New(r.Time),
+		Severity:  Severity(text(r, "priority")),
+		Payload:   &loggingpb.LogEntry_JsonPayload{JsonPayload: payload},
+		InsertId:  text(r, "uuid"),
+	}
+	if len(d.labels) > 0 {
+		e.Labels = make(map[string]string, len(d.labels))
+		for k, t := range d.labels {
+			if v, ok := t.Try(r); ok {
+				if len(v) > maxLabelValue {
+					v = truncate(v, maxLabelValue)
+				}
+				e.Labels[k] = v
+			}
+		}
+	}
+	// Sizing a Struct is costly; a cheap upper bound usually shows the
+	// entry is far below the limit.
+	size := sizeBound(e, r)
+	if size > maxEntryBytes/2 {
+		size = proto.Size(e)
+	}
+	if size > maxEntryBytes {
+		d.shrink(e, r)
+		d.metrics.Truncated.Add(1)
+		size = proto.Size(e)
+	}
+	return e, size, nil
+}
+
+// sizeBound returns an upper bound of the entry's encoded size. Each
+// msgpack byte grows to at most 16 bytes as a Struct (the worst case, a
+// one-byte integer, becomes a tagged double inside a Value of a list or
+// map entry), and the other fields are bounded directly.
+func sizeBound(e *loggingpb.LogEntry, r *record.Record) int {
+	n := 16*len(r.Body) + 256 + len(e.LogName) + len(e.InsertId)
+	for k, v := range e.Labels {
+		n += len(k) + len(v) + 16
+	}
+	for k, v := range e.Resource.GetLabels() {
+		n += len(k) + len(v) + 16
+	}
+	return n + len(e.Resource.GetType())
+}
+
+// shrink replaces an oversized payload by its short top-level fields and
+// the record's JSON cut to fit, marked as truncated.
+func (d *Destination) shrink(e *loggingpb.LogEntry, r *record.Record) {
+	js, _ := r.Body.AppendJSON(nil)
+	small := map[string]*structpb.Value{"nightjar_truncated": structpb.NewBoolValue(true)}
+	for _, k := range []string{"time", "rule", "priority", "source", "hostname", "uuid"} {
+		if v, ok := r.Lookup(k); ok {
+			if s := v.Text(); len(s) < 1024 {
+				small[k] = structpb.NewStringValue(s)
+			}
+		}
+	}
+	e.Payload = &loggingpb.LogEntry_JsonPayload{JsonPayload: &structpb.Struct{Fields: small}}
+	room := maxEntryBytes - proto.Size(e) - 64
+	small["record"] = structpb.NewStringValue(truncate(string(js), max(room, 0)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(TruncationMarker)
+	if cut < 0 {
+		return ""
+	}
+	for cut > 0 && s[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + TruncationMarker
+}
+
+func toStruct(v record.Value) (*structpb.Struct, error) {
+	x, err := v.Decode()
+	if err != nil {
+		return nil, fmt.Errorf("decode record: %w", err)
+	}
+	m, _ := x.(map[string]any)
+	sanitizeForProto(m)
+	return structpb.NewStruct(m)
+}
+
+// sanitizeForProto makes decoded values acceptable to structpb: strings
+// must be valid UTF-8.
+func sanitizeForProto(m map[string]any) {
+	for k, v := range m {
+		m[k] = sanitizeValue(v)
+	}
+}
+
+func sanitizeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ToValidUTF8(x, "\uFFFD")
+	case map[string]any:
+		fixed := make(map[string]any, len(x))
+		for k, e := range x {
+			fixed[strings.ToValidUTF8(k, "\uFFFD")] = sanitizeValue(e)
+		}
+		return fixed
+	case []any:
+		for i := range x {
+			x[i] = sanitizeValue(x[i])
+		}
+	}
+	return v
+}
+
+// Send implements destination.Destination.
+func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
+	if err := d.detect(ctx); err != nil {
+		return err
+	}
+	type item struct {
+		e   *loggingpb.LogEntry
+		idx int
+	}
+	var batch []item
+	size := 0
+	var firstErr error
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		entries := make([]*loggingpb.LogEntry, len(batch))
+		idx := make([]int, len(batch))
+		for i, it := range batch {
+			entries[i], idx[i] = it.e, it.idx
+		}
+		firstErr = destination.Combine(firstErr, d.write(ctx, entries, idx, b))
+		batch, size = batch[:0], 0
+	}
+	for i, r := range b.Records {
+		e, n, err := d.entry(r)
+		if err != nil {
+			d.metrics.Dropped.Add(1)
+			d.limiter.Log(d.log, slog.LevelWarn, "entry", "record cannot become a log entry; dropped", "error", err)
+			b.Ack(i)
+			continue
+		}
+		n += 8 // field tag and length prefix
+		if len(batch) > 0 && (len(batch) >= d.maxEntries || size+n > maxRequestBytes) {
+			flush()
+		}
+		batch = append(batch, item{e, i})
+		size += n
+	}
+	flush()
+	return firstErr
+}
+
+// write sends one request with retries. With partial success the service
+// writes the valid entries and names the invalid ones, which are dropped.
+func (d *Destination) write(ctx context.Context, entries []*loggingpb.LogEntry, idx []int, b *destination.Batch) error {
+	req := &loggingpb.WriteLogEntriesRequest{Entries: entries, PartialSuccess: true}
+	noRetry := gax.WithRetry(func() gax.Retryer { return nil })
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, d.timeout)
+		_, err := d.client.WriteLogEntries(actx, req, noRetry)
+		cancel()
+		if err == nil {
+			for _, i := range idx {
+				b.Ack(i)
+			}
+			d.metrics.Sent.Add(uint64(len(idx)))
+			d.metrics.Batches.Add(1)
+			return nil
+		}
+		d.metrics.Failures.Add(1)
+		st, _ := status.FromError(err)
+		switch st.Code() {
+		case codes.InvalidArgument:
+			for _, det := range st.Details() {
+				if pe, ok := det.(*loggingpb.WriteLogEntriesPartialErrors); ok {
+					for j, i := range idx {
+						if _, bad := pe.LogEntryErrors[int32(j)]; bad {
+							d.metrics.Dropped.Add(1)
+						} else {
+							d.metrics.Sent.Add(1)
+						}
+						b.Ack(i)
+					}
+					d.limiter.Log(d.log, slog.LevelWarn, "partial", "Cloud Logging refused entries; dropped", "count", len(pe.LogEntryErrors), "error", err)
+					d.metrics.Batches.Add(1)
+					return nil
+				}
+			}
+			if len(entries) == 1 {
+				d.metrics.Dropped.Add(1)
+				b.Ack(idx[0])
+				d.limiter.Log(d.log, slog.LevelWarn, "refused", "Cloud Logging refused an entry; dropped", "error", err)
+				return nil
+			}
+			h := len(entries) / 2
+			return destination.Combine(d.write(ctx, entries[:h], idx[:h], b), d.write(ctx, entries[h:], idx[h:], b))
+		case codes.PermissionDenied, codes.Unauthenticated, codes.NotFound, codes.FailedPrecondition, codes.Unimplemented:
+			return destination.Permanent(fmt.Errorf("cloud logging WriteLogEntries: %w", err))
+		}
+		if ctx.Err() != nil || attempt >= d.backoff.Attempts {
+			return fmt.Errorf("cloud logging WriteLogEntries after %d attempts: %w", attempt, err)
+		}
+		d.metrics.Retries.Add(1)
+		if werr := d.backoff.Wait(ctx, attempt); werr != nil {
+			return fmt.Errorf("cloud logging WriteLogEntries: %w", err)
+		}
+	}
+}

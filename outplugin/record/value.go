@@ -1,0 +1,288 @@
+package record
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+)
+
+// Value is one msgpack-encoded value referenced in place.
+type Value []byte
+
+// IsMap reports whether v is a map.
+func (v Value) IsMap() bool { return peekKind(v) == kindMap }
+
+// IsArray reports whether v is an array.
+func (v Value) IsArray() bool { return peekKind(v) == kindArray }
+
+// Get returns the value of key in map v.
+func (v Value) Get(key string) (Value, bool) {
+	n, b, err := readMapHeader(v)
+	if err != nil {
+		return nil, false
+	}
+	for ; n > 0; n-- {
+		var k []byte
+		isStr := peekKind(b) == kindStr
+		if isStr {
+			if k, b, err = readStrOrBin(b); err != nil {
+				return nil, false
+			}
+		} else if b, err = skip(b, 0); err != nil {
+			return nil, false
+		}
+		rest, err := skip(b, 0)
+		if err != nil {
+			return nil, false
+		}
+		if isStr && string(k) == key {
+			return Value(b[:len(b)-len(rest)]), true
+		}
+		b = rest
+	}
+	return nil, false
+}
+
+// Each calls fn for every pair of map v whose key is a string, in order,
+// until fn returns false.
+func (v Value) Each(fn func(key []byte, val Value) bool) { v.each(fn) }
+
+func (v Value) each(fn func(k []byte, val Value) bool) {
+	n, b, err := readMapHeader(v)
+	if err != nil {
+		return
+	}
+	for ; n > 0; n-- {
+		var k []byte
+		if peekKind(b) == kindStr {
+			if k, b, err = readStrOrBin(b); err != nil {
+				return
+			}
+		} else if b, err = skip(b, 0); err != nil {
+			return
+		}
+		rest, err := skip(b, 0)
+		if err != nil {
+			return
+		}
+		val := Value(b[:len(b)-len(rest)])
+		b = rest
+		if k != nil && !fn(k, val) {
+			return
+		}
+	}
+}
+
+// Elems calls fn for every element of array v until fn returns false.
+func (v Value) Elems(fn func(Value) bool) {
+	n, b, err := readArrayHeader(v)
+	if err != nil {
+		return
+	}
+	for ; n > 0; n-- {
+		rest, err := skip(b, 0)
+		if err != nil {
+			return
+		}
+		if !fn(Value(b[:len(b)-len(rest)])) {
+			return
+		}
+		b = rest
+	}
+}
+
+// Lookup resolves a dotted path inside map v; see Record.Lookup.
+func (v Value) Lookup(path string) (Value, bool) {
+	if path == "" {
+		return nil, false
+	}
+	// One pass over the map finds the longest key that is the whole path
+	// or a prefix of it ending at a dot. Should that prefix lead nowhere,
+	// shorter prefixes are tried in later passes.
+	limit := len(path) + 1
+	for {
+		var best Value
+		bestLen := -1
+		n, b, err := readMapHeader(v)
+		if err != nil {
+			return nil, false
+		}
+		for ; n > 0; n-- {
+			var k []byte
+			isStr := peekKind(b) == kindStr
+			if isStr {
+				if k, b, err = readStrOrBin(b); err != nil {
+					return nil, false
+				}
+			} else if b, err = skip(b, 0); err != nil {
+				return nil, false
+			}
+			rest, err := skip(b, 0)
+			if err != nil {
+				return nil, false
+			}
+			if isStr && len(k) > bestLen && len(k) < limit && len(k) <= len(path) && string(k) == path[:len(k)] &&
+				(len(k) == len(path) || path[len(k)] == '.') {
+				best, bestLen = Value(b[:len(b)-len(rest)]), len(k)
+			}
+			b = rest
+		}
+		switch {
+		case bestLen < 0:
+			return nil, false
+		case bestLen == len(path):
+			return best, true
+		}
+		if best.IsMap() {
+			if r, ok := best.Lookup(path[bestLen+1:]); ok {
+				return r, true
+			}
+		}
+		limit = bestLen
+	}
+}
+
+// Str returns v's bytes when v is a string.
+func (v Value) Str() ([]byte, bool) {
+	if peekKind(v) != kindStr {
+		return nil, false
+	}
+	s, _, err := readStrOrBin(v)
+	return s, err == nil
+}
+
+// Text renders a scalar as text: strings as they are, numbers and booleans
+// in their usual form, nil as "". Maps and arrays render as JSON.
+func (v Value) Text() string {
+	switch peekKind(v) {
+	case kindStr, kindBin:
+		s, _, _ := readStrOrBin(v)
+		return string(s)
+	case kindNil:
+		return ""
+	case kindBool:
+		return strconv.FormatBool(v[0] == 0xc3)
+	}
+	b, err := v.AppendJSON(nil)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// Contains reports whether v, an array, has an element whose text is s, or
+// whether v, a string, contains s.
+func (v Value) Contains(s string) bool {
+	switch peekKind(v) {
+	case kindArray:
+		found := false
+		v.Elems(func(e Value) bool {
+			if b, ok := e.Str(); ok && string(b) == s {
+				found = true
+				return false
+			}
+			return true
+		})
+		return found
+	case kindStr:
+		b, _ := v.Str()
+		return bytes.Contains(b, []byte(s))
+	}
+	return false
+}
+
+// Decode converts v into Go values: map[string]any, []any, string, int64,
+// uint64, float64, bool and nil. Binary values become []byte, EventTime
+// extensions RFC 3339 strings (as in AppendJSON), other extensions nil, and
+// non-string map keys their text.
+func (v Value) Decode() (any, error) {
+	x, _, err := decodeAny(v, 0)
+	return x, err
+}
+
+func decodeAny(b []byte, depth int) (any, []byte, error) {
+	if depth > maxDepth {
+		return nil, nil, errDepth
+	}
+	switch peekKind(b) {
+	case kindNil:
+		return nil, b[1:], nil
+	case kindBool:
+		return b[0] == 0xc3, b[1:], nil
+	case kindUint:
+		if b[0] == 0xcf {
+			u, r, err := readIntOrUint(b)
+			return u, r, err
+		}
+		i, r, err := readInt(b)
+		return i, r, err
+	case kindInt:
+		i, r, err := readInt(b)
+		return i, r, err
+	case kindFloat:
+		f, r, err := readFloat(b)
+		return f, r, err
+	case kindStr:
+		s, r, err := readStrOrBin(b)
+		return string(s), r, err
+	case kindBin:
+		s, r, err := readStrOrBin(b)
+		return append([]byte(nil), s...), r, err
+	case kindExt:
+		typ, p, r, err := readExt(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if typ == 0 && len(p) == 8 {
+			t, err := decodeTime(b)
+			return t.UTC().Format(time.RFC3339Nano), r, err
+		}
+		return nil, r, nil
+	case kindArray:
+		n, r, err := readArrayHeader(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]any, 0, min(n, len(r)))
+		for ; n > 0; n-- {
+			var x any
+			if x, r, err = decodeAny(r, depth+1); err != nil {
+				return nil, nil, err
+			}
+			out = append(out, x)
+		}
+		return out, r, nil
+	case kindMap:
+		n, r, err := readMapHeader(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make(map[string]any, min(n, len(r)/2))
+		for ; n > 0; n-- {
+			var k string
+			if peekKind(r) == kindStr {
+				var kb []byte
+				if kb, r, err = readStrOrBin(r); err != nil {
+					return nil, nil, err
+				}
+				k = string(kb)
+			} else {
+				start := r
+				if r, err = skip(r, depth+1); err != nil {
+					return nil, nil, err
+				}
+				k = Value(start[:len(start)-len(r)]).Text()
+			}
+			var x any
+			if x, r, err = decodeAny(r, depth+1); err != nil {
+				return nil, nil, err
+			}
+			out[k] = x
+		}
+		return out, r, nil
+	}
+	if len(b) == 0 {
+		return nil, nil, errShort
+	}
+	return nil, nil, errInvalid(b[0])
+}

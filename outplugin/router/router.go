@@ -1,0 +1,342 @@
+// Package router is the output plugin without cgo: it decodes a Fluent Bit
+// chunk, evaluates the routes for every record, hands each destination its
+// share of the chunk within the flush call and remembers, per chunk and
+// destination, which records were settled so that a chunk Fluent Bit
+// retries reaches no destination twice.
+package router
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/record"
+	"github.com/nightjar-sec/nightjar/outplugin/routes"
+)
+
+// Status is the outcome of a flush, mapped by the plugin shell onto
+// FLB_OK, FLB_RETRY and FLB_ERROR.
+type Status int
+
+const (
+	// OK means every record was delivered or settled (dropped and counted).
+	OK Status = iota
+	// Retry means a transient failure left records undelivered; Fluent Bit
+	// should hand the chunk back later.
+	Retry
+	// Error means records failed permanently; they are counted as dropped.
+	Error
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case Retry:
+		return "retry"
+	case Error:
+		return "error"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Options tune a Router. Zero values select the defaults.
+type Options struct {
+	Logger       *slog.Logger
+	FlushTimeout time.Duration // bound on one flush; default 60s
+	LogInterval  time.Duration // period of the counters log line; default 60s, negative disables
+	TrackerTTL   time.Duration // how long delivery state of a failed chunk is kept; default 2h
+	TrackerMax   int           // most chunks whose delivery state is kept; default 4096
+}
+
+// Router routes chunks to the destinations of one routes configuration.
+type Router struct {
+	cfg     *routes.Config
+	log     *slog.Logger
+	opts    Options
+	seed    maphash.Seed
+	tracker *tracker
+	limiter *destination.Limiter
+	pool    sync.Pool // *flushState
+
+	skipped   atomic.Uint64 // malformed records and records that are not maps
+	unrouted  atomic.Uint64 // records no route matched
+	chunks    [3]atomic.Uint64
+	stop      chan struct{}
+	stopped   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New returns a router over cfg. The router owns cfg's destinations and
+// closes them in Close.
+func New(cfg *routes.Config, opts Options) *Router {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = 60 * time.Second
+	}
+	if opts.LogInterval == 0 {
+		opts.LogInterval = 60 * time.Second
+	}
+	if opts.TrackerTTL <= 0 {
+		opts.TrackerTTL = 2 * time.Hour
+	}
+	if opts.TrackerMax <= 0 {
+		opts.TrackerMax = 4096
+	}
+	r := &Router{
+		cfg:     cfg,
+		log:     opts.Logger,
+		opts:    opts,
+		seed:    maphash.MakeSeed(),
+		tracker: newTracker(opts.TrackerMax, opts.TrackerTTL),
+		limiter: destination.NewLimiter(time.Minute),
+		stop:    make(chan struct{}),
+	}
+	if opts.LogInterval > 0 {
+		r.stopped.Add(1)
+		go r.logLoop(opts.LogInterval)
+	}
+	return r
+}
+
+// flushState holds per-flush buffers reused across flushes.
+type flushState struct {
+	recs  []record.Record
+	byDst [][]*record.Record
+	seen  []bool
+}
+
+// Flush delivers the records of one chunk. It is safe for concurrent use.
+func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) Status {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.FlushTimeout)
+	defer cancel()
+
+	st, _ := r.pool.Get().(*flushState)
+	if st == nil {
+		st = &flushState{}
+	}
+	defer r.pool.Put(st)
+	nd := len(r.cfg.Destinations)
+	if cap(st.byDst) < nd {
+		st.byDst = make([][]*record.Record, nd)
+		st.seen = make([]bool, nd)
+	}
+	st.byDst = st.byDst[:nd]
+	st.seen = st.seen[:nd]
+	for i := range st.byDst {
+		st.byDst[i] = st.byDst[i][:0]
+	}
+
+	dec := record.NewDecoder(chunk)
+	st.recs = st.recs[:0]
+	for {
+		st.recs = append(st.recs, record.Record{})
+		if !dec.Next(&st.recs[len(st.recs)-1]) {
+			st.recs = st.recs[:len(st.recs)-1]
+			break
+		}
+	}
+	if n := dec.Skipped(); n > 0 {
+		r.skipped.Add(uint64(n))
+		r.limiter.Log(r.log, slog.LevelWarn, "skip", "skipped malformed records", "tag", tag, "count", n, "first_error", dec.Err())
+	}
+
+	key := r.chunkKey(tag, chunk)
+	done := r.tracker.get(key) // nil when this chunk was never partly delivered
+	r.route(tag, st, done)
+	failed := r.deliver(ctx, tag, st.byDst)
+	if len(failed) == 0 {
+		r.tracker.remove(key)
+		r.chunks[OK].Add(1)
+		return OK
+	}
+
+	status := Error
+	for _, res := range failed {
+		dst := r.cfg.Destinations[res.dst]
+		if destination.IsPermanent(res.err) {
+			dst.Metrics.Dropped.Add(uint64(res.batch.Pending()))
+			r.limiter.Log(r.log, slog.LevelError, "permanent:"+dst.ID(), "destination failed permanently; records dropped", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+			continue
+		}
+		status = Retry
+		r.limiter.Log(r.log, slog.LevelWarn, "transient:"+dst.ID(), "destination failed; chunk will be retried", "destination", dst.ID(), "records", res.batch.Pending(), "error", res.err)
+	}
+	if status == Error {
+		r.tracker.remove(key)
+		r.chunks[Error].Add(1)
+		return Error
+	}
+
+	// Fluent Bit will flush this chunk again: remember what every
+	// destination settled, including the records a permanent failure
+	// dropped, so that the retry carries only what is still owed.
+	if done == nil {
+		done = r.tracker.create(key, nd)
+	}
+	failedDst := make([]bool, nd)
+	for _, res := range failed {
+		failedDst[res.dst] = true
+		permanent := destination.IsPermanent(res.err)
+		for i, rec := range res.batch.Records {
+			if permanent || res.batch.Acked(i) {
+				done.settle(res.dst, rec.Index)
+			}
+		}
+	}
+	for d, recs := range st.byDst {
+		if failedDst[d] {
+			continue
+		}
+		for _, rec := range recs {
+			done.settle(d, rec.Index)
+		}
+	}
+	r.chunks[Retry].Add(1)
+	return Retry
+}
+
+// route assigns each record to the destinations of the routes it matches,
+// leaving out what done says a destination already settled.
+func (r *Router) route(tag string, st *flushState, done *delivery) {
+	unrouted := 0
+	for i := range st.recs {
+		rec := &st.recs[i]
+		clear(st.seen)
+		matched := false
+		for _, rt := range r.cfg.Routes {
+			if rt.Match != nil && !rt.Match(tag, rec) {
+				continue
+			}
+			matched = true
+			for _, d := range rt.To {
+				if st.seen[d] {
+					continue
+				}
+				st.seen[d] = true
+				if done != nil && done.settled(d, rec.Index) {
+					continue
+				}
+				st.byDst[d] = append(st.byDst[d], rec)
+			}
+			if !rt.Continue {
+				break
+			}
+		}
+		if !matched {
+			unrouted++
+		}
+	}
+	if unrouted > 0 {
+		r.unrouted.Add(uint64(unrouted))
+	}
+}
+
+// deliver sends every destination its records in parallel and returns the
+// destinations that failed.
+func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Record) []result {
+	results := make(chan result, len(byDst))
+	running := 0
+	for d, recs := range byDst {
+		if len(recs) == 0 {
+			continue
+		}
+		running++
+		b := destination.NewBatch(tag, recs)
+		go func() {
+			err := r.cfg.Destinations[d].Dest.Send(ctx, b)
+			if err == nil && b.Pending() > 0 {
+				err = fmt.Errorf("%d records left unsettled", b.Pending())
+			}
+			results <- result{d, b, err}
+		}()
+	}
+	var failed []result
+	for range running {
+		if res := <-results; res.err != nil {
+			failed = append(failed, res)
+		}
+	}
+	return failed
+}
+
+// result is one destination's outcome within a flush.
+type result struct {
+	dst   int
+	batch *destination.Batch
+	err   error
+}
+
+func (r *Router) chunkKey(tag string, chunk []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(tag)
+	h.WriteByte(0)
+	h.Write(chunk)
+	return h.Sum64()
+}
+
+// Close stops the periodic log and closes the destinations.
+func (r *Router) Close() error {
+	var err error
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.stopped.Wait()
+		r.logCounters()
+		err = r.cfg.Close()
+	})
+	return err
+}
+
+// Counters are the router's own counts.
+type Counters struct {
+	Skipped, Unrouted     uint64
+	ChunksOK, ChunksRetry uint64
+	ChunksError           uint64
+	TrackedChunks         int
+	TrackerEvicted        uint64
+}
+
+// Counters returns the router's counts.
+func (r *Router) Counters() Counters {
+	return Counters{
+		Skipped: r.skipped.Load(), Unrouted: r.unrouted.Load(),
+		ChunksOK: r.chunks[OK].Load(), ChunksRetry: r.chunks[Retry].Load(), ChunksError: r.chunks[Error].Load(),
+		TrackedChunks: r.tracker.len(), TrackerEvicted: r.tracker.evicted.Load(),
+	}
+}
+
+// Destinations returns the configured destinations.
+func (r *Router) Destinations() []*routes.Destination { return r.cfg.Destinations }
+
+func (r *Router) logLoop(every time.Duration) {
+	defer r.stopped.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.logCounters()
+		}
+	}
+}
+
+func (r *Router) logCounters() {
+	c := r.Counters()
+	r.log.Info("router counters", "skipped", c.Skipped, "unrouted", c.Unrouted, "chunks_ok", c.ChunksOK,
+		"chunks_retry", c.ChunksRetry, "chunks_error", c.ChunksError, "tracked_chunks", c.TrackedChunks)
+	for _, d := range r.cfg.Destinations {
+		s := d.Metrics.Snapshot()
+		r.log.Info("destination counters", "destination", d.ID(), "sent", s.Sent, "batches", s.Batches,
+			"retries", s.Retries, "failures", s.Failures, "dropped", s.Dropped, "truncated", s.Truncated)
+	}
+}

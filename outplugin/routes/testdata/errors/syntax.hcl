@@ -1,0 +1,5 @@
+# want: 5:1 Invalid expression
+destination "probe" "a" {}
+route "r" {
+  to = [
+}
