@@ -87,6 +87,7 @@ enum event_type {
 };
 
 #define MAX_SYSCALLS 512
+#define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define MAX_TYPES 64
 #define MAX_PATH 4096
@@ -190,6 +191,23 @@ struct {
 	__type(key, u32);
 	__type(value, struct execveat_args);
 } execveats SEC(".maps");
+
+// exe_scratch is where exe_path assembles a path from its last component
+// backwards.
+#define EXE_BUF 4096
+#define EXE_DEPTH 48
+#define NAME_MAX_ 255
+
+struct exe_scratch {
+	u8 buf[2 * EXE_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct exe_scratch);
+} exe_scratch SEC(".maps");
 
 // drops counts records lost because the ring buffer was full.
 struct {
@@ -356,11 +374,20 @@ static __always_inline void count_drop(void)
 		*n += 1;
 }
 
+// wakeup_bytes, set at load, batches reader wake-ups: a record wakes the
+// reader only when this many bytes are waiting (user space polls for the
+// rest). 0 wakes it for every record.
+const volatile u64 wakeup_bytes = 0;
+
 static __always_inline void submit(u8 *buf, u32 size)
 {
+	u64 flags = 0;
+
 	if (size > SCRATCH_SIZE)
 		return;
-	if (bpf_ringbuf_output(&events, buf, size, 0))
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, buf, size, flags))
 		count_drop();
 }
 
@@ -379,6 +406,88 @@ static __always_inline u32 put_exec_argv(struct record *r, u8 *buf, u32 off, str
 		r->flags |= RF_TRUNCATED;
 	}
 	if (bpf_probe_read_user(buf + (off & OFF_MASK), n, (const void *)start))
+		return 0;
+	return n;
+}
+
+struct exe_walk {
+	struct dentry *d;
+	struct mount *mnt;
+	u32 pos;
+	u8 truncated;
+};
+
+// exe_step prepends one component of the walk to exe_scratch; it returns 1
+// to stop at the root.
+static long exe_step(u64 i, void *ctx)
+{
+	struct exe_walk *w = ctx;
+	u32 zero = 0;
+	struct exe_scratch *es = bpf_map_lookup_elem(&exe_scratch, &zero);
+	if (!es)
+		return 1;
+	struct dentry *d = w->d;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == mnt_root) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt)
+			return 1; // the namespace's root
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		return 0;
+	}
+	if (d == parent)
+		return 1;
+	u32 len = BPF_CORE_READ(d, d_name.len);
+	const u8 *name = BPF_CORE_READ(d, d_name.name);
+	if (len > NAME_MAX_)
+		len = NAME_MAX_;
+	u32 pos = w->pos;
+	if (pos > EXE_BUF || pos < len + 1) {
+		w->truncated = 1;
+		return 1;
+	}
+	pos -= len;
+	if (len > 0)
+		bpf_probe_read_kernel(&es->buf[pos & (EXE_BUF - 1)], len & NAME_MAX_, name);
+	pos--;
+	es->buf[pos & (EXE_BUF - 1)] = '/';
+	w->pos = pos;
+	w->d = parent;
+	return 0;
+}
+
+// put_exe_path writes the path of the task's executable, as seen from its
+// mount namespace's root, by walking dentries and mounts upwards (bpf_d_path
+// is not available to tracepoints). A path deeper than EXE_DEPTH components
+// loses its top and is flagged truncated.
+static __always_inline u32 put_exe_path(struct record *r, u8 *buf, u32 off, struct task_struct *task)
+{
+	u32 zero = 0;
+	struct file *f = BPF_CORE_READ(task, mm, exe_file);
+	if (!f)
+		return 0;
+	struct vfsmount *vfs = BPF_CORE_READ(f, f_path.mnt);
+	struct exe_walk w = {
+		.d = BPF_CORE_READ(f, f_path.dentry),
+		.mnt = (struct mount *)((u8 *)vfs - bpf_core_field_offset(struct mount, mnt)),
+		.pos = EXE_BUF,
+	};
+	long steps = bpf_loop(EXE_DEPTH, exe_step, &w, 0);
+	if (w.truncated || steps == EXE_DEPTH)
+		r->flags |= RF_TRUNCATED;
+	struct exe_scratch *es = bpf_map_lookup_elem(&exe_scratch, &zero);
+	if (!es)
+		return 0;
+	u32 pos = w.pos;
+	if (pos >= EXE_BUF)
+		return 0;
+	u32 n = EXE_BUF - pos;
+	if (n > EXE_BUF - 1)
+		n = EXE_BUF - 1;
+	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, &es->buf[pos & (EXE_BUF - 1)]))
 		return 0;
 	return n;
 }
@@ -415,9 +524,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	if (id != NR_EXECVEAT)
 		return 0;
-	u32 nr = NR_EXECVEAT;
+	// Kept when either exec type is wanted: a successful execveat returns
+	// as an execve and must not be reported as one.
+	u32 nr = NR_EXECVEAT, nr2 = NR_EXECVE;
 	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
-	if (!tp || !*tp)
+	u16 *tp2 = bpf_map_lookup_elem(&syscall_types, &nr2);
+	if ((!tp || !*tp) && (!tp2 || !*tp2))
 		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct execveat_args a = {
@@ -433,20 +545,26 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	u32 nr = (u32)regs->orig_ax;
 	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
-	if (!tp || !*tp)
+	if (!tp)
 		return 0;
 	u16 type = *tp;
-
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	u32 tgid;
 	struct execveat_args ea = {};
-	if (type == EV_EXECVE || type == EV_EXECVEAT) {
+
+	if (nr == NR_EXECVE || nr == NR_EXECVEAT) {
+		tgid = bpf_get_current_pid_tgid() >> 32;
 		struct execveat_args *p = bpf_map_lookup_elem(&execveats, &tgid);
 		if (p) {
 			ea = *p;
 			bpf_map_delete_elem(&execveats, &tgid);
-			type = EV_EXECVEAT;
+			u32 k = NR_EXECVEAT;
+			u16 *tpa = bpf_map_lookup_elem(&syscall_types, &k);
+			type = tpa ? *tpa : 0;
 		}
 	}
+	if (!type)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (bpf_map_lookup_elem(&exclude_pids, &tgid))
 		return 0;
 
@@ -478,6 +596,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			struct mm_struct *mm = BPF_CORE_READ(task, mm);
 			n = put_user_str(r, buf, off, (const void *)BPF_CORE_READ(mm, env_end));
 			r->path_len = n;
+			off += n;
+			n = put_exe_path(r, buf, off, task);
+			r->path2_len = n;
 			off += n;
 			n = put_exec_argv(r, buf, off, mm);
 		} else {

@@ -71,6 +71,11 @@ const (
 	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 52
 )
 
+type CaptureExeScratch struct {
+	_   structs.HostLayout
+	Buf [8192]uint8
+}
+
 type CaptureExecveatArgs struct {
 	_     structs.HostLayout
 	Dirfd int64
@@ -120,6 +125,7 @@ const (
 	CaptureMapDrops             = "drops"
 	CaptureMapEvents            = "events"
 	CaptureMapExcludePids       = "exclude_pids"
+	CaptureMapExeScratch        = "exe_scratch"
 	CaptureMapExecveats         = "execveats"
 	CaptureMapScratch           = "scratch"
 	CaptureMapSyscallTypes      = "syscall_types"
@@ -127,6 +133,7 @@ const (
 	CaptureProgSchedProcessExit = "sched_process_exit"
 	CaptureProgSysEnter         = "sys_enter"
 	CaptureProgSysExit          = "sys_exit"
+	CaptureVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadCapture returns the embedded CollectionSpec for Capture.
@@ -183,6 +190,7 @@ type CaptureMapSpecs struct {
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	ExcludePids  *ebpf.MapSpec `ebpf:"exclude_pids"`
+	ExeScratch   *ebpf.MapSpec `ebpf:"exe_scratch"`
 	Execveats    *ebpf.MapSpec `ebpf:"execveats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallTypes *ebpf.MapSpec `ebpf:"syscall_types"`
@@ -193,6 +201,7 @@ type CaptureMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureVariableSpecs struct {
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // CaptureObjects contains all objects after they have been loaded into the kernel.
@@ -218,6 +227,7 @@ type CaptureMaps struct {
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	ExcludePids  *ebpf.Map `ebpf:"exclude_pids"`
+	ExeScratch   *ebpf.Map `ebpf:"exe_scratch"`
 	Execveats    *ebpf.Map `ebpf:"execveats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallTypes *ebpf.Map `ebpf:"syscall_types"`
@@ -229,6 +239,7 @@ func (m *CaptureMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.ExcludePids,
+		m.ExeScratch,
 		m.Execveats,
 		m.Scratch,
 		m.SyscallTypes,
@@ -240,6 +251,7 @@ func (m *CaptureMaps) Close() error {
 //
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureVariables struct {
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // CapturePrograms contains all programs after they have been loaded into the kernel.

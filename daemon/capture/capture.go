@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -21,6 +22,9 @@ import (
 
 // DefaultRingBufferSize is the ring buffer size used when Config leaves it 0.
 const DefaultRingBufferSize = 16 << 20
+
+// DefaultMaxLatency is the MaxLatency used when Config leaves it 0.
+const DefaultMaxLatency = 10 * time.Millisecond
 
 // maxSyscalls is the size of the kernel's syscall_types map.
 const maxSyscalls = 512
@@ -39,6 +43,12 @@ type Config struct {
 	// ExcludePIDs are processes (thread group ids) whose events are not reported,
 	// typically the daemon itself.
 	ExcludePIDs []uint32
+	// MaxLatency bounds how long a record waits in the ring buffer before
+	// Read returns it. Waking the reader for every record costs more than
+	// decoding it, so the kernel wakes it only once 1/16 of the buffer is
+	// filled and Read polls at this interval for the rest. 0 means
+	// DefaultMaxLatency; a negative value wakes the reader for every record.
+	MaxLatency time.Duration
 }
 
 // Stats are the capture's counters since Open.
@@ -56,11 +66,16 @@ type Stats struct {
 // called from one goroutine at a time; Stats, SetTypes and Close may be
 // called concurrently with it.
 type Capture struct {
-	objs       bpf.CaptureObjects
-	links      []link.Link
-	rd         *ringbuf.Reader
-	rec        ringbuf.Record
-	bootOffset int64
+	objs  bpf.CaptureObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+	rec   ringbuf.Record
+	// bootOffset is CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the
+	// flush loop so that wall-clock steps show up in event times.
+	bootOffset atomic.Int64
+
+	stopFlush chan struct{}
+	flushDone chan struct{}
 
 	records      atomic.Uint64
 	decodeErrors atomic.Uint64
@@ -92,6 +107,17 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	spec.Maps[bpf.CaptureMapEvents].MaxEntries = uint32(size)
+	latency := cfg.MaxLatency
+	if latency == 0 {
+		latency = DefaultMaxLatency
+	}
+	var wakeup uint64
+	if latency > 0 {
+		wakeup = uint64(size / 16)
+	}
+	if err := spec.Variables[bpf.CaptureVarWakeupBytes].Set(wakeup); err != nil {
+		return nil, fmt.Errorf("capture: set wake-up threshold: %w", err)
+	}
 
 	c := &Capture{}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
@@ -111,11 +137,12 @@ func Open(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("capture: exclude pid %d: %w", pid, err)
 		}
 	}
-	c.bootOffset, err = bootToWallOffset()
+	off, err := bootToWallOffset()
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
+	c.bootOffset.Store(off)
 	// The reader exists before the programs are attached so that nothing
 	// they write is missed.
 	c.rd, err = ringbuf.NewReader(c.objs.Events)
@@ -131,7 +158,33 @@ func Open(cfg Config) (*Capture, error) {
 		}
 		c.links = append(c.links, l)
 	}
+	if latency > 0 {
+		c.stopFlush = make(chan struct{})
+		c.flushDone = make(chan struct{})
+		go c.flushEvery(latency)
+	}
 	return c, nil
+}
+
+// flushEvery makes a waiting Read return the records that did not reach
+// the kernel's wake-up threshold.
+func (c *Capture) flushEvery(d time.Duration) {
+	defer close(c.flushDone)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopFlush:
+			return
+		case <-t.C:
+			if c.rd.AvailableBytes() > 0 {
+				c.rd.Flush()
+			}
+			if off, err := bootToWallOffset(); err == nil {
+				c.bootOffset.Store(off)
+			}
+		}
+	}
 }
 
 // SetTypes changes the event types the kernel reports; nil means all.
@@ -174,8 +227,15 @@ func (c *Capture) SetTypes(types []event.Type) error {
 // counted in Stats and its error, wrapping ErrMalformed, returned; the
 // caller may keep reading. After Close, Read returns ErrClosed.
 func (c *Capture) Read(ev *event.Event) error {
-	if err := c.rd.ReadInto(&c.rec); err != nil {
-		if errors.Is(err, ringbuf.ErrClosed) {
+	for {
+		err := c.rd.ReadInto(&c.rec)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			continue
+		}
+		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 			return ErrClosed
 		}
 		return fmt.Errorf("capture: read ring buffer: %w", err)
@@ -185,7 +245,7 @@ func (c *Capture) Read(ev *event.Event) error {
 		c.decodeErrors.Add(1)
 		return err
 	}
-	ev.Time += c.bootOffset
+	ev.Time += c.bootOffset.Load()
 	return nil
 }
 
@@ -216,6 +276,11 @@ func (c *Capture) Pending() int {
 // returns ErrClosed. Stats keeps working after Close.
 func (c *Capture) Close() error {
 	var errs []error
+	if c.stopFlush != nil {
+		close(c.stopFlush)
+		<-c.flushDone
+		c.stopFlush = nil
+	}
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,22 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/event"
 )
 
-// shared is the capture most kernel tests read from; tests that need their
-// own configuration open another one.
-var shared *collector
+// shared is the capture most kernel tests read from, opened by the first
+// test that needs it; tests that need their own configuration open another.
+var (
+	shared     *collector
+	sharedOnce sync.Once
+	sharedErr  error
+)
+
+func sharedCol(t *testing.T) *collector {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = newCollector(Config{}) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
@@ -31,14 +45,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "daemon/capture tests load eBPF programs into the kernel and must run as root")
 		os.Exit(1)
 	}
-	var err error
-	shared, err = newCollector(Config{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	shared.close()
+	if shared != nil {
+		shared.close()
+	}
 	os.Exit(code)
 }
 
@@ -162,6 +172,7 @@ func (col *collector) describe(pid uint32) string {
 // args and returns its pid.
 func runHelperProcess(t *testing.T, wantOK bool, args ...string) uint32 {
 	t.Helper()
+	sharedCol(t) // attached before the helper starts
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	var stderr bytes.Buffer
@@ -179,8 +190,12 @@ func checkCommon(t *testing.T, ev event.Event, pid uint32, since time.Time) {
 	if ev.PID != pid || ev.TID == 0 || ev.PPID != uint32(os.Getpid()) {
 		t.Errorf("%s: pid %d tid %d ppid %d, want pid %d ppid %d", ev.Type, ev.PID, ev.TID, ev.PPID, pid, os.Getpid())
 	}
-	if ev.GID != uint32(os.Getgid()) {
-		t.Errorf("%s: gid %d, want %d", ev.Type, ev.GID, os.Getgid())
+	switch ev.Type {
+	case event.Setgid, event.Setregid, event.Setresgid: // the new gid
+	default:
+		if ev.GID != uint32(os.Getgid()) {
+			t.Errorf("%s: gid %d, want %d", ev.Type, ev.GID, os.Getgid())
+		}
 	}
 	if want := selfCgroupID(t); ev.CgroupID != want {
 		t.Errorf("%s: cgroup id %d, want %d", ev.Type, ev.CgroupID, want)
@@ -230,30 +245,49 @@ func comm(ev event.Event) string { return ev.CommString() }
 func TestExecve(t *testing.T) {
 	since := time.Now()
 	pid := runHelperProcess(t, true, "exec", "/bin/echo", "hello", "world")
-	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
 	checkCommon(t, ev, pid, since)
 	if ev.Res != 0 || string(ev.Path) != "/bin/echo" || string(ev.Argv) != "/bin/echo\x00hello\x00world" || comm(ev) != "echo" {
 		t.Errorf("execve: res %d path %q argv %q comm %q", ev.Res, ev.Path, ev.Argv, comm(ev))
 	}
-	exit := shared.waitFor(t, pid, event.ProcExit, nil)
+	exe, err := filepath.EvalSymlinks("/bin/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Path2) != exe {
+		t.Errorf("execve: executable path %q, want %q", ev.Path2, exe)
+	}
+	exit := sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
 	if exit.Args[0] != 0 || comm(exit) != "echo" {
 		t.Errorf("procexit: status %d comm %q", exit.Args[0], comm(exit))
+	}
+}
+
+func TestExecveExePathAcrossMount(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := runHelperProcess(t, true, "exec-in-mount", dir)
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return comm(*ev) == "true" })
+	if want := dir + "/sub/true"; ev.Res != 0 || string(ev.Path) != want || string(ev.Path2) != want {
+		t.Errorf("execve from a tmpfs: res %d filename %q exe path %q, want %q", ev.Res, ev.Path, ev.Path2, want)
 	}
 }
 
 func TestExecveFailed(t *testing.T) {
 	since := time.Now()
 	pid := runHelperProcess(t, false, "exec", "/nonexistent/nightjar", "-x")
-	ev := shared.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
+	ev := sharedCol(t).waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) != os.Args[0] })
 	checkCommon(t, ev, pid, since)
-	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" {
+	if ev.Res != -int64(unix.ENOENT) || string(ev.Path) != "/nonexistent/nightjar" || string(ev.Argv) != "/nonexistent/nightjar\x00-x" || ev.Path2 != nil {
 		t.Errorf("failed execve: res %d path %q argv %q", ev.Res, ev.Path, ev.Argv)
 	}
 }
 
 func TestExecveat(t *testing.T) {
 	pid := runHelperProcess(t, true, "execveat", "/bin/true")
-	ev := shared.waitFor(t, pid, event.Execveat, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Execveat, nil)
 	if ev.Res != 0 || string(ev.Path) != "/bin/true" || string(ev.Argv) != "/bin/true\x00x" || ev.Args[0] != unix.AT_FDCWD || comm(ev) != "true" {
 		t.Errorf("execveat: res %d path %q argv %q args %v comm %q", ev.Res, ev.Path, ev.Argv, ev.Args, comm(ev))
 	}
@@ -263,7 +297,7 @@ func TestOpen(t *testing.T) {
 	since := time.Now()
 	path := filepath.Join(t.TempDir(), "created")
 	pid := runHelperProcess(t, true, "openat", path)
-	ev := shared.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == path })
+	ev := sharedCol(t).waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == path })
 	checkCommon(t, ev, pid, since)
 	if ev.Res < 0 || ev.Args[0] != unix.AT_FDCWD || ev.Args[1] != unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC || ev.Args[2] != 0o640 {
 		t.Errorf("openat: res %d args %v", ev.Res, ev.Args)
@@ -273,13 +307,14 @@ func TestOpen(t *testing.T) {
 	}
 
 	pid = runHelperProcess(t, true, "open", "/nonexistent/file")
-	ev = shared.waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/nonexistent/file" })
+	ev = sharedCol(t).waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/nonexistent/file" })
 	if ev.Res != -int64(unix.ENOENT) || ev.Args[0] != unix.O_RDONLY {
 		t.Errorf("open: res %d args %v", ev.Res, ev.Args)
 	}
 }
 
 func TestConnectAccept(t *testing.T) {
+	sharedCol(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -299,13 +334,13 @@ func TestConnectAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo := [16]byte{127, 0, 0, 1}
-	ev := shared.waitFor(t, pid, event.Connect, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Connect, nil)
 	if ev.Res != 0 || ev.Addr.Family != event.AFInet || ev.Addr.Port != lport || ev.Addr.IP != lo ||
 		ev.Local.Family != event.AFInet || ev.Local.IP != lo || ev.Local.Port == 0 || ev.Proto != unix.IPPROTO_TCP {
 		t.Errorf("connect: res %d addr %+v local %+v proto %d", ev.Res, ev.Addr, ev.Local, ev.Proto)
 	}
 	self := uint32(os.Getpid())
-	acc := shared.waitFor(t, self, event.Accept4, func(a *event.Event) bool { return a.Addr.Port == ev.Local.Port })
+	acc := sharedCol(t).waitFor(t, self, event.Accept4, func(a *event.Event) bool { return a.Addr.Port == ev.Local.Port })
 	if acc.Res < 0 || acc.Local.Port != lport || acc.Addr.IP != lo || acc.Proto != unix.IPPROTO_TCP {
 		t.Errorf("accept4: res %d addr %+v local %+v proto %d", acc.Res, acc.Addr, acc.Local, acc.Proto)
 	}
@@ -319,7 +354,7 @@ func TestConnectUnix(t *testing.T) {
 	}
 	defer ln.Close()
 	pid := runHelperProcess(t, true, "connect-unix", path)
-	ev := shared.waitFor(t, pid, event.Connect, nil)
+	ev := sharedCol(t).waitFor(t, pid, event.Connect, nil)
 	if ev.Res != 0 || ev.Addr.Family != event.AFUnix || string(ev.Addr.Path) != path {
 		t.Errorf("unix connect: res %d addr %+v (path %q)", ev.Res, ev.Addr, ev.Addr.Path)
 	}
@@ -334,22 +369,22 @@ func TestBindSendtoListenSocket(t *testing.T) {
 	uport := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 	pid := runHelperProcess(t, true, "bind-sendto", fmt.Sprint(uport))
 	lo := [16]byte{127, 0, 0, 1}
-	bind := shared.waitFor(t, pid, event.Bind, nil)
+	bind := sharedCol(t).waitFor(t, pid, event.Bind, nil)
 	if bind.Res != 0 || bind.Addr.Family != event.AFInet || bind.Addr.IP != lo || bind.Addr.Port != 0 ||
 		bind.Local.Port == 0 || bind.Proto != unix.IPPROTO_UDP {
 		t.Errorf("bind: res %d addr %+v local %+v proto %d", bind.Res, bind.Addr, bind.Local, bind.Proto)
 	}
-	send := shared.waitFor(t, pid, event.Sendto, nil)
+	send := sharedCol(t).waitFor(t, pid, event.Sendto, nil)
 	if send.Res != 4 || send.Args[1] != 4 || send.Addr.Port != uport || send.Addr.IP != lo || send.Local.Port != bind.Local.Port {
 		t.Errorf("sendto: res %d args %v addr %+v local %+v", send.Res, send.Args, send.Addr, send.Local)
 	}
-	sock := shared.waitFor(t, pid, event.Socket, func(ev *event.Event) bool { return ev.Args[1]&0xf == unix.SOCK_DGRAM })
+	sock := sharedCol(t).waitFor(t, pid, event.Socket, func(ev *event.Event) bool { return ev.Args[1]&0xf == unix.SOCK_DGRAM })
 	if sock.Res < 0 || sock.Args[0] != unix.AF_INET || sock.Proto != unix.IPPROTO_UDP {
 		t.Errorf("socket: res %d args %v proto %d", sock.Res, sock.Args, sock.Proto)
 	}
 
 	pid = runHelperProcess(t, true, "listen")
-	lst := shared.waitFor(t, pid, event.Listen, nil)
+	lst := sharedCol(t).waitFor(t, pid, event.Listen, nil)
 	if lst.Res != 0 || lst.Local.Family != event.AFInet || lst.Local.Port == 0 || lst.Proto != unix.IPPROTO_TCP {
 		t.Errorf("listen: res %d local %+v proto %d", lst.Res, lst.Local, lst.Proto)
 	}
@@ -380,7 +415,7 @@ func TestFileSyscalls(t *testing.T) {
 	for _, tc := range cases {
 		since := time.Now()
 		pid := runHelperProcess(t, true, tc.args...)
-		ev := shared.waitFor(t, pid, tc.typ, nil)
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, nil)
 		checkCommon(t, ev, pid, since)
 		if string(ev.Path) != tc.path || string(ev.Path2) != tc.path2 || ev.Args[0] != tc.arg0 {
 			t.Errorf("%s: path %q path2 %q args %v, want %q %q arg0 %d", tc.typ, ev.Path, ev.Path2, ev.Args, tc.path, tc.path2, tc.arg0)
@@ -406,7 +441,7 @@ func TestProcessSyscalls(t *testing.T) {
 	for _, tc := range cases {
 		since := time.Now()
 		pid := runHelperProcess(t, true, tc.action)
-		ev := shared.waitFor(t, pid, tc.typ, nil)
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, nil)
 		checkCommon(t, ev, pid, since)
 		if ev.Args[0] != tc.args[0] || ev.Args[1] != tc.args[1] || ev.Res != tc.res {
 			t.Errorf("%s: args %v res %d, want args %v res %d", tc.typ, ev.Args, ev.Res, tc.args, tc.res)
@@ -417,22 +452,30 @@ func TestProcessSyscalls(t *testing.T) {
 	}
 }
 
+func TestLoginUID(t *testing.T) {
+	pid := runHelperProcess(t, true, "loginuid")
+	ev := sharedCol(t).waitFor(t, pid, event.Chdir, func(ev *event.Event) bool { return string(ev.Path) == "/" })
+	if ev.LoginUID != 4321 {
+		t.Errorf("loginuid %d, want 4321", ev.LoginUID)
+	}
+}
+
 func TestForkAndExit(t *testing.T) {
 	pid := runHelperProcess(t, true, "fork")
-	parent := shared.waitFor(t, pid, event.Fork, nil)
+	parent := sharedCol(t).waitFor(t, pid, event.Fork, nil)
 	if parent.Res <= 0 {
 		t.Fatalf("fork in parent: res %d", parent.Res)
 	}
 	child := uint32(parent.Res)
-	ev := shared.waitFor(t, child, event.Fork, nil)
+	ev := sharedCol(t).waitFor(t, child, event.Fork, nil)
 	if ev.Res != 0 || ev.PPID != pid {
 		t.Errorf("fork in child: res %d ppid %d, want 0 and %d", ev.Res, ev.PPID, pid)
 	}
-	exit := shared.waitFor(t, child, event.ProcExit, nil)
+	exit := sharedCol(t).waitFor(t, child, event.ProcExit, nil)
 	if exit.Args[0] != 7<<8 || exit.PPID != pid {
 		t.Errorf("child procexit: status %#x ppid %d, want %#x and %d", exit.Args[0], exit.PPID, 7<<8, pid)
 	}
-	shared.waitFor(t, pid, event.ProcExit, nil)
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
 }
 
 func TestTypeFilter(t *testing.T) {
@@ -456,13 +499,39 @@ func TestTypeFilter(t *testing.T) {
 	}
 	pid = runHelperProcess(t, true, "mkdir-then-openat", filepath.Join(dir, "b"), "/etc/hostname")
 	col.waitFor(t, pid, event.Mkdir, nil)
-	shared.waitFor(t, pid, event.ProcExit, nil) // the openat has happened
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil) // the openat has happened
 	if col.has(pid, event.Openat, nil) {
 		t.Error("openat event captured after SetTypes(mkdir)")
 	}
 }
 
+// TestExecTypeFilter checks that a successful execveat, which returns from
+// the kernel as an execve, follows the execveat switch only.
+func TestExecTypeFilter(t *testing.T) {
+	col, err := newCollector(Config{Types: []event.Type{event.Execve}, RingBufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.close()
+	pid := runHelperProcess(t, true, "execveat", "/bin/true")
+	sharedCol(t).waitFor(t, pid, event.ProcExit, nil)
+	col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == os.Args[0] })
+	if col.has(pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == "/bin/true" }) || col.has(pid, event.Execveat, nil) {
+		t.Error("execveat reported with only execve enabled")
+	}
+
+	if err := col.c.SetTypes([]event.Type{event.Execveat}); err != nil {
+		t.Fatal(err)
+	}
+	pid = runHelperProcess(t, true, "execveat", "/bin/true")
+	col.waitFor(t, pid, event.Execveat, func(ev *event.Event) bool { return string(ev.Path) == "/bin/true" })
+	if col.has(pid, event.Execve, nil) {
+		t.Error("execve reported with only execveat enabled")
+	}
+}
+
 func TestExcludePIDs(t *testing.T) {
+	sharedCol(t)
 	self := uint32(os.Getpid())
 	col, err := newCollector(Config{Types: []event.Type{event.Openat}, ExcludePIDs: []uint32{self}, RingBufferSize: 1 << 20})
 	if err != nil {
@@ -475,7 +544,7 @@ func TestExcludePIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	shared.waitFor(t, self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
+	sharedCol(t).waitFor(t, self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
 	pid := runHelperProcess(t, true, "openat", mine)
 	col.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine })
 	if col.has(self, event.Openat, func(ev *event.Event) bool { return string(ev.Path) == mine }) {
@@ -503,5 +572,141 @@ func TestDropsCounted(t *testing.T) {
 func TestOpenRejectsBadRingBufferSize(t *testing.T) {
 	if _, err := Open(Config{RingBufferSize: 3 << 20}); err == nil {
 		t.Error("Open accepted a ring buffer size that is not a power of two")
+	}
+}
+
+// BenchmarkCaptureOpenat measures the whole path, kernel programs included:
+// a helper process calls openat in a loop and the benchmark reads and
+// decodes b.N of its events.
+func BenchmarkCaptureOpenat(b *testing.B) {
+	c, err := Open(Config{Types: []event.Type{event.Openat}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cmd := exec.Command(os.Args[0], "openat-loop", "/etc/hostname", "-1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	pid := uint32(cmd.Process.Pid)
+	var ev event.Event
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		if err := c.Read(&ev); err != nil {
+			b.Fatal(err)
+		}
+		if ev.PID == pid {
+			n++
+		}
+	}
+	b.StopTimer()
+	st, err := c.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Drops), "drops")
+}
+
+func TestMoreSyscalls(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := func(name string) string { return filepath.Join(dir, name) }
+	cwd := strconv.Itoa(unix.AT_FDCWD)
+	nr := func(n int) string { return strconv.Itoa(n) }
+	ebadf := -int64(unix.EBADF)
+	cases := []struct {
+		args        []string
+		typ         event.Type
+		want        [4]int64
+		res         int64
+		path, path2 string
+	}{
+		{[]string{"raw", nr(unix.SYS_DUP3), "1", "101", nr(unix.O_CLOEXEC)}, event.Dup3, [4]int64{1, 101, unix.O_CLOEXEC}, 101, "", ""},
+		{[]string{"raw", nr(unix.SYS_CLOSE), "100"}, event.Close, [4]int64{100}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_SYMLINKAT), "s:" + file, cwd, "s:" + j("sl")}, event.Symlinkat, [4]int64{unix.AT_FDCWD}, 0, file, j("sl")},
+		{[]string{"raw", nr(unix.SYS_LINKAT), cwd, "s:" + file, cwd, "s:" + j("hl"), "0"}, event.Linkat, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD, 0}, 0, file, j("hl")},
+		{[]string{"raw", nr(unix.SYS_RENAMEAT), cwd, "s:" + j("hl"), cwd, "s:" + j("hl2")}, event.Renameat, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD}, 0, j("hl"), j("hl2")},
+		{[]string{"raw", nr(unix.SYS_RENAMEAT2), cwd, "s:" + j("hl2"), cwd, "s:" + file, nr(unix.RENAME_NOREPLACE)}, event.Renameat2, [4]int64{unix.AT_FDCWD, unix.AT_FDCWD, unix.RENAME_NOREPLACE}, -int64(unix.EEXIST), j("hl2"), file},
+		{[]string{"raw", nr(unix.SYS_UNLINKAT), cwd, "s:" + j("hl2"), "0"}, event.Unlinkat, [4]int64{unix.AT_FDCWD, 0}, 0, j("hl2"), ""},
+		{[]string{"raw", nr(unix.SYS_MKDIRAT), cwd, "s:" + j("d"), "448"}, event.Mkdirat, [4]int64{unix.AT_FDCWD, 0o700}, 0, j("d"), ""},
+		{[]string{"raw", nr(unix.SYS_FCHMODAT), cwd, "s:" + file, "384"}, event.Fchmodat, [4]int64{unix.AT_FDCWD, 0o600}, 0, file, ""},
+		{[]string{"raw", nr(unix.SYS_FCHMOD), "100", "420"}, event.Fchmod, [4]int64{100, 0o644}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_FCHDIR), "100"}, event.Fchdir, [4]int64{100}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETGID), "65534"}, event.Setgid, [4]int64{65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETREUID), "65534", "65534"}, event.Setreuid, [4]int64{65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETREGID), "65534", "65534"}, event.Setregid, [4]int64{65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETRESUID), "65534", "65534", "65534"}, event.Setresuid, [4]int64{65534, 65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETRESGID), "65534", "65534", "65534"}, event.Setresgid, [4]int64{65534, 65534, 65534}, 0, "", ""},
+		{[]string{"raw", nr(unix.SYS_SETNS), "-1", nr(unix.CLONE_NEWNET)}, event.Setns, [4]int64{-1, unix.CLONE_NEWNET}, ebadf, "", ""},
+		{[]string{"raw", nr(unix.SYS_FINIT_MODULE), "-1", "s:", "0"}, event.FinitModule, [4]int64{-1, 0}, ebadf, "", ""},
+		{[]string{"mount", j("d")}, event.Mount, [4]int64{unix.MS_NOSUID}, 0, "nightjar", j("d")},
+		{[]string{"openat2", file}, event.Openat2, [4]int64{unix.AT_FDCWD, unix.O_RDONLY | unix.O_CLOEXEC, 0, unix.RESOLVE_NO_SYMLINKS}, 3, file, ""},
+	}
+	for _, tc := range cases {
+		since := time.Now()
+		pid := runHelperProcess(t, true, tc.args...)
+		// The helper's own start-up also dups, closes and mounts nothing
+		// else; match on the first argument.
+		ev := sharedCol(t).waitFor(t, pid, tc.typ, func(ev *event.Event) bool {
+			return ev.Args[0] == tc.want[0] && (tc.typ != event.Mount || string(ev.Path2) == tc.path2)
+		})
+		checkCommon(t, ev, pid, since)
+		resOK := ev.Res == tc.res
+		switch tc.typ {
+		case event.Openat2:
+			resOK = ev.Res >= 0
+		case event.FinitModule:
+			resOK = ev.Res < 0 // EBADF, or ENOSYS on kernels without modules
+		case event.Setgid, event.Setregid, event.Setresgid:
+			if ev.GID != 65534 {
+				t.Errorf("%s: event gid %d, want the new gid 65534", tc.typ, ev.GID)
+			}
+		}
+		if ev.Args != tc.want || !resOK ||
+			string(ev.Path) != tc.path || string(ev.Path2) != tc.path2 {
+			t.Errorf("%s: args %v res %d path %q path2 %q, want %v %d %q %q", tc.typ, ev.Args, ev.Res, ev.Path, ev.Path2, tc.want, tc.res, tc.path, tc.path2)
+		}
+	}
+
+	// init_module with no image fails; only that it is seen matters.
+	pid := runHelperProcess(t, true, "raw", nr(unix.SYS_INIT_MODULE), "0", "0", "s:")
+	if ev := sharedCol(t).waitFor(t, pid, event.InitModule, nil); ev.Res >= 0 || ev.Args[0] != 0 {
+		t.Errorf("init_module: res %d args %v", ev.Res, ev.Args)
+	}
+
+	// clone(SIGCHLD) behaves as fork; the child's return is reported too.
+	pid = runHelperProcess(t, true, "clone")
+	parent := sharedCol(t).waitFor(t, pid, event.Clone, func(ev *event.Event) bool { return ev.Args[0] == int64(unix.SIGCHLD) })
+	if parent.Res <= 0 {
+		t.Fatalf("clone: res %d", parent.Res)
+	}
+	if child := sharedCol(t).waitFor(t, uint32(parent.Res), event.Clone, nil); child.Res != 0 || child.Args[0] != int64(unix.SIGCHLD) {
+		t.Errorf("clone child: res %d args %v", child.Res, child.Args)
+	}
+	// The Go runtime starts its threads with clone3.
+	th := sharedCol(t).waitFor(t, pid, event.Clone3, func(ev *event.Event) bool { return ev.Res > 0 })
+	if th.Args[0]&unix.CLONE_THREAD == 0 {
+		t.Errorf("clone3 of a thread: flags %#x lack CLONE_THREAD", th.Args[0])
+	}
+}
+
+func TestSendmsg(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	port := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	pid := runHelperProcess(t, true, "sendmsg", fmt.Sprint(port))
+	ev := sharedCol(t).waitFor(t, pid, event.Sendmsg, nil)
+	if ev.Res != 4 || ev.Args[1] != 4 || ev.Addr.Family != event.AFInet || ev.Addr.Port != port || ev.Proto != unix.IPPROTO_UDP || ev.Local.Port == 0 {
+		t.Errorf("sendmsg: res %d args %v addr %+v local %+v proto %d", ev.Res, ev.Args, ev.Addr, ev.Local, ev.Proto)
 	}
 }

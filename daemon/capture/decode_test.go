@@ -270,3 +270,15 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestKernelVersion(t *testing.T) {
+	for release, want := range map[string][2]int{"6.18.44-fc-v669": {6, 18}, "5.4.0-150-generic": {5, 4}, "5.15": {5, 15}} {
+		major, minor, ok := kernelVersion(release)
+		if !ok || major != want[0] || minor != want[1] {
+			t.Errorf("kernelVersion(%q) = %d, %d, %v", release, major, minor, ok)
+		}
+	}
+	if _, _, ok := kernelVersion("garbage"); ok {
+		t.Error(`kernelVersion("garbage") succeeded`)
+	}
+}

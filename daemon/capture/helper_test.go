@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,7 @@ func runHelper(args []string) error {
 		syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)
 	case "openat-loop":
 		n, _ := strconv.Atoi(arg(2))
-		for range n {
+		for i := 0; n < 0 || i < n; i++ {
 			fd := syscall(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), str(arg(1)), unix.O_RDONLY)
 			unix.Close(int(fd))
 		}
@@ -119,6 +120,84 @@ func runHelper(args []string) error {
 		var ws unix.WaitStatus
 		_, err := unix.Wait4(int(r1), &ws, 0, nil)
 		return err
+	case "raw":
+		// raw NR ARG...: one system call; "s:text" passes a string pointer.
+		nr, _ := strconv.ParseInt(arg(1), 10, 64)
+		var a []uintptr
+		for _, v := range args[2:] {
+			if text, ok := strings.CutPrefix(v, "s:"); ok {
+				a = append(a, str(text))
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			a = append(a, uintptr(n))
+		}
+		syscall(uintptr(nr), a...)
+	case "clone":
+		r1, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+		if r1 == 0 {
+			unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(int(r1), &ws, 0, nil)
+		return err
+	case "openat2":
+		fd, err := unix.Openat2(unix.AT_FDCWD, arg(1), &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	case "sendmsg":
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return err
+		}
+		port, _ := strconv.Atoi(arg(1))
+		_, err = unix.SendmsgN(fd, []byte("ping"), nil, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}, 0)
+		return err
+	case "mount":
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return err
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return err
+		}
+		return unix.Mount("nightjar", arg(1), "tmpfs", unix.MS_NOSUID, "")
+	case "exec-in-mount":
+		// Runs a copy of /bin/true from a tmpfs mounted on arg(1), in a
+		// private mount namespace, so that its path crosses a mount.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return err
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return err
+		}
+		if err := unix.Mount("nightjar", arg(1), "tmpfs", 0, ""); err != nil {
+			return err
+		}
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		exe := arg(1) + "/sub/true"
+		if err := os.Mkdir(arg(1)+"/sub", 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(exe, bin, 0o755); err != nil {
+			return err
+		}
+		return unix.Exec(exe, []string{"true"}, nil)
+	case "loginuid":
+		if err := os.WriteFile("/proc/self/loginuid", []byte("4321"), 0); err != nil {
+			return err
+		}
+		syscall(unix.SYS_CHDIR, str("/"))
 	case "listen":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -18,7 +18,7 @@ const minMajor, minMinor = 5, 11
 // this machine cannot run the capture programs.
 func CheckSystem() error {
 	if os.Geteuid() != 0 {
-		return errors.New("nightjar must run as root to load its eBPF programs (it needs CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)")
+		return errors.New("not running as root: loading the eBPF programs needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)")
 	}
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
@@ -26,10 +26,10 @@ func CheckSystem() error {
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
 	if major, minor, ok := kernelVersion(release); ok && (major < minMajor || major == minMajor && minor < minMinor) {
-		return fmt.Errorf("kernel %s is too old: nightjar needs Linux %d.%d or later", release, minMajor, minMinor)
+		return fmt.Errorf("kernel %s is too old: the eBPF capture needs Linux %d.%d or later", release, minMajor, minMinor)
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return errors.New("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): nightjar needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+		return errors.New("this kernel has no BTF: /sys/kernel/btf/vmlinux is missing (the kernel must be built with CONFIG_DEBUG_INFO_BTF=y)")
 	}
 	return nil
 }

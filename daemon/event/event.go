@@ -162,6 +162,8 @@ type Event struct {
 	// Path is the first path argument (open name, exec filename, old path,
 	// symlink target, chdir path, mount source); Path2 the second one (new
 	// path, link path, mount target). Neither is resolved against the cwd.
+	// For a successful exec, Path2 is the executable's absolute path as seen
+	// from the process's mount namespace (Falco's proc.exepath).
 	Path, Path2 []byte
 	// Argv holds the NUL-separated argument vector of an exec.
 	Argv []byte

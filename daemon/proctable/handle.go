@@ -303,9 +303,11 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 
 // exePath returns the absolute path of the executable of an exec event.
 func (t *Table) exePath(e *entry, ev *event.Event) string {
-	// The capture reports the kernel's own path of the new image, when it
-	// has one, in Path2.
-	if len(ev.Path2) > 0 && ev.Path2[0] == '/' {
+	// The capture resolves the new image's path in the kernel, through
+	// symlinks and mounts (/bin/cat is /usr/bin/cat on a merged-/usr
+	// system), as Falco's proc.exepath does; a memfd is "/memfd:NAME
+	// (deleted)".
+	if len(ev.Path2) > 0 && ev.Res == 0 {
 		return string(ev.Path2)
 	}
 	path := ev.Path
@@ -326,12 +328,11 @@ func (t *Table) exePath(e *entry, ev *event.Event) string {
 			}
 		}
 	}
-	exe, exeErr := os.Readlink(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/exe")
 	if fd >= 0 {
 		// The stored descriptor may be stale when its close or its
 		// creation (memfd_create) was not captured: the kernel's link to
 		// the new image is right while the process lives.
-		if exeErr == nil {
+		if exe, err := os.Readlink(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/exe"); err == nil {
 			return exe
 		}
 		if f := e.fds[fd]; f != nil {
@@ -339,27 +340,7 @@ func (t *Table) exePath(e *entry, ev *event.Event) string {
 		}
 		return ""
 	}
-	resolved := string(t.resolve(e, dirfd, path))
-	// The kernel's view of the new image resolves symlinks (/bin/cat is
-	// /usr/bin/cat on a merged-/usr system), as Falco's proc.exepath does.
-	// It is only trusted while it names the file the call named.
-	if exeErr == nil && sameFile(exe, resolved) {
-		return exe
-	}
-	return resolved
-}
-
-// sameFile reports whether paths a and b name the same file now.
-func sameFile(a, b string) bool {
-	if a == b {
-		return true
-	}
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	return err == nil && os.SameFile(fa, fb)
+	return string(t.resolve(e, dirfd, path))
 }
 
 // upperLayer reports whether the executable of p, a container process,

@@ -371,3 +371,148 @@ metrics {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, d.stderr.String())
 	}
 }
+
+// readShadow makes one "Read sensitive file untrusted" behaviour and
+// returns the pid that did it.
+func readShadow(t *testing.T) int {
+	t.Helper()
+	c := exec.Command("/bin/cat", "/etc/shadow")
+	c.Stdout = io.Discard
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Process.Pid
+}
+
+func alertOf(rule string, pid int) func(forwardRecord) bool {
+	return func(r forwardRecord) bool {
+		f, _ := r.Record["output_fields"].(map[string]any)
+		return r.Record["rule"] == rule && fmt.Sprint(f["proc.pid"]) == fmt.Sprint(pid)
+	}
+}
+
+func TestDaemonSpoolsWhileRouterIsDown(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fluent.sock")
+	cfg := fmt.Sprintf(`
+forward_output {
+  enabled     = true
+  address     = "unix://%s"
+  require_ack = true
+  backoff_max = "200ms"
+  spool {
+    enabled = true
+    dir     = %q
+  }
+}
+`, sock, filepath.Join(dir, "spool"))
+
+	// The router is down for the whole first run of the daemon.
+	d := startDaemon(t, cfg)
+	var pids []int
+	for range 3 {
+		pids = append(pids, readShadow(t))
+	}
+	// Give the daemon time to see the events before it is stopped; the
+	// alerts must then be on disk, not lost.
+	waitForLog(t, d, 20*time.Second, func() bool { return spoolFiles(t, filepath.Join(dir, "spool")) > 0 })
+	time.Sleep(500 * time.Millisecond)
+	if err := d.stop(t); err != nil {
+		t.Fatalf("exit: %v\n%s", err, d.stderr.String())
+	}
+
+	// The router comes back, then the daemon restarts and delivers.
+	fl := newForwardListener(t, sock)
+	d2 := startDaemon(t, cfg)
+	for _, pid := range pids {
+		fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", pid))
+	}
+	if err := d2.stop(t); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
+
+// spoolFiles counts the non-empty files below dir.
+func spoolFiles(t *testing.T, dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if info, err := e.Info(); err == nil && info.Size() > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func waitForLog(t *testing.T, d *daemonProc, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v; daemon log:\n%s", timeout, d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDaemonReloadKeepsRulesOnError(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fluent.sock")
+	fl := newForwardListener(t, sock)
+	rulesPath := filepath.Join(dir, "local.yaml")
+	writeRule := func(name string) {
+		t.Helper()
+		text := fmt.Sprintf("- rule: %s\n  desc: test rule\n  condition: evt.type = openat and fd.name = /etc/hostname and proc.name = cat\n  output: hostname read (%%proc.name %%proc.pid)\n  priority: NOTICE\n  tags: [test]\n", name)
+		if err := os.WriteFile(rulesPath, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readHostname := func() int {
+		t.Helper()
+		c := exec.Command("/bin/cat", "/etc/hostname")
+		c.Stdout = io.Discard
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return c.Process.Pid
+	}
+	writeRule("Hostname read one")
+	d := startDaemon(t, fmt.Sprintf(`
+rules {
+  default_rules = false
+  paths         = [%q]
+}
+forward_output {
+  enabled = true
+  address = "unix://%s"
+}
+`, rulesPath, sock))
+	fl.waitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
+
+	// A broken file: the reload fails, the running rule keeps working.
+	if err := os.WriteFile(rulesPath, []byte("- rule: Broken\n  desc: d\n  condition: proc.nmae = x\n  output: o\n  priority: INFO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, 20*time.Second, func() bool { return strings.Contains(d.stderr.String(), "keeping the running rules") })
+	if !strings.Contains(d.stderr.String(), rulesPath+":3:") {
+		t.Errorf("reload error does not name the file and line:\n%s", d.stderr.String())
+	}
+	fl.waitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
+
+	// A good file: the new rule replaces the old one.
+	writeRule("Hostname read two")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, 20*time.Second, func() bool { return strings.Contains(d.stderr.String(), "msg=reloaded") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.stderr.String())
+		}
+	})
+	fl.waitFor(t, 20*time.Second, alertOf("Hostname read two", readHostname()))
+	if err := d.stop(t); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/event"
 )
 
@@ -88,12 +89,19 @@ func (w *fieldWriter) fields(ev *event.Event) {
 	w.int("user.uid", int64(ev.UID))
 	w.int("group.gid", int64(ev.GID))
 	w.int("user.loginuid", int64(int32(ev.LoginUID)))
+	w.process(ev.Proc)
 
 	switch ev.Type {
 	case event.Execve, event.Execveat:
 		w.cmdline(ev)
+		if ev.Path2 != nil {
+			w.str("proc.exepath", ev.Path2)
+		}
 	default:
-		if ev.Path != nil {
+		switch {
+		case ev.FD != nil && len(ev.FD.Name) > 0:
+			w.str("fd.name", ev.FD.Name)
+		case ev.Path != nil:
 			w.str("fd.name", ev.Path)
 		}
 	}
@@ -109,6 +117,29 @@ func (w *fieldWriter) fields(ev *event.Event) {
 			w.str(argKey(name), p)
 		}
 	}
+}
+
+// process writes the fields the process table knows, when it is in use.
+func (w *fieldWriter) process(p *event.Process) {
+	if p == nil {
+		return
+	}
+	w.strQ("proc.exe", p.Exe)
+	w.strQ("proc.cwd", p.Cwd)
+	w.strQ("user.name", p.User)
+	w.int("proc.tty", int64(p.TTY))
+	if p.Parent != nil {
+		w.strQ("proc.pname", p.Parent.Name)
+	}
+	w.strQ("container.id", container.ID(p.Container))
+	if c := p.Container; c != nil && c.Name != "" {
+		w.strQ("container.name", c.Name)
+	}
+}
+
+func (w *fieldWriter) strQ(k, v string) {
+	w.key(k)
+	w.b = appendQuoted(w.b, v, w.json)
 }
 
 // cmdline writes proc.cmdline of an exec: the new process name followed by
@@ -282,7 +313,7 @@ func pathArgName(t event.Type, i int) string {
 
 // appendQuoted appends s as a JSON string, or in text form as is when it
 // has no space, quote or control byte and quoted otherwise.
-func appendQuoted(b, s []byte, json bool) []byte {
+func appendQuoted[S string | []byte](b []byte, s S, json bool) []byte {
 	if !json && !needsQuote(s) {
 		return append(b, s...)
 	}
@@ -291,12 +322,12 @@ func appendQuoted(b, s []byte, json bool) []byte {
 	return append(b, '"')
 }
 
-func needsQuote(s []byte) bool {
+func needsQuote[S string | []byte](s S) bool {
 	if len(s) == 0 {
 		return true
 	}
-	for _, c := range s {
-		if c <= ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
 			return true
 		}
 	}
@@ -307,7 +338,7 @@ const hexDigits = "0123456789abcdef"
 
 // appendEscaped appends s with JSON string escapes; bytes that are not
 // valid UTF-8 become \ufffd.
-func appendEscaped(b, s []byte) []byte {
+func appendEscaped[S string | []byte](b []byte, s S) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -326,7 +357,7 @@ func appendEscaped(b, s []byte) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, `\ufffd`...)
 		} else {

@@ -16,6 +16,7 @@ const usage = `usage: nightjar <command> [flags]
 commands:
   run      run the detection daemon
   trace    print captured system calls as they happen
+  rules    validate or list rules files
   version  print the version
 `
 
@@ -36,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return traceCmd(args[1:], stdout, stderr)
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
+	case "rules":
+		return rulesCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -49,14 +49,14 @@ func TestAppendJSONConnect(t *testing.T) {
 }
 
 func TestAppendJSONExecAndOddBytes(t *testing.T) {
-	ev := &event.Event{Type: event.Execve, Res: -2, Path: []byte("/bin/\"sh\"\n\xff"), Argv: []byte("sh\x00-c\x00echo a\tb")}
+	ev := &event.Event{Type: event.Execve, Res: -2, Path: []byte("/bin/\"sh\"\n\xff"), Path2: []byte("/usr/bin/sh"), Argv: []byte("sh\x00-c\x00echo a\tb")}
 	copy(ev.Comm[:], "sh")
 	line := appendJSON(nil, ev)
 	var got map[string]any
 	if err := json.Unmarshal(line, &got); err != nil {
 		t.Fatalf("invalid JSON %s: %v", line, err)
 	}
-	if got["proc.cmdline"] != "sh -c echo a\tb" || got["evt.res"] != "ENOENT" || got["evt.arg.filename"] != "/bin/\"sh\"\n\ufffd" {
+	if got["proc.cmdline"] != "sh -c echo a\tb" || got["proc.exepath"] != "/usr/bin/sh" || got["evt.res"] != "ENOENT" || got["evt.arg.filename"] != "/bin/\"sh\"\n\ufffd" {
 		t.Errorf("exec fields: %s", line)
 	}
 }

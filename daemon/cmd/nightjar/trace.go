@@ -9,12 +9,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
+	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/daemon/pipeline"
+	"github.com/nightjar-sec/nightjar/daemon/proctable"
 )
 
 type traceOptions struct {
@@ -72,20 +76,41 @@ func traceCmd(args []string, stdout, stderr io.Writer) int {
 
 // trace prints events until ctx is done, then a summary on stderr.
 func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error {
+	// The process table adds what the kernel event lacks (exe path, cwd,
+	// user name, parent, container); counting needs none of it.
+	var procs *proctable.Table
+	if !o.countOnly {
+		resolver, err := container.NewResolver(container.Config{})
+		if err != nil {
+			return fmt.Errorf("container resolver: %w", err)
+		}
+		procs = proctable.New(proctable.Config{Containers: resolver})
+		if err := procs.Seed(ctx); err != nil {
+			return fmt.Errorf("seed process table: %w", err)
+		}
+	}
 	c, err := capture.Open(capture.Config{
 		RingBufferSize: o.ringMiB << 20,
-		Types:          o.types,
+		Types:          captureTypes(o),
 		ExcludePIDs:    []uint32{uint32(os.Getpid())},
 	})
 	if err != nil {
 		return err
 	}
+	// Loading parsed the kernel's BTF; hand that memory back now rather
+	// than when the scavenger gets to it.
+	debug.FreeOSMemory()
+	fmt.Fprintln(stderr, "nightjar trace: capturing")
 	start := time.Now()
 	go func() {
 		<-ctx.Done()
 		c.Close()
 	}()
 
+	var show [event.NumTypes]bool
+	for _, t := range o.types {
+		show[t] = true
+	}
 	out := bufio.NewWriterSize(stdout, 256<<10)
 	var (
 		ev      event.Event
@@ -93,6 +118,7 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 		printed uint64
 	)
 	for {
+		ev.Proc, ev.FD = nil, nil
 		err := c.Read(&ev)
 		if errors.Is(err, capture.ErrClosed) {
 			break
@@ -103,7 +129,11 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		if o.countOnly || o.pid != 0 && ev.PID != uint32(o.pid) {
+		if o.countOnly {
+			continue
+		}
+		procs.Handle(&ev)
+		if o.pid != 0 && ev.PID != uint32(o.pid) || o.types != nil && !(ev.Type < event.NumTypes && show[ev.Type]) {
 			continue
 		}
 		if o.json {
@@ -136,4 +166,13 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "nightjar trace: %d events received, %d dropped, %d malformed, %d printed in %.2fs (%.0f events/s)\n",
 		st.Records, st.Drops, st.DecodeErrors, printed, secs, float64(st.Records)/secs)
 	return nil
+}
+
+// captureTypes are the types trace asks the kernel for: those to print and,
+// unless only counting, those that keep the process table current.
+func captureTypes(o traceOptions) []event.Type {
+	if o.types == nil || o.countOnly {
+		return o.types
+	}
+	return append(append([]event.Type(nil), o.types...), pipeline.StateTypes...)
 }

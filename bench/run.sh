@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of nightjar's capture: a tight openat loop (two
+# generator processes) and an exec loop, each without and with
+# `nightjar trace` attached (output to /dev/null). Prints, per scenario, the
+# median over BENCH_RUNS runs of: system calls/s without and with the
+# tracer, events received/s, events dropped, tracer CPU seconds and peak RSS.
+# Needs root, gcc and a built nightjar (make build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECONDS:-5}
+RUNS=${BENCH_RUNS:-3}
+NIGHTJAR=${NIGHTJAR:-build/nightjar}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench/run.sh loads eBPF programs and must run as root" >&2
+	exit 1
+fi
+if [ ! -x "$NIGHTJAR" ]; then
+	go build -o "$NIGHTJAR" ./daemon/cmd/nightjar
+fi
+
+work=$(mktemp -d)
+tpid=
+cleanup() {
+	if [ -n "$tpid" ]; then kill -INT "$tpid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+gcc -O2 -Wall -o "$work/openat_loop" bench/openat_loop.c
+gcc -O2 -Wall -o "$work/exec_loop" bench/exec_loop.c
+tick=$(getconf CLK_TCK)
+
+# generate NAME COUNT: runs COUNT copies of generator NAME for SECS seconds
+# and prints their summed calls/s and the longest run time.
+generate() {
+	local name=$1 count=$2 pids=() i
+	for ((i = 0; i < count; i++)); do
+		"$work/$name" "$SECS" >"$work/gen.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	cat "$work"/gen.* | awk '{ n += $1; if ($2 > s) s = $2 } END { printf "%.0f %.6f\n", n / s, s }'
+	rm -f "$work"/gen.*
+}
+
+# start_trace ARGS...: starts nightjar trace in the background, waits until attached.
+start_trace() {
+	"$NIGHTJAR" trace "$@" >/dev/null 2>"$work/trace.err" &
+	tpid=$!
+	for _ in $(seq 100); do
+		if grep -q capturing "$work/trace.err"; then return 0; fi
+		if ! kill -0 "$tpid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "nightjar trace did not start:" >&2
+	cat "$work/trace.err" >&2
+	exit 1
+}
+
+# stop_trace: stops the tracer and sets STATS to "received dropped cpu_seconds peak_rss_kb".
+stop_trace() {
+	local cpu hwm received dropped
+	cpu=$(awk -v t="$tick" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$tpid/stat")
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$tpid/status")
+	kill -INT "$tpid"
+	wait "$tpid" || true
+	tpid=
+	received=$(sed -n 's/.*: \([0-9]*\) events received, \([0-9]*\) dropped.*/\1/p' "$work/trace.err")
+	dropped=$(sed -n 's/.*: \([0-9]*\) events received, \([0-9]*\) dropped.*/\2/p' "$work/trace.err")
+	if [ -z "$received" ]; then
+		echo "nightjar trace printed no summary:" >&2
+		cat "$work/trace.err" >&2
+		exit 1
+	fi
+	STATS="$received $dropped $cpu $hwm"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# scenario LABEL GENERATOR COUNT TRACE_ARGS...
+scenario() {
+	local label=$1 gen=$2 count=$3 r base with secs
+	shift 3
+	: >"$work/rows"
+	for ((r = 1; r <= RUNS; r++)); do
+		read -r base _ < <(generate "$gen" "$count")
+		start_trace "$@"
+		read -r with secs < <(generate "$gen" "$count")
+		stop_trace
+		echo "$base $with $secs $STATS" | awk '{ printf "%d %d %.0f %d %.2f %.1f %.0f\n", $1, $2, $4 / $3, $5, $6, $7 / 1024, ($6 > 0 ? $4 / $6 : 0) }' >>"$work/rows"
+		printf '  %s run %d: %s\n' "$label" "$r" "$(tail -1 "$work/rows")"
+	done
+	printf '%-38s' "$label"
+	for col in 1 2 3 4 5 6 7; do
+		printf ' %12s' "$(awk -v c=$col '{ print $c }' "$work/rows" | median)"
+	done
+	echo
+}
+
+echo "nightjar end-to-end benchmark: ${SECS}s per measurement, median of $RUNS runs, $(nproc) CPUs, kernel $(uname -r)"
+echo "per run: calls/s without, calls/s with, events received/s, dropped, tracer CPU s, tracer peak RSS MB, events per tracer CPU second"
+echo "(events per tracer CPU second is the rate one fully used core would sustain; the generators share the 2 CPUs with the tracer)"
+printf '%-38s %12s %12s %12s %12s %12s %12s %12s\n' scenario "calls/s" "calls/s+trc" "events/s" dropped "cpu s" "rss MB" "ev/cpu-s"
+scenario "openat x2, trace --type openat" openat_loop 2 --type openat
+scenario "openat x2, trace --type openat --json" openat_loop 2 --type openat --json
+scenario "openat x2, trace --count-only" openat_loop 2 --type openat --count-only
+scenario "exec loop, trace (all types)" exec_loop 1
+
+start_trace
+sleep 3
+idle=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$tpid/status")
+stop_trace
+echo "idle tracer RSS (all types, 3 s after start): $idle MB"
