@@ -279,6 +279,14 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 		}
 	}
 	p.ExePath = t.exePath(e, ev)
+	// The terminal and session may have changed since the fork (setsid
+	// and TIOCSCTTY are not captured): a runtime's exec --tty sets them
+	// up in the child just before it execs. Read them again.
+	if b, err := os.ReadFile(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/stat"); err == nil {
+		if st, err := parseStat("stat", b); err == nil {
+			p.TTY, p.SID, p.VPGID = st.tty, st.session, st.pgrp
+		}
+	}
 	if p.Exe == "" {
 		p.Exe = p.ExePath
 	}
@@ -295,33 +303,42 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 
 // exePath returns the absolute path of the executable of an exec event.
 func (t *Table) exePath(e *entry, ev *event.Event) string {
+	// The capture resolves the new image's path in the kernel, through
+	// symlinks and mounts (/bin/cat is /usr/bin/cat on a merged-/usr
+	// system), as Falco's proc.exepath does; a memfd is "/memfd:NAME
+	// (deleted)".
+	if len(ev.Path2) > 0 && ev.Res == 0 {
+		return string(ev.Path2)
+	}
 	path := ev.Path
 	dirfd := int64(unix.AT_FDCWD)
+	fd := int32(-1) // the descriptor executed by fexecve
 	if ev.Type == event.Execveat {
 		dirfd = ev.Args[0]
 		if len(path) == 0 && ev.Args[1]&unix.AT_EMPTY_PATH != 0 {
-			// fexecve: the executable is dirfd itself.
-			if f := e.fds[int32(dirfd)]; f != nil {
-				return string(f.fd.Name)
-			}
-			return ""
+			fd = int32(dirfd)
 		}
 	}
-	// fexecve without execveat goes through /dev/fd/N or /proc/self/fd/N.
+	// fexecve without execveat goes through /dev/fd/N or /proc/self/fd/N,
+	// and the kernel names an AT_EMPTY_PATH exec /dev/fd/N too.
 	for _, prefix := range []string{"/dev/fd/", "/proc/self/fd/"} {
 		if s, ok := bytes.CutPrefix(path, []byte(prefix)); ok {
-			if fd, err := strconv.Atoi(string(s)); err == nil {
-				if f := e.fds[int32(fd)]; f != nil {
-					return string(f.fd.Name)
-				}
+			if n, err := strconv.Atoi(string(s)); err == nil {
+				fd = int32(n)
 			}
 		}
 	}
-	// The capture resolves the new image's path in the kernel, through
-	// symlinks and mounts (/bin/cat is /usr/bin/cat on a merged-/usr
-	// system), as Falco's proc.exepath does.
-	if len(ev.Path2) > 0 && ev.Res == 0 {
-		return string(ev.Path2)
+	if fd >= 0 {
+		// The stored descriptor may be stale when its close or its
+		// creation (memfd_create) was not captured: the kernel's link to
+		// the new image is right while the process lives.
+		if exe, err := os.Readlink(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/exe"); err == nil {
+			return exe
+		}
+		if f := e.fds[fd]; f != nil {
+			return string(f.fd.Name)
+		}
+		return ""
 	}
 	return string(t.resolve(e, dirfd, path))
 }
@@ -336,6 +353,12 @@ func (t *Table) upperLayer(p *event.Process) bool {
 	}
 	upper, ok := t.upperDirs[p.CgroupID]
 	if !ok {
+		// A runtime's init process (runc init) joins the container's
+		// cgroup before it moves into the container's root: until then
+		// it sees the host's root, which says nothing of the container.
+		if t.hostRoot(p.PID) {
+			return false
+		}
 		var err error
 		upper, err = rootUpperDir(t.procRoot, p.PID)
 		if err != nil {
@@ -350,6 +373,21 @@ func (t *Table) upperLayer(p *event.Process) bool {
 	}
 	_, err := os.Lstat(upper + p.ExePath)
 	return err == nil
+}
+
+// hostRoot reports whether process pid has the same root directory as the
+// host's init (pid 1), or as the daemon when that one cannot be read, or
+// its own root cannot be read.
+func (t *Table) hostRoot(pid uint32) bool {
+	own, err := os.Stat(t.procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/root")
+	if err != nil {
+		return true
+	}
+	host, err := os.Stat(t.procRoot + "/1/root")
+	if err != nil {
+		host, err = os.Stat("/")
+	}
+	return err == nil && os.SameFile(own, host)
 }
 
 // resolve returns path made absolute against dirfd (AT_FDCWD: the cwd) and
