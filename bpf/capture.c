@@ -438,8 +438,6 @@ static long exe_step(u64 i, void *ctx)
 		w->mnt = up;
 		return 0;
 	}
-	if (d == parent)
-		return 1;
 	u32 len = BPF_CORE_READ(d, d_name.len);
 	const u8 *name = BPF_CORE_READ(d, d_name.name);
 	if (len > NAME_MAX_)
@@ -456,7 +454,10 @@ static long exe_step(u64 i, void *ctx)
 	es->buf[pos & (EXE_BUF - 1)] = '/';
 	w->pos = pos;
 	w->d = parent;
-	return 0;
+	// A dentry that is its own parent below no mount root is the root of
+	// an unmounted pseudo file system (memfd, anonymous files): its one
+	// name, written above, is the whole path, as d_path reports it.
+	return d == parent;
 }
 
 // put_exe_path writes the path of the task's executable, as seen from its

@@ -45,8 +45,9 @@ func helper(action string, args []string) error {
 		// Fileless execution as droppers do it: the program's bytes go
 		// into an anonymous memory file, which is executed with fexecve
 		// (execveat with an empty path and AT_EMPTY_PATH). The payload
-		// is sleep: see the test case for why it must outlive the event.
-		code, err := os.ReadFile("/bin/sleep")
+		// exits at once, before the daemon sees the event: the kernel
+		// path of the image is all there is.
+		code, err := os.ReadFile("/bin/true")
 		if err != nil {
 			return err
 		}
@@ -61,7 +62,7 @@ func helper(action string, args []string) error {
 			}
 			b = b[n:]
 		}
-		argv := []*byte{cstr("fileless-sleep"), cstr("2"), nil}
+		argv := []*byte{cstr("fileless-true"), nil}
 		envv := []*byte{nil}
 		_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(cstr(""))),
 			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
