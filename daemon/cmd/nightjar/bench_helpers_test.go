@@ -350,3 +350,46 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// cpuStall is the kernel's total time (PSI, /proc/pressure/cpu "some") in
+// which at least one runnable task waited for a CPU. Over a run it says how
+// contended the machine was, which the latency tails follow closely.
+func cpuStall() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, "some ") {
+			continue
+		}
+		for f := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				us, err := strconv.ParseInt(v, 10, 64)
+				return time.Duration(us) * time.Microsecond, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// stallMeter reports the share of a run's wall time with CPU pressure.
+type stallMeter struct {
+	start time.Time
+	stall time.Duration
+	ok    bool
+}
+
+func startStallMeter() stallMeter {
+	s, ok := cpuStall()
+	return stallMeter{start: time.Now(), stall: s, ok: ok}
+}
+
+// report adds the cpu-pressure-% metric when the kernel has PSI.
+func (m stallMeter) report(b *testing.B) {
+	s, ok := cpuStall()
+	if !m.ok || !ok {
+		return
+	}
+	b.ReportMetric(100*float64(s-m.stall)/float64(time.Since(m.start)), "cpu-pressure-%")
+}
