@@ -121,7 +121,7 @@ echo "idle tracer RSS (all types, 3 s after start): $idle MB"
 # wake-up policies. Medians over BENCH_RUNS runs of each go test benchmark.
 echo
 echo "alert latency, syscall to alert received from the daemon's forward output, 1,000 alerts/s (median of $RUNS runs)"
-if ! go test -run '^$' -bench '^Benchmark(AlertLatency|CaptureLatency)$' -count "$RUNS" \
+if ! go test -run '^$' -bench '^Benchmark(AlertLatency|AlertLatencyInProcess|CaptureLatency)$' -count "$RUNS" \
 	./daemon/cmd/nightjar/ >"$work/latency.out" 2>&1; then
 	cat "$work/latency.out" >&2
 	echo "alert latency benchmark failed" >&2
@@ -140,7 +140,7 @@ awk '/^Benchmark/ {
 }
 END {
 	for (k = 1; k <= nn; k++) {
-		name = order[k]; line = sprintf("%-45s", name)
+		name = order[k]; line = sprintf("%-50s", name)
 		split(substr(units[name], 2), us, " ")
 		for (u = 1; u in us; u++) {
 			if (us[u] == "ns/op") continue

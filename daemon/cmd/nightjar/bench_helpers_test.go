@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +22,12 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/daemon/capture"
+	"github.com/nightjar-sec/nightjar/daemon/container"
+	"github.com/nightjar-sec/nightjar/daemon/delivery"
+	"github.com/nightjar-sec/nightjar/daemon/pipeline"
+	"github.com/nightjar-sec/nightjar/daemon/proctable"
 )
 
 // The latency benchmarks start this test binary again with generatorEnv set
@@ -392,4 +400,67 @@ func (m stallMeter) report(b *testing.B) {
 		return
 	}
 	b.ReportMetric(100*float64(s-m.stall)/float64(time.Since(m.start)), "cpu-pressure-%")
+}
+
+// startInProcess assembles the daemon's parts in this process the way
+// daemon.run does, but with the capture's MaxLatency set, and runs them until
+// the benchmark ends.
+func startInProcess(b *testing.B, cfgText string, maxLatency time.Duration) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Fatal("this benchmark loads eBPF programs and must run as root")
+	}
+	path := filepath.Join(b.TempDir(), "nightjar.hcl")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	d := &daemon{cfgPath: path, log: slog.New(slog.DiscardHandler)}
+	cfg, err := d.loadConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.cfg = cfg
+	set, err := d.loadRules(cfg, hostnameOf(cfg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if d.delivery, err = delivery.New(cfg, nil, d.log); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	resolver, err := container.NewResolver(container.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	procs := proctable.New(proctable.Config{Containers: resolver})
+	if err := procs.Seed(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if d.capture, err = capture.Open(capture.Config{
+		Types:       pipeline.CaptureTypes(set),
+		ExcludePIDs: []uint32{uint32(os.Getpid())},
+		MaxLatency:  maxLatency,
+	}); err != nil {
+		b.Fatal(err)
+	}
+	d.pipe = pipeline.New(pipeline.Config{
+		Source:    pipeline.CaptureSource{Capture: d.capture},
+		Processes: procs,
+		Rules:     set,
+		Emit:      d.emit,
+	})
+	done := make(chan error, 1)
+	go func() { done <- d.pipe.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		d.capture.Close()
+		if err := <-done; err != nil {
+			b.Errorf("pipeline: %v", err)
+		}
+		flush, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		if err := d.delivery.Close(flush); err != nil {
+			b.Errorf("close delivery: %v", err)
+		}
+	})
 }

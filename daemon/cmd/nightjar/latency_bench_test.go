@@ -44,13 +44,40 @@ const (
 // as alerts are queued and the previous chunk is acknowledged, so its only
 // batching delay is waiting for one ack round trip.
 func BenchmarkAlertLatency(b *testing.B) {
+	alertLatency(b, func(b *testing.B, cfg string) { startBenchDaemon(b, cfg) })
+}
+
+// BenchmarkAlertLatencyInProcess is BenchmarkAlertLatency with the daemon's
+// parts assembled in this process as run.go assembles them (configuration,
+// rules, delivery, process table, capture, pipeline), so that the capture's
+// reader wake-up policy, which the configuration does not expose, can be
+// varied: the default, and waking the reader as soon as a record finds it
+// caught up (capture.Config.MaxLatency < 0). It differs from the daemon in
+// sharing its process with the listener, and in having no metrics.
+func BenchmarkAlertLatencyInProcess(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		maxLatency time.Duration
+	}{
+		{"default-10ms", 0},
+		{"wake-when-caught-up", -1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			alertLatency(b, func(b *testing.B, cfg string) { startInProcess(b, cfg, tc.maxLatency) })
+		})
+	}
+}
+
+// alertLatency runs the paced workload against a daemon that start starts
+// with the given configuration, and reports the latencies of its alerts.
+func alertLatency(b *testing.B, start func(b *testing.B, cfg string)) {
 	dir := b.TempDir()
 	sock := filepath.Join(dir, "fluent.sock")
 	l := newLatencyListener(b, sock)
 	// Per-rule rate limiting defaults to 10 alerts/s with a burst of 100,
 	// which would suppress nearly all of the workload: rate 0 is unlimited.
 	// Dedup is off (its default, stated so it stays off).
-	startBenchDaemon(b, fmt.Sprintf(`
+	start(b, fmt.Sprintf(`
 hostname = "latency-bench"
 forward_output {
   enabled     = true
@@ -78,11 +105,11 @@ metrics {
 	}
 
 	b.ResetTimer()
-	start := time.Now()
+	began := time.Now()
 	pressure := startStallMeter()
 	g := startGenerator(b, latencyRate, latencyDuration, sensitiveFile)
 	sent := g.wait(b)
-	genSecs := time.Since(start).Seconds()
+	genSecs := time.Since(began).Seconds()
 	pid := strconv.Itoa(g.pid())
 	got := l.collect(b, sent, 10*time.Second, func(a arrival) bool {
 		return a.Rule == latencyRule && a.PID == pid
