@@ -117,8 +117,11 @@ echo "idle tracer RSS (all types, 3 s after start): $idle MB"
 # Alert latency: the real daemon with a forward output (require_ack) to a
 # listener in the test process, a generator making 1,000 detected calls a
 # second (opens of /etc/shadow); latency = the listener's receive time - the
-# kernel's event time. Then the capture stage alone under three reader
-# wake-up policies. Medians over BENCH_RUNS runs of each go test benchmark.
+# kernel's event time. Then the same with the daemon's parts assembled in the
+# test process, the capture's reader wake-up policy varied (not a setting of
+# the daemon), and the capture stage alone under three policies. Medians over
+# BENCH_RUNS runs of each go test benchmark; cpu-pressure-% is the share of
+# the run in which runnable tasks waited for a CPU (other load on the machine).
 echo
 echo "alert latency, syscall to alert received from the daemon's forward output, 1,000 alerts/s (median of $RUNS runs)"
 if ! go test -run '^$' -bench '^Benchmark(AlertLatency|AlertLatencyInProcess|CaptureLatency)$' -count "$RUNS" \
