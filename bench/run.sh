@@ -113,3 +113,52 @@ sleep 3
 idle=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$tpid/status")
 stop_trace
 echo "idle tracer RSS (all types, 3 s after start): $idle MB"
+
+# Alert latency: the real daemon with a forward output (require_ack) to a
+# listener in the test process, a generator making 1,000 detected calls a
+# second (opens of /etc/shadow); latency = the listener's receive time - the
+# kernel's event time. Then the same with the daemon's parts assembled in the
+# test process, the capture's reader wake-up policy varied (not a setting of
+# the daemon), and the capture stage alone (1,000 and 20,000 calls/s). Medians over
+# BENCH_RUNS runs of each go test benchmark; cpu-pressure-% is the share of
+# the run in which runnable tasks waited for a CPU (other load on the machine).
+echo
+echo "alert latency, syscall to alert received from the daemon's forward output, 1,000 alerts/s (median of $RUNS runs)"
+if ! go test -run '^$' -bench '^Benchmark(AlertLatency|AlertLatencyInProcess|CaptureLatency)$' -count "$RUNS" \
+	./daemon/cmd/nightjar/ >"$work/latency.out" 2>&1; then
+	cat "$work/latency.out" >&2
+	echo "alert latency benchmark failed" >&2
+	exit 1
+fi
+# go test -count exits 0 when a repeat of a benchmark fails; look for it.
+if grep -q -- '--- FAIL' "$work/latency.out"; then
+	cat "$work/latency.out" >&2
+	echo "alert latency benchmark failed" >&2
+	exit 1
+fi
+grep -E '^Benchmark' "$work/latency.out" | sed 's/^/  /'
+# Median of every metric of every benchmark, as "name metric=value ...".
+awk '/^Benchmark/ && $2 ~ /^[0-9]+$/ {
+	name = $1; sub(/-[0-9]+$/, "", name)
+	if (!(name in seen)) { seen[name] = 1; order[++nn] = name }
+	for (i = 3; i < NF; i += 2) {
+		key = name SUBSEP $(i + 1)
+		if (!(key in cnt)) { units[name] = units[name] " " $(i + 1) }
+		v[key, ++cnt[key]] = $i
+	}
+}
+END {
+	for (k = 1; k <= nn; k++) {
+		name = order[k]; line = sprintf("%-50s", name)
+		split(substr(units[name], 2), us, " ")
+		for (u = 1; u in us; u++) {
+			if (us[u] == "ns/op") continue
+			key = name SUBSEP us[u]; n = cnt[key]
+			for (i = 1; i <= n; i++) a[i] = v[key, i]
+			for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			m = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			line = line sprintf(" %s=%g", us[u], m)
+		}
+		print line
+	}
+}' "$work/latency.out"
