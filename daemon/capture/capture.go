@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,8 @@ type Config struct {
 	// Read returns it. Waking the reader for every record costs more than
 	// decoding it, so the kernel wakes it only once 1/16 of the buffer is
 	// filled and Read polls at this interval for the rest. 0 means
-	// DefaultMaxLatency; a negative value wakes the reader for every record.
+	// DefaultMaxLatency; a negative value has the kernel wake the reader
+	// whenever it has caught up, for the lowest latency at some CPU cost.
 	MaxLatency time.Duration
 }
 
@@ -70,6 +72,9 @@ type Capture struct {
 	links []link.Link
 	rd    *ringbuf.Reader
 	rec   ringbuf.Record
+	// rdMu keeps Close from unmapping the ring while Pending reads it.
+	rdMu   sync.RWMutex
+	closed bool
 	// bootOffset is CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the
 	// flush loop so that wall-clock steps show up in event times.
 	bootOffset atomic.Int64
@@ -269,6 +274,11 @@ func (c *Capture) Stats() (Stats, error) {
 // Pending returns the number of bytes waiting in the ring buffer, so that a
 // consumer can flush its output when it has caught up.
 func (c *Capture) Pending() int {
+	c.rdMu.RLock()
+	defer c.rdMu.RUnlock()
+	if c.closed {
+		return 0
+	}
 	return c.rd.AvailableBytes()
 }
 
@@ -291,7 +301,12 @@ func (c *Capture) Close() error {
 		}
 	}
 	if c.rd != nil {
-		errs = append(errs, c.rd.Close())
+		c.rdMu.Lock()
+		if !c.closed {
+			c.closed = true
+			errs = append(errs, c.rd.Close())
+		}
+		c.rdMu.Unlock()
 	}
 	errs = append(errs, c.objs.Close())
 	return errors.Join(errs...)

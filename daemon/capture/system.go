@@ -53,15 +53,23 @@ func kernelVersion(release string) (major, minor int, ok bool) {
 // bootToWallOffset returns CLOCK_REALTIME - CLOCK_BOOTTIME in nanoseconds,
 // sampled between two boot-time readings to bound the error.
 func bootToWallOffset() (int64, error) {
-	var b1, r, b2 unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b1); err != nil {
-		return 0, fmt.Errorf("capture: read boot clock: %w", err)
+	// The reading with the smallest gap between its two boot-clock reads is
+	// the one least disturbed by preemption.
+	var best, bestGap int64 = 0, -1
+	for range 5 {
+		var b1, r, b2 unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b1); err != nil {
+			return 0, fmt.Errorf("capture: read boot clock: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &r); err != nil {
+			return 0, fmt.Errorf("capture: read wall clock: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b2); err != nil {
+			return 0, fmt.Errorf("capture: read boot clock: %w", err)
+		}
+		if gap := b2.Nano() - b1.Nano(); bestGap < 0 || gap < bestGap {
+			best, bestGap = r.Nano()-(b1.Nano()+b2.Nano())/2, gap
+		}
 	}
-	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &r); err != nil {
-		return 0, fmt.Errorf("capture: read wall clock: %w", err)
-	}
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b2); err != nil {
-		return 0, fmt.Errorf("capture: read boot clock: %w", err)
-	}
-	return r.Nano() - (b1.Nano()+b2.Nano())/2, nil
+	return best, nil
 }

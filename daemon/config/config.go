@@ -70,6 +70,10 @@ type Rules struct {
 type Capture struct {
 	RawRingBufferSize string `hcl:"ring_buffer_size,optional"`
 	RingBufferSize    int64
+	// RawMaxLatency bounds how long an event may wait in the ring buffer;
+	// "0s" has the kernel wake the daemon as soon as it has caught up.
+	RawMaxLatency string `hcl:"max_latency,optional"`
+	MaxLatency    time.Duration
 }
 
 // RateLimit configures the token buckets.
@@ -202,7 +206,7 @@ func Default() *Config {
 		Hostname:        host,
 		OutputQueueSize: 10000,
 		Rules:           &Rules{DefaultRules: true, RawMinPriority: "Debug"},
-		Capture:         &Capture{RawRingBufferSize: "16MiB"},
+		Capture:         &Capture{RawRingBufferSize: "16MiB", RawMaxLatency: "0s"},
 		RateLimit:       &RateLimit{Rate: 10, Burst: 100, RawSummaryInterval: "60s"},
 		Dedup:           &Dedup{RawWindow: "30s"},
 		Stdout:          &StdoutOutput{},

@@ -26,6 +26,7 @@ rules {
 
 capture {
   ring_buffer_size = "16MiB"
+  max_latency      = "0s"
 }
 
 rate_limit {

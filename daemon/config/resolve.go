@@ -145,6 +145,8 @@ func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 			"ring_buffer_size = %q: the kernel needs a power of two of at least 4KiB", c.Capture.RawRingBufferSize)
 	}
 
+	r.duration(&c.Capture.MaxLatency, c.Capture.RawMaxLatency, false, "capture", "max_latency")
+
 	rl := c.RateLimit
 	if rl.Rate < 0 || rl.GlobalRate < 0 {
 		r.errorf([]string{"rate_limit", "rate"}, "Invalid rate", "rates must be zero (unlimited) or positive")

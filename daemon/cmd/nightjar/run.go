@@ -168,12 +168,16 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("seed process table: %w", err)
 	}
 
-	ringSize := 0
+	ringSize, maxLatency := 0, time.Duration(-1) // -1: wake when caught up
 	if cfg.Capture != nil {
 		ringSize = int(cfg.Capture.RingBufferSize)
+		if cfg.Capture.MaxLatency > 0 {
+			maxLatency = cfg.Capture.MaxLatency
+		}
 	}
 	d.capture, err = capture.Open(capture.Config{
 		RingBufferSize: ringSize,
+		MaxLatency:     maxLatency,
 		Types:          pipeline.CaptureTypes(set),
 		ExcludePIDs:    []uint32{uint32(os.Getpid())},
 	})
