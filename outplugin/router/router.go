@@ -231,7 +231,16 @@ func (r *Router) route(tag string, st *flushState, done *delivery) {
 			}
 		}
 		if !matched {
-			unrouted++
+			if def := r.cfg.Default; def != nil {
+				for _, d := range def.To {
+					if !st.seen[d] && (done == nil || !done.settled(d, rec.Index)) {
+						st.seen[d] = true
+						st.byDst[d] = append(st.byDst[d], rec)
+					}
+				}
+			} else {
+				unrouted++
+			}
 		}
 	}
 	if unrouted > 0 {

@@ -369,3 +369,34 @@ route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`
 		})
 	}
 }
+
+// TestDefaultRoute sends the records no route matched, and only those, to
+// the default route, wherever it stands in the file.
+func TestDefaultRoute(t *testing.T) {
+	e := newEnv(t)
+	src := e.cloudwatch("fallback", "") + e.cloudwatch("urgent", "") + `
+route "fallback" {
+  default = true
+  to      = [destination.cloudwatch.fallback]
+}
+route "urgent" {
+  match    = priority >= "Error"
+  to       = [destination.cloudwatch.urgent]
+  continue = true
+}`
+	r := newRouter(t, src, router.Options{})
+	now := time.Now()
+	var chunk []byte
+	for i, p := range []string{"Critical", "Notice", "Error", "Debug", "Warning"} {
+		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Priority: p}))
+	}
+	if st := r.Flush(context.Background(), "t", chunk); st != router.OK {
+		t.Fatal(st)
+	}
+	if u, f := len(e.cw.Events("/nightjar/urgent", "node-1")), len(e.cw.Events("/nightjar/fallback", "node-1")); u != 2 || f != 3 {
+		t.Errorf("urgent %d, fallback %d; want 2 and 3", u, f)
+	}
+	if c := r.Counters(); c.Unrouted != 0 {
+		t.Errorf("unrouted %d", c.Unrouted)
+	}
+}
