@@ -6,14 +6,17 @@ package cloudlogging
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/compute/metadata"
 	logging "cloud.google.com/go/logging/apiv2"
@@ -406,40 +409,64 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:cut], "") + TruncationMarker
 }
 
+// toStruct converts a record's map straight from msgpack into a Struct,
+// with the same value mapping as the JSON form: binary as base64, EventTime
+// as RFC 3339, other extensions and non-finite floats as null, invalid
+// UTF-8 replaced.
 func toStruct(v record.Value) (*structpb.Struct, error) {
-	x, err := v.Decode()
-	if err != nil {
-		return nil, fmt.Errorf("decode record: %w", err)
+	if v.Kind() != record.Map {
+		return nil, errors.New("record body is not a map")
 	}
-	m, _ := x.(map[string]any)
-	sanitizeForProto(m)
-	return structpb.NewStruct(m)
+	return toFields(v), nil
 }
 
-// sanitizeForProto makes decoded values acceptable to structpb: strings
-// must be valid UTF-8.
-func sanitizeForProto(m map[string]any) {
-	for k, v := range m {
-		m[k] = sanitizeValue(v)
-	}
+func toFields(v record.Value) *structpb.Struct {
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, v.Len())}
+	v.Pairs(func(k, val record.Value) bool {
+		key := k.Text()
+		if b, ok := k.Str(); ok && utf8.Valid(b) {
+			key = string(b)
+		}
+		s.Fields[strings.ToValidUTF8(key, "\uFFFD")] = toValue(val)
+		return true
+	})
+	return s
 }
 
-func sanitizeValue(v any) any {
-	switch x := v.(type) {
-	case string:
-		return strings.ToValidUTF8(x, "\uFFFD")
-	case map[string]any:
-		fixed := make(map[string]any, len(x))
-		for k, e := range x {
-			fixed[strings.ToValidUTF8(k, "\uFFFD")] = sanitizeValue(e)
+func toValue(v record.Value) *structpb.Value {
+	switch v.Kind() {
+	case record.Bool:
+		b, _ := v.Bool()
+		return structpb.NewBoolValue(b)
+	case record.Int, record.Float:
+		f, _ := v.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return structpb.NewNullValue()
 		}
-		return fixed
-	case []any:
-		for i := range x {
-			x[i] = sanitizeValue(x[i])
+		return structpb.NewNumberValue(f)
+	case record.String:
+		b, _ := v.Str()
+		if utf8.Valid(b) {
+			return structpb.NewStringValue(string(b))
 		}
+		return structpb.NewStringValue(strings.ToValidUTF8(string(b), "\uFFFD"))
+	case record.Binary:
+		return structpb.NewStringValue(base64.StdEncoding.EncodeToString([]byte(v.Text())))
+	case record.Ext:
+		if t, ok := v.Time(); ok {
+			return structpb.NewStringValue(t.UTC().Format(time.RFC3339Nano))
+		}
+	case record.Array:
+		l := &structpb.ListValue{Values: make([]*structpb.Value, 0, v.Len())}
+		v.Elems(func(e record.Value) bool {
+			l.Values = append(l.Values, toValue(e))
+			return true
+		})
+		return structpb.NewListValue(l)
+	case record.Map:
+		return structpb.NewStructValue(toFields(v))
 	}
-	return v
+	return structpb.NewNullValue()
 }
 
 // Send implements destination.Destination.

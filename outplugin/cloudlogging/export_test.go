@@ -20,3 +20,6 @@ func EntrySizes(r *record.Record) (exact, bound int) {
 	}
 	return proto.Size(e), sizeBound(e, r)
 }
+
+// ToStruct exposes the payload conversion to tests.
+var ToStruct = toStruct
