@@ -95,6 +95,9 @@ route "r" { to = [destination.cloudwatch.a] }`), 0o644)
 		{map[string]string{"config": good, "log_level": "loud"}, "log_level"},
 		{map[string]string{"config": good, "log_interval": "soon"}, "log_interval"},
 		{map[string]string{"config": good, "metrics_listen": "256.0.0.1:x"}, "metrics_listen"},
+		{map[string]string{"config": good, "retry_state_ttl": "-1h"}, "retry_state_ttl"},
+		{map[string]string{"config": good, "retry_state_max": "many"}, "retry_state_max"},
+		{map[string]string{"config": good, "flush_timeout": "0s"}, "flush_timeout"},
 		{map[string]string{"config": filepath.Join(dir, "none.hcl")}, "none.hcl"},
 	} {
 		_, err := instance.Open(1, func(k string) string { return tc.props[k] })
