@@ -69,6 +69,7 @@ type settings struct {
 	Timeout        string         `hcl:"timeout,optional"`
 	MaxAttempts    int            `hcl:"max_attempts,optional"`
 	MaxEntries     int            `hcl:"max_entries,optional"`
+	Concurrency    int            `hcl:"concurrency,optional"`
 }
 
 // Destination writes records to Cloud Logging.
@@ -84,6 +85,7 @@ type Destination struct {
 	timeout      time.Duration
 	backoff      destination.Backoff
 	maxEntries   int
+	concurrency  int
 	log          *slog.Logger
 	limiter      *destination.Limiter
 	metrics      *destination.Metrics
@@ -113,7 +115,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	d := &Destination{
 		project: s.Project, resourceType: s.ResourceType, clusterName: s.ClusterName, location: s.Location,
-		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000,
+		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000, concurrency: 2,
 		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
 	}
 	var dg hcl.Diagnostics
@@ -154,6 +156,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	if s.MaxEntries > 0 {
 		d.maxEntries = s.MaxEntries
+	}
+	if s.Concurrency > 0 {
+		d.concurrency = s.Concurrency
 	}
 	var opts []option.ClientOption
 	if s.Endpoint != "" {
@@ -478,9 +483,15 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		e   *loggingpb.LogEntry
 		idx int
 	}
-	var batch []item
-	size := 0
-	var firstErr error
+	var (
+		batch    []item
+		size     int
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, d.concurrency)
+		errMu    sync.Mutex
+		firstErr error
+	)
+	// Each full request is written while the next one is being built.
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -490,8 +501,17 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		for i, it := range batch {
 			entries[i], idx[i] = it.e, it.idx
 		}
-		firstErr = destination.Combine(firstErr, d.write(ctx, entries, idx, b))
 		batch, size = batch[:0], 0
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := d.write(ctx, entries, idx, b)
+			errMu.Lock()
+			firstErr = destination.Combine(firstErr, err)
+			errMu.Unlock()
+		}()
 	}
 	for i, r := range b.Records {
 		e, n, err := d.entry(r)
@@ -509,6 +529,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		size += n
 	}
 	flush()
+	wg.Wait()
 	return firstErr
 }
 
