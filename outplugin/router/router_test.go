@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging/cltest"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch"
@@ -398,5 +399,36 @@ route "urgent" {
 	}
 	if c := r.Counters(); c.Unrouted != 0 {
 		t.Errorf("unrouted %d", c.Unrouted)
+	}
+}
+
+// panicking is a destination with a bug.
+type panicking struct{}
+
+func (panicking) Send(context.Context, *destination.Batch) error { panic("bug") }
+func (panicking) Close() error                                   { return nil }
+
+// TestDestinationPanic: a destination that panics does not take the
+// process down; its records are dropped and counted, the others delivered.
+func TestDestinationPanic(t *testing.T) {
+	e := newEnv(t)
+	reg := destination.NewRegistry()
+	cloudwatch.Register(reg)
+	reg.Register("buggy", func(destination.Config) (destination.Destination, hcl.Diagnostics) { return panicking{}, nil })
+	cfg, err := routes.Parse([]byte(e.cloudwatch("cw", "")+`destination "buggy" "b" {}
+route "all" { to = [destination.cloudwatch.cw, destination.buggy.b] }`), "routes.hcl", routes.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := router.New(cfg, router.Options{LogInterval: -1})
+	defer r.Close()
+	if st := r.Flush(context.Background(), "t", recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now())); st != router.Error {
+		t.Errorf("status %v, want error", st)
+	}
+	if n := len(e.cw.Events("/nightjar/cw", "node-1")); n != 10 {
+		t.Errorf("cloudwatch stored %d, want 10", n)
+	}
+	if s := r.Destinations()[1].Metrics.Snapshot(); s.Dropped != 10 {
+		t.Errorf("buggy destination dropped %d, want 10", s.Dropped)
 	}
 }
