@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -430,5 +431,44 @@ route "all" { to = [destination.cloudwatch.cw, destination.buggy.b] }`), "routes
 	}
 	if s := r.Destinations()[1].Metrics.Snapshot(); s.Dropped != 10 {
 		t.Errorf("buggy destination dropped %d, want 10", s.Dropped)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestPeriodicCountersLog(t *testing.T) {
+	e := newEnv(t)
+	reg := destination.NewRegistry()
+	cloudwatch.Register(reg)
+	cfg, err := routes.Parse([]byte(e.cloudwatch("cw", "")+`route "all" { to = [destination.cloudwatch.cw] }`), "routes.hcl", routes.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	r := router.New(cfg, router.Options{Logger: slog.New(slog.NewTextHandler(&out, nil)), LogInterval: 20 * time.Millisecond})
+	defer r.Close()
+	r.Flush(context.Background(), "t", recordtest.Chunk(recordtest.EventTime, 0, 4, time.Now()))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "destination=cloudwatch.cw sent=4 batches=1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no counters line in log:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
