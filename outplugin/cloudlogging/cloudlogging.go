@@ -284,7 +284,7 @@ func text(r *record.Record, path string) string {
 }
 
 // resource returns the monitored resource of a record.
-func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource {
+func (d *Destination) resource(tag string, r *record.Record) *monitoredres.MonitoredResource {
 	typ := d.resourceType
 	ns, pod := text(r, "output_fields.k8s.ns.name"), text(r, "output_fields.k8s.pod.name")
 	if typ == "auto" {
@@ -317,7 +317,7 @@ func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource
 		l["node_id"] = text(r, "hostname")
 	}
 	for k, t := range d.resLabels {
-		if v, ok := t.Try(r); ok {
+		if v, ok := t.Try(tag, r); ok {
 			l[k] = v
 		}
 	}
@@ -330,14 +330,14 @@ func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource
 }
 
 // entry builds the LogEntry of one record and returns its encoded size.
-func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) {
+func (d *Destination) entry(tag string, r *record.Record) (*loggingpb.LogEntry, int, error) {
 	payload, err := toStruct(r.Body)
 	if err != nil {
 		return nil, 0, err
 	}
 	e := &loggingpb.LogEntry{
-		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(r)),
-		Resource:  d.resource(r),
+		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(tag, r)),
+		Resource:  d.resource(tag, r),
 		Timestamp: timestamppb.New(r.Time),
 		Severity:  Severity(text(r, "priority")),
 		Payload:   &loggingpb.LogEntry_JsonPayload{JsonPayload: payload},
@@ -346,7 +346,7 @@ func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) 
 	if len(d.labels) > 0 {
 		e.Labels = make(map[string]string, len(d.labels))
 		for k, t := range d.labels {
-			if v, ok := t.Try(r); ok {
+			if v, ok := t.Try(tag, r); ok {
 				if len(v) > maxLabelValue {
 					v = truncate(v, maxLabelValue)
 				}
@@ -514,7 +514,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		}()
 	}
 	for i, r := range b.Records {
-		e, n, err := d.entry(r)
+		e, n, err := d.entry(b.Tag, r)
 		if err != nil {
 			d.metrics.Dropped.Add(1)
 			d.limiter.Log(d.log, slog.LevelWarn, "entry", "record cannot become a log entry; dropped", "error", err)

@@ -242,10 +242,10 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		}
 		k := streamKey{staticGroup, staticStream}
 		if !gStatic {
-			k.group = sanitizeGroup(d.group.Render(r))
+			k.group = sanitizeGroup(d.group.Render(b.Tag, r))
 		}
 		if !sStatic {
-			k.stream = sanitizeStream(d.stream.Render(r))
+			k.stream = sanitizeStream(d.stream.Render(b.Tag, r))
 		}
 		if _, ok := streams[k]; !ok {
 			order = append(order, k)
