@@ -115,7 +115,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	d := &Destination{
 		project: s.Project, resourceType: s.ResourceType, clusterName: s.ClusterName, location: s.Location,
-		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000, concurrency: 2,
+		timeout: 10 * time.Second, backoff: destination.DefaultBackoff(), maxEntries: 1000, concurrency: 2,
 		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
 	}
 	var dg hcl.Diagnostics
