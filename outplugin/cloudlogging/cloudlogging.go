@@ -6,14 +6,17 @@ package cloudlogging
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/compute/metadata"
 	logging "cloud.google.com/go/logging/apiv2"
@@ -66,6 +69,7 @@ type settings struct {
 	Timeout        string         `hcl:"timeout,optional"`
 	MaxAttempts    int            `hcl:"max_attempts,optional"`
 	MaxEntries     int            `hcl:"max_entries,optional"`
+	Concurrency    int            `hcl:"concurrency,optional"`
 }
 
 // Destination writes records to Cloud Logging.
@@ -81,6 +85,7 @@ type Destination struct {
 	timeout      time.Duration
 	backoff      destination.Backoff
 	maxEntries   int
+	concurrency  int
 	log          *slog.Logger
 	limiter      *destination.Limiter
 	metrics      *destination.Metrics
@@ -110,7 +115,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	d := &Destination{
 		project: s.Project, resourceType: s.ResourceType, clusterName: s.ClusterName, location: s.Location,
-		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, maxEntries: 1000,
+		timeout: 10 * time.Second, backoff: destination.DefaultBackoff(), maxEntries: 1000, concurrency: 2,
 		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, labels: map[string]*destination.Template{}, resLabels: map[string]*destination.Template{},
 	}
 	var dg hcl.Diagnostics
@@ -151,6 +156,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	if s.MaxEntries > 0 {
 		d.maxEntries = s.MaxEntries
+	}
+	if s.Concurrency > 0 {
+		d.concurrency = s.Concurrency
 	}
 	var opts []option.ClientOption
 	if s.Endpoint != "" {
@@ -276,7 +284,7 @@ func text(r *record.Record, path string) string {
 }
 
 // resource returns the monitored resource of a record.
-func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource {
+func (d *Destination) resource(tag string, r *record.Record) *monitoredres.MonitoredResource {
 	typ := d.resourceType
 	ns, pod := text(r, "output_fields.k8s.ns.name"), text(r, "output_fields.k8s.pod.name")
 	if typ == "auto" {
@@ -309,7 +317,7 @@ func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource
 		l["node_id"] = text(r, "hostname")
 	}
 	for k, t := range d.resLabels {
-		if v, ok := t.Try(r); ok {
+		if v, ok := t.Try(tag, r); ok {
 			l[k] = v
 		}
 	}
@@ -322,14 +330,14 @@ func (d *Destination) resource(r *record.Record) *monitoredres.MonitoredResource
 }
 
 // entry builds the LogEntry of one record and returns its encoded size.
-func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) {
+func (d *Destination) entry(tag string, r *record.Record) (*loggingpb.LogEntry, int, error) {
 	payload, err := toStruct(r.Body)
 	if err != nil {
 		return nil, 0, err
 	}
 	e := &loggingpb.LogEntry{
-		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(r)),
-		Resource:  d.resource(r),
+		LogName:   "projects/" + d.project + "/logs/" + url.PathEscape(d.logName.Render(tag, r)),
+		Resource:  d.resource(tag, r),
 		Timestamp: timestamppb.New(r.Time),
 		Severity:  Severity(text(r, "priority")),
 		Payload:   &loggingpb.LogEntry_JsonPayload{JsonPayload: payload},
@@ -338,7 +346,7 @@ func (d *Destination) entry(r *record.Record) (*loggingpb.LogEntry, int, error) 
 	if len(d.labels) > 0 {
 		e.Labels = make(map[string]string, len(d.labels))
 		for k, t := range d.labels {
-			if v, ok := t.Try(r); ok {
+			if v, ok := t.Try(tag, r); ok {
 				if len(v) > maxLabelValue {
 					v = truncate(v, maxLabelValue)
 				}
@@ -406,40 +414,64 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:cut], "") + TruncationMarker
 }
 
+// toStruct converts a record's map straight from msgpack into a Struct,
+// with the same value mapping as the JSON form: binary as base64, EventTime
+// as RFC 3339, other extensions and non-finite floats as null, invalid
+// UTF-8 replaced.
 func toStruct(v record.Value) (*structpb.Struct, error) {
-	x, err := v.Decode()
-	if err != nil {
-		return nil, fmt.Errorf("decode record: %w", err)
+	if v.Kind() != record.Map {
+		return nil, errors.New("record body is not a map")
 	}
-	m, _ := x.(map[string]any)
-	sanitizeForProto(m)
-	return structpb.NewStruct(m)
+	return toFields(v), nil
 }
 
-// sanitizeForProto makes decoded values acceptable to structpb: strings
-// must be valid UTF-8.
-func sanitizeForProto(m map[string]any) {
-	for k, v := range m {
-		m[k] = sanitizeValue(v)
-	}
+func toFields(v record.Value) *structpb.Struct {
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value, v.Len())}
+	v.Pairs(func(k, val record.Value) bool {
+		key := k.Text()
+		if b, ok := k.Str(); ok && utf8.Valid(b) {
+			key = string(b)
+		}
+		s.Fields[strings.ToValidUTF8(key, "\uFFFD")] = toValue(val)
+		return true
+	})
+	return s
 }
 
-func sanitizeValue(v any) any {
-	switch x := v.(type) {
-	case string:
-		return strings.ToValidUTF8(x, "\uFFFD")
-	case map[string]any:
-		fixed := make(map[string]any, len(x))
-		for k, e := range x {
-			fixed[strings.ToValidUTF8(k, "\uFFFD")] = sanitizeValue(e)
+func toValue(v record.Value) *structpb.Value {
+	switch v.Kind() {
+	case record.Bool:
+		b, _ := v.Bool()
+		return structpb.NewBoolValue(b)
+	case record.Int, record.Float:
+		f, _ := v.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return structpb.NewNullValue()
 		}
-		return fixed
-	case []any:
-		for i := range x {
-			x[i] = sanitizeValue(x[i])
+		return structpb.NewNumberValue(f)
+	case record.String:
+		b, _ := v.Str()
+		if utf8.Valid(b) {
+			return structpb.NewStringValue(string(b))
 		}
+		return structpb.NewStringValue(strings.ToValidUTF8(string(b), "\uFFFD"))
+	case record.Binary:
+		return structpb.NewStringValue(base64.StdEncoding.EncodeToString([]byte(v.Text())))
+	case record.Ext:
+		if t, ok := v.Time(); ok {
+			return structpb.NewStringValue(t.UTC().Format(time.RFC3339Nano))
+		}
+	case record.Array:
+		l := &structpb.ListValue{Values: make([]*structpb.Value, 0, v.Len())}
+		v.Elems(func(e record.Value) bool {
+			l.Values = append(l.Values, toValue(e))
+			return true
+		})
+		return structpb.NewListValue(l)
+	case record.Map:
+		return structpb.NewStructValue(toFields(v))
 	}
-	return v
+	return structpb.NewNullValue()
 }
 
 // Send implements destination.Destination.
@@ -451,9 +483,15 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		e   *loggingpb.LogEntry
 		idx int
 	}
-	var batch []item
-	size := 0
-	var firstErr error
+	var (
+		batch    []item
+		size     int
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, d.concurrency)
+		errMu    sync.Mutex
+		firstErr error
+	)
+	// Each full request is written while the next one is being built.
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -463,11 +501,20 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		for i, it := range batch {
 			entries[i], idx[i] = it.e, it.idx
 		}
-		firstErr = destination.Combine(firstErr, d.write(ctx, entries, idx, b))
 		batch, size = batch[:0], 0
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := d.write(ctx, entries, idx, b)
+			errMu.Lock()
+			firstErr = destination.Combine(firstErr, err)
+			errMu.Unlock()
+		}()
 	}
 	for i, r := range b.Records {
-		e, n, err := d.entry(r)
+		e, n, err := d.entry(b.Tag, r)
 		if err != nil {
 			d.metrics.Dropped.Add(1)
 			d.limiter.Log(d.log, slog.LevelWarn, "entry", "record cannot become a log entry; dropped", "error", err)
@@ -482,6 +529,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		size += n
 	}
 	flush()
+	wg.Wait()
 	return firstErr
 }
 

@@ -3,7 +3,9 @@ package cloudlogging_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
+	"github.com/tinylib/msgp/msgp"
 	ltype "google.golang.org/genproto/googleapis/logging/type"
 	"google.golang.org/grpc/codes"
 )
@@ -235,5 +238,51 @@ func TestSizeBoundHolds(t *testing.T) {
 		if exact > bound {
 			t.Errorf("record %x: exact size %d over bound %d", body[:8], exact, bound)
 		}
+	}
+}
+
+// TestPayloadMatchesJSON checks that the Struct payload holds what the
+// record's JSON form holds, for every msgpack type.
+func TestPayloadMatchesJSON(t *testing.T) {
+	var b []byte
+	b = msgp.AppendMapHeader(b, 10)
+	b = msgp.AppendString(b, "s")
+	b = msgp.AppendString(b, "é\xff\"")
+	b = msgp.AppendString(b, "i")
+	b = msgp.AppendInt64(b, -42)
+	b = msgp.AppendString(b, "u")
+	b = msgp.AppendUint64(b, 1<<40)
+	b = msgp.AppendString(b, "f")
+	b = msgp.AppendFloat32(b, 0.5)
+	b = msgp.AppendString(b, "bin")
+	b = msgp.AppendBytes(b, []byte{0, 1, 2})
+	b = msgp.AppendString(b, "t")
+	b = recordtest.AppendEventTime(b, time.Unix(5, 6))
+	b = msgp.AppendString(b, "nil")
+	b = msgp.AppendNil(b)
+	b = msgp.AppendInt(b, 7) // integer key
+	b = msgp.AppendBool(b, false)
+	b = msgp.AppendString(b, "list")
+	b = msgp.AppendArrayHeader(b, 2)
+	b = msgp.AppendString(b, "a")
+	b = msgp.AppendMapHeader(b, 1)
+	b = msgp.AppendString(b, "k")
+	b = msgp.AppendInt(b, 1)
+	b = msgp.AppendString(b, "ext")
+	b = append(b, 0xd4, 0x05, 0x01) // fixext1 of type 5
+	s, err := cloudlogging.ToStruct(record.Value(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := record.Value(b).AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal(js, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AsMap(); !reflect.DeepEqual(got, want) {
+		t.Errorf("struct payload %v\nJSON form      %v", got, want)
 	}
 }

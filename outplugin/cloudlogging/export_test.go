@@ -14,9 +14,12 @@ import (
 func EntrySizes(r *record.Record) (exact, bound int) {
 	d := &Destination{project: "p", resourceType: "auto", log: slog.New(slog.DiscardHandler), limiter: destination.NewLimiter(time.Minute), metrics: &destination.Metrics{}}
 	d.logName, _ = destination.ParseTemplate("nightjar")
-	e, _, err := d.entry(r)
+	e, _, err := d.entry("t", r)
 	if err != nil {
 		return 1, 0
 	}
 	return proto.Size(e), sizeBound(e, r)
 }
+
+// ToStruct exposes the payload conversion to tests.
+var ToStruct = toStruct

@@ -113,7 +113,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	d := &Destination{
 		createGroup: s.CreateLogGroup == nil || *s.CreateLogGroup, createStream: s.CreateLogStream == nil || *s.CreateLogStream,
 		retention: int32(s.RetentionDays), kmsKeyID: s.KMSKeyID, tags: s.Tags, class: types.LogGroupClass(s.LogGroupClass),
-		timeout: 10 * time.Second, backoff: destination.DefaultBackoff, concurrency: 4,
+		timeout: 10 * time.Second, backoff: destination.DefaultBackoff(), concurrency: 4,
 		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, now: time.Now, createdGroups: map[string]bool{},
 	}
 	var dg hcl.Diagnostics
@@ -242,10 +242,10 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		}
 		k := streamKey{staticGroup, staticStream}
 		if !gStatic {
-			k.group = sanitizeGroup(d.group.Render(r))
+			k.group = sanitizeGroup(d.group.Render(b.Tag, r))
 		}
 		if !sStatic {
-			k.stream = sanitizeStream(d.stream.Render(r))
+			k.stream = sanitizeStream(d.stream.Render(b.Tag, r))
 		}
 		if _, ok := streams[k]; !ok {
 			order = append(order, k)

@@ -15,7 +15,9 @@ type Backoff struct {
 
 // DefaultBackoff suits a call made inside a Fluent Bit flush: a few quick
 // retries, then FLB_RETRY hands the chunk back to Fluent Bit's scheduler.
-var DefaultBackoff = Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 4}
+func DefaultBackoff() Backoff {
+	return Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 4}
+}
 
 // Wait sleeps before retry number attempt (1 for the first retry). It
 // returns ctx's error if ctx ends first.

@@ -11,7 +11,8 @@ import (
 
 // Template is a string with "{{ path }}" placeholders filled from a record,
 // such as "/nightjar/{{ output_fields.k8s.ns.name }}". Paths resolve as in
-// record.Lookup; a missing field renders as Missing.
+// record.Lookup; "tag" is the chunk's Fluent Bit tag and "record.<path>" a
+// field whatever its name; a missing field renders as Missing.
 type Template struct {
 	parts []templatePart
 	text  string // the whole template when it has no placeholders
@@ -20,6 +21,7 @@ type Template struct {
 type templatePart struct {
 	literal string
 	path    string // set for placeholders
+	tag     bool   // the placeholder is the Fluent Bit tag
 }
 
 // Missing is what a placeholder renders as when its field is absent or empty.
@@ -51,7 +53,14 @@ func ParseTemplate(s string) (*Template, error) {
 		if path == "" || strings.ContainsAny(path, " {}") {
 			return nil, fmt.Errorf("template %q: placeholder %q is not a field path", s, rest[i:i+j+2])
 		}
-		t.parts = append(t.parts, templatePart{path: path})
+		switch {
+		case path == "tag":
+			t.parts = append(t.parts, templatePart{path: path, tag: true})
+		case strings.HasPrefix(path, "record.") && len(path) > len("record."):
+			t.parts = append(t.parts, templatePart{path: path[len("record."):]})
+		default:
+			t.parts = append(t.parts, templatePart{path: path})
+		}
 		rest = rest[i+j+2:]
 	}
 	if len(t.parts) == 0 || (len(t.parts) == 1 && t.parts[0].path == "") {
@@ -64,8 +73,8 @@ func ParseTemplate(s string) (*Template, error) {
 // Static returns the template's text when it has no placeholders.
 func (t *Template) Static() (string, bool) { return t.text, t.parts == nil }
 
-// Render fills the placeholders from r.
-func (t *Template) Render(r *record.Record) string {
+// Render fills the placeholders from r, which arrived with Fluent Bit tag.
+func (t *Template) Render(tag string, r *record.Record) string {
 	if t.parts == nil {
 		return t.text
 	}
@@ -75,10 +84,12 @@ func (t *Template) Render(r *record.Record) string {
 			b.WriteString(p.literal)
 			continue
 		}
-		v, ok := r.Lookup(p.path)
-		s := ""
-		if ok {
-			s = v.Text()
+		s := tag
+		if !p.tag {
+			s = ""
+			if v, ok := r.Lookup(p.path); ok {
+				s = v.Text()
+			}
 		}
 		if s == "" {
 			s = Missing
@@ -115,9 +126,9 @@ func TemplateAttr(expr hcl.Expression, ectx *hcl.EvalContext, def string) (*Temp
 	return t, nil
 }
 
-// Try fills the placeholders from r and reports whether every field was
-// present and not empty.
-func (t *Template) Try(r *record.Record) (string, bool) {
+// Try fills the placeholders like Render and reports whether every field
+// was present and not empty.
+func (t *Template) Try(tag string, r *record.Record) (string, bool) {
 	if t.parts == nil {
 		return t.text, true
 	}
@@ -127,11 +138,14 @@ func (t *Template) Try(r *record.Record) (string, bool) {
 			b.WriteString(p.literal)
 			continue
 		}
-		v, ok := r.Lookup(p.path)
-		if !ok {
-			return "", false
+		s := tag
+		if !p.tag {
+			v, ok := r.Lookup(p.path)
+			if !ok {
+				return "", false
+			}
+			s = v.Text()
 		}
-		s := v.Text()
 		if s == "" {
 			return "", false
 		}

@@ -26,15 +26,17 @@ func TestTemplate(t *testing.T) {
 		{"/k8s/{{ output_fields.k8s.ns.name }}/{{ output_fields.proc.name }}", "/k8s/prod/bash", true},
 		{"{{ output_fields.evt.time }}", "1000000000", true},
 		{"x-{{ missing.field }}", "x-" + destination.Missing, false},
+		{"/logs/{{ tag }}", "/logs/kube.app", true},
+		{"{{ record.hostname }}", "node-3", true},
 	} {
 		tm, err := destination.ParseTemplate(tc.tmpl)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.tmpl, err)
 		}
-		if got := tm.Render(&r); got != tc.want {
+		if got := tm.Render("kube.app", &r); got != tc.want {
 			t.Errorf("Render(%s) = %q, want %q", tc.tmpl, got, tc.want)
 		}
-		if _, ok := tm.Try(&r); ok != tc.ok {
+		if _, ok := tm.Try("kube.app", &r); ok != tc.ok {
 			t.Errorf("Try(%s) ok = %v", tc.tmpl, ok)
 		}
 	}

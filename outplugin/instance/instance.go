@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,20 @@ func Open(id int, props Properties) (*Instance, error) {
 			return nil, fmt.Errorf("flush_timeout %q: want a positive duration", v)
 		}
 		opts.FlushTimeout = d
+	}
+	if v := props("retry_state_ttl"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("retry_state_ttl %q: want a positive duration", v)
+		}
+		opts.TrackerTTL = d
+	}
+	if v := props("retry_state_max"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("retry_state_max %q: want a positive number of chunks", v)
+		}
+		opts.TrackerMax = n
 	}
 	cfg, err := routes.Load(path, routes.Options{Registry: Registry(), Logger: log})
 	if err != nil {

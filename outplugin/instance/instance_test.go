@@ -14,6 +14,7 @@ import (
 	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
+	"github.com/nightjar-sec/nightjar/outplugin/routes"
 )
 
 func freeAddr(t *testing.T) string {
@@ -95,11 +96,32 @@ route "r" { to = [destination.cloudwatch.a] }`), 0o644)
 		{map[string]string{"config": good, "log_level": "loud"}, "log_level"},
 		{map[string]string{"config": good, "log_interval": "soon"}, "log_interval"},
 		{map[string]string{"config": good, "metrics_listen": "256.0.0.1:x"}, "metrics_listen"},
+		{map[string]string{"config": good, "retry_state_ttl": "-1h"}, "retry_state_ttl"},
+		{map[string]string{"config": good, "retry_state_max": "many"}, "retry_state_max"},
+		{map[string]string{"config": good, "flush_timeout": "0s"}, "flush_timeout"},
 		{map[string]string{"config": filepath.Join(dir, "none.hcl")}, "none.hcl"},
 	} {
 		_, err := instance.Open(1, func(k string) string { return tc.props[k] })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("props %v: err %v, want mention of %q", tc.props, err, tc.want)
 		}
+	}
+}
+
+// TestExampleRoutes loads the documented example with every option.
+func TestExampleRoutes(t *testing.T) {
+	t.Setenv("NIGHTJAR_EXTERNAL_ID", "ext-1")
+	// Application Default Credentials are resolved when the destination is
+	// built; a user credential file needs no network to load.
+	adc := filepath.Join(t.TempDir(), "adc.json")
+	os.WriteFile(adc, []byte(`{"type":"authorized_user","client_id":"id","client_secret":"secret","refresh_token":"token"}`), 0o600)
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", adc)
+	cfg, err := routes.Load("testdata/routes.example.hcl", routes.Options{Registry: instance.Registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	if len(cfg.Destinations) != 2 || len(cfg.Routes) != 3 || cfg.Default == nil {
+		t.Errorf("%d destinations, %d routes, default %v", len(cfg.Destinations), len(cfg.Routes), cfg.Default)
 	}
 }

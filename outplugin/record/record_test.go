@@ -75,6 +75,19 @@ func TestDecodeFormats(t *testing.T) {
 	}
 }
 
+func TestDecodeFloatTime(t *testing.T) {
+	chunk := msgp.AppendArrayHeader(nil, 2)
+	chunk = msgp.AppendFloat64(chunk, 1700000000.25)
+	chunk = msgp.AppendMapStrStr(chunk, map[string]string{"log": "x"})
+	recs, d := decodeAll(t, chunk)
+	if len(recs) != 1 || d.Err() != nil {
+		t.Fatalf("%d records, err %v", len(recs), d.Err())
+	}
+	if want := time.Unix(1700000000, 250000000); !recs[0].Time.Equal(want) {
+		t.Errorf("time = %v, want %v", recs[0].Time, want)
+	}
+}
+
 func TestDecodeSkipsBadRecords(t *testing.T) {
 	ts := time.Unix(1700000000, 0)
 	good := recordtest.AppendRecord(nil, recordtest.EventTime, ts, msgp.AppendMapStrStr(nil, map[string]string{"log": "hello"}))
@@ -162,7 +175,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			r.Lookup("output_fields.k8s.ns.name")
 			r.Lookup("a.b.c")
-			r.Body.Decode()
+			r.Body.Pairs(func(k, v record.Value) bool { k.Text(); v.Float(); v.Time(); return true })
 		}
 		if n+d.Skipped() != d.Count() {
 			t.Fatalf("good %d + skipped %d != count %d", n, d.Skipped(), d.Count())

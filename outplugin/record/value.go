@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"strconv"
-	"time"
 )
 
 // Value is one msgpack-encoded value referenced in place.
@@ -189,100 +188,4 @@ func (v Value) Contains(s string) bool {
 		return bytes.Contains(b, []byte(s))
 	}
 	return false
-}
-
-// Decode converts v into Go values: map[string]any, []any, string, int64,
-// uint64, float64, bool and nil. Binary values become []byte, EventTime
-// extensions RFC 3339 strings (as in AppendJSON), other extensions nil, and
-// non-string map keys their text.
-func (v Value) Decode() (any, error) {
-	x, _, err := decodeAny(v, 0)
-	return x, err
-}
-
-func decodeAny(b []byte, depth int) (any, []byte, error) {
-	if depth > maxDepth {
-		return nil, nil, errDepth
-	}
-	switch peekKind(b) {
-	case kindNil:
-		return nil, b[1:], nil
-	case kindBool:
-		return b[0] == 0xc3, b[1:], nil
-	case kindUint:
-		if b[0] == 0xcf {
-			u, r, err := readIntOrUint(b)
-			return u, r, err
-		}
-		i, r, err := readInt(b)
-		return i, r, err
-	case kindInt:
-		i, r, err := readInt(b)
-		return i, r, err
-	case kindFloat:
-		f, r, err := readFloat(b)
-		return f, r, err
-	case kindStr:
-		s, r, err := readStrOrBin(b)
-		return string(s), r, err
-	case kindBin:
-		s, r, err := readStrOrBin(b)
-		return append([]byte(nil), s...), r, err
-	case kindExt:
-		typ, p, r, err := readExt(b)
-		if err != nil {
-			return nil, nil, err
-		}
-		if typ == 0 && len(p) == 8 {
-			t, err := decodeTime(b)
-			return t.UTC().Format(time.RFC3339Nano), r, err
-		}
-		return nil, r, nil
-	case kindArray:
-		n, r, err := readArrayHeader(b)
-		if err != nil {
-			return nil, nil, err
-		}
-		out := make([]any, 0, min(n, len(r)))
-		for ; n > 0; n-- {
-			var x any
-			if x, r, err = decodeAny(r, depth+1); err != nil {
-				return nil, nil, err
-			}
-			out = append(out, x)
-		}
-		return out, r, nil
-	case kindMap:
-		n, r, err := readMapHeader(b)
-		if err != nil {
-			return nil, nil, err
-		}
-		out := make(map[string]any, min(n, len(r)/2))
-		for ; n > 0; n-- {
-			var k string
-			if peekKind(r) == kindStr {
-				var kb []byte
-				if kb, r, err = readStrOrBin(r); err != nil {
-					return nil, nil, err
-				}
-				k = string(kb)
-			} else {
-				start := r
-				if r, err = skip(r, depth+1); err != nil {
-					return nil, nil, err
-				}
-				k = Value(start[:len(start)-len(r)]).Text()
-			}
-			var x any
-			if x, r, err = decodeAny(r, depth+1); err != nil {
-				return nil, nil, err
-			}
-			out[k] = x
-		}
-		return out, r, nil
-	}
-	if len(b) == 0 {
-		return nil, nil, errShort
-	}
-	return nil, nil, errInvalid(b[0])
 }

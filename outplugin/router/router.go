@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,7 +232,16 @@ func (r *Router) route(tag string, st *flushState, done *delivery) {
 			}
 		}
 		if !matched {
-			unrouted++
+			if def := r.cfg.Default; def != nil {
+				for _, d := range def.To {
+					if !st.seen[d] && (done == nil || !done.settled(d, rec.Index)) {
+						st.seen[d] = true
+						st.byDst[d] = append(st.byDst[d], rec)
+					}
+				}
+			} else {
+				unrouted++
+			}
 		}
 	}
 	if unrouted > 0 {
@@ -251,7 +261,7 @@ func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Reco
 		running++
 		b := destination.NewBatch(tag, recs)
 		go func() {
-			err := r.cfg.Destinations[d].Dest.Send(ctx, b)
+			err := r.send(ctx, d, b)
 			if err == nil && b.Pending() > 0 {
 				err = fmt.Errorf("%d records left unsettled", b.Pending())
 			}
@@ -265,6 +275,17 @@ func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Reco
 		}
 	}
 	return failed
+}
+
+// send calls a destination, turning a panic into a permanent error: a bug
+// must not take Fluent Bit down, nor make it retry the chunk forever.
+func (r *Router) send(ctx context.Context, d int, b *destination.Batch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = destination.Permanent(fmt.Errorf("destination %s panicked: %v\n%s", r.cfg.Destinations[d].ID(), p, debug.Stack()))
+		}
+	}()
+	return r.cfg.Destinations[d].Dest.Send(ctx, b)
 }
 
 // result is one destination's outcome within a flush.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging/cltest"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch"
@@ -367,5 +369,106 @@ route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`
 			}
 			exactlyOnce(t, "cloud logging", cl, 5000)
 		})
+	}
+}
+
+// TestDefaultRoute sends the records no route matched, and only those, to
+// the default route, wherever it stands in the file.
+func TestDefaultRoute(t *testing.T) {
+	e := newEnv(t)
+	src := e.cloudwatch("fallback", "") + e.cloudwatch("urgent", "") + `
+route "fallback" {
+  default = true
+  to      = [destination.cloudwatch.fallback]
+}
+route "urgent" {
+  match    = priority >= "Error"
+  to       = [destination.cloudwatch.urgent]
+  continue = true
+}`
+	r := newRouter(t, src, router.Options{})
+	now := time.Now()
+	var chunk []byte
+	for i, p := range []string{"Critical", "Notice", "Error", "Debug", "Warning"} {
+		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Priority: p}))
+	}
+	if st := r.Flush(context.Background(), "t", chunk); st != router.OK {
+		t.Fatal(st)
+	}
+	if u, f := len(e.cw.Events("/nightjar/urgent", "node-1")), len(e.cw.Events("/nightjar/fallback", "node-1")); u != 2 || f != 3 {
+		t.Errorf("urgent %d, fallback %d; want 2 and 3", u, f)
+	}
+	if c := r.Counters(); c.Unrouted != 0 {
+		t.Errorf("unrouted %d", c.Unrouted)
+	}
+}
+
+// panicking is a destination with a bug.
+type panicking struct{}
+
+func (panicking) Send(context.Context, *destination.Batch) error { panic("bug") }
+func (panicking) Close() error                                   { return nil }
+
+// TestDestinationPanic: a destination that panics does not take the
+// process down; its records are dropped and counted, the others delivered.
+func TestDestinationPanic(t *testing.T) {
+	e := newEnv(t)
+	reg := destination.NewRegistry()
+	cloudwatch.Register(reg)
+	reg.Register("buggy", func(destination.Config) (destination.Destination, hcl.Diagnostics) { return panicking{}, nil })
+	cfg, err := routes.Parse([]byte(e.cloudwatch("cw", "")+`destination "buggy" "b" {}
+route "all" { to = [destination.cloudwatch.cw, destination.buggy.b] }`), "routes.hcl", routes.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := router.New(cfg, router.Options{LogInterval: -1})
+	defer r.Close()
+	if st := r.Flush(context.Background(), "t", recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now())); st != router.Error {
+		t.Errorf("status %v, want error", st)
+	}
+	if n := len(e.cw.Events("/nightjar/cw", "node-1")); n != 10 {
+		t.Errorf("cloudwatch stored %d, want 10", n)
+	}
+	if s := r.Destinations()[1].Metrics.Snapshot(); s.Dropped != 10 {
+		t.Errorf("buggy destination dropped %d, want 10", s.Dropped)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestPeriodicCountersLog(t *testing.T) {
+	e := newEnv(t)
+	reg := destination.NewRegistry()
+	cloudwatch.Register(reg)
+	cfg, err := routes.Parse([]byte(e.cloudwatch("cw", "")+`route "all" { to = [destination.cloudwatch.cw] }`), "routes.hcl", routes.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	r := router.New(cfg, router.Options{Logger: slog.New(slog.NewTextHandler(&out, nil)), LogInterval: 20 * time.Millisecond})
+	defer r.Close()
+	r.Flush(context.Background(), "t", recordtest.Chunk(recordtest.EventTime, 0, 4, time.Now()))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "destination=cloudwatch.cw sent=4 batches=1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no counters line in log:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -20,7 +20,9 @@ import (
 // Config is a loaded routes file.
 type Config struct {
 	Destinations []*Destination
-	Routes       []*Route
+	Routes       []*Route // evaluated in order
+	// Default, when set, takes the records that no route in Routes matched.
+	Default *Route
 }
 
 // Destination is one configured destination block.
@@ -39,6 +41,8 @@ type Route struct {
 	Match    Matcher // nil matches every record
 	To       []int   // indexes into Config.Destinations
 	Continue bool    // keep evaluating later routes after a match
+
+	isDefault bool
 }
 
 // Matcher decides whether a record, arriving with a Fluent Bit tag, matches.
@@ -64,6 +68,7 @@ var routeSchema = &hcl.BodySchema{
 		{Name: "match"},
 		{Name: "to", Required: true},
 		{Name: "continue"},
+		{Name: "default"},
 	},
 }
 
@@ -165,9 +170,17 @@ func parse(src []byte, filename string, opts Options) (*Config, hcl.Diagnostics)
 			continue
 		}
 		seen[r.Name] = true
-		cfg.Routes = append(cfg.Routes, r)
+		if !r.isDefault {
+			cfg.Routes = append(cfg.Routes, r)
+			continue
+		}
+		if cfg.Default != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate default route", Detail: fmt.Sprintf("route %q is already the default route.", cfg.Default.Name), Subject: b.DefRange.Ptr()})
+			continue
+		}
+		cfg.Default = r
 	}
-	if len(cfg.Routes) == 0 && !diags.HasErrors() {
+	if len(cfg.Routes) == 0 && cfg.Default == nil && !diags.HasErrors() {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No routes", Detail: "At least one route block is required.", Subject: &hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}})
 	}
 	return cfg, diags
@@ -193,6 +206,19 @@ func parseRoute(b *hcl.Block, byID map[string]int, ectx *hcl.EvalContext) (*Rout
 			} else {
 				r.Continue = v.True()
 			}
+		}
+	}
+	if a, ok := content.Attributes["default"]; ok {
+		v, d := a.Expr.Value(ectx)
+		diags = append(diags, d...)
+		switch {
+		case d.HasErrors():
+		case v.Type() != cty.Bool || v.IsNull():
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default", Detail: "default must be true or false.", Subject: a.Expr.Range().Ptr()})
+		case v.True() && (r.Match != nil || r.Continue):
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default route", Detail: "A default route takes the records no other route matched; it has no match and no continue.", Subject: a.Expr.Range().Ptr()})
+		default:
+			r.isDefault = v.True()
 		}
 	}
 	a := content.Attributes["to"]

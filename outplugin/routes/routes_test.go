@@ -164,7 +164,7 @@ route "default" {
 		t.Errorf("token = %q", a.Token)
 	}
 	rec := alertRecord(t, recordtest.Alert{Hostname: "node-7", Namespace: "prod"})
-	if got := a.Stream.Render(rec); got != "node-7/prod" {
+	if got := a.Stream.Render("t", rec); got != "node-7/prod" {
 		t.Errorf("stream = %q", got)
 	}
 	r := cfg.Routes[0]

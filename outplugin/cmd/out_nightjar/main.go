@@ -8,6 +8,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -48,7 +49,14 @@ func FLBPluginInit(plugin unsafe.Pointer) int {
 }
 
 //export FLBPluginFlushCtx
-func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) int {
+func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
+	defer func() {
+		// A panic would abort Fluent Bit; drop the chunk instead, loudly.
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "[error] [output:nightjar] flush panicked, chunk dropped: %v\n%s", p, debug.Stack())
+			ret = output.FLB_ERROR
+		}
+	}()
 	inst, ok := output.FLBPluginGetContext(ctx).(*instance.Instance)
 	if !ok {
 		fmt.Fprintln(os.Stderr, "[error] [output:nightjar] flush for an unknown instance")
