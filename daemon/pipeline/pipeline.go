@@ -74,6 +74,8 @@ type Config struct {
 	// OnEvent, if set, sees every event after enrichment, before the rules;
 	// telemetry counts events with it.
 	OnEvent func(*event.Event)
+	// OnSkip, if set, sees every record the source could not decode.
+	OnSkip func(error)
 }
 
 // Stats are the pipeline's counters.
@@ -126,6 +128,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, ErrSkip):
 			p.skipped.Add(1)
+			if p.cfg.OnSkip != nil {
+				p.cfg.OnSkip(err)
+			}
 			continue
 		default:
 			if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/daemon/alert"
@@ -57,9 +58,11 @@ func TestRunEmitsAlerts(t *testing.T) {
 		errs:   map[int]error{1: errors.Join(ErrSkip, errors.New("bad record"))},
 	}
 	var got []*alert.Alert
+	var skips []error
 	p := New(Config{
 		Source: src, Processes: procs{proc}, Rules: set,
-		Emit: func(a *alert.Alert) { got = append(got, a) },
+		Emit:   func(a *alert.Alert) { got = append(got, a) },
+		OnSkip: func(err error) { skips = append(skips, err) },
 	})
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -76,6 +79,9 @@ func TestRunEmitsAlerts(t *testing.T) {
 		if a.OutputFields[k] != want {
 			t.Errorf("output_fields[%q] = %v, want %v", k, a.OutputFields[k], want)
 		}
+	}
+	if len(skips) != 1 || !strings.Contains(skips[0].Error(), "bad record") {
+		t.Errorf("skips = %v, want the one bad record", skips)
 	}
 	if st := p.Stats(); st != (Stats{Events: 2, Skipped: 1, Matches: 1}) {
 		t.Errorf("stats = %+v", st)

@@ -193,6 +193,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Processes: procs,
 		Rules:     set,
 		Emit:      d.emit,
+		OnSkip:    func(error) { d.metrics.DecoderError("malformed") },
 		OnEvent: func(ev *event.Event) {
 			if ev.Type < event.NumTypes {
 				counters[ev.Type].Inc()
