@@ -332,6 +332,15 @@ func (e *Evaluator) Eval(ev *event.Event, fn func(*Match)) int {
 	return n
 }
 
+// RulesFor returns how many enabled rules an event of type t is evaluated
+// against.
+func (s *Set) RulesFor(t event.Type) int {
+	if t >= event.NumTypes {
+		return 0
+	}
+	return len(s.byType[t])
+}
+
 // Eval is Evaluator.Eval with an evaluator from a pool.
 func (s *Set) Eval(ev *event.Event, fn func(*Match)) int {
 	e := s.pool.Get().(*Evaluator)

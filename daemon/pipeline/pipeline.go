@@ -81,6 +81,8 @@ type Config struct {
 // Stats are the pipeline's counters.
 type Stats struct {
 	Events, Skipped, Matches uint64
+	// Evaluations counts rule conditions evaluated against events.
+	Evaluations uint64
 }
 
 // Pipeline is the daemon's event loop.
@@ -90,6 +92,7 @@ type Pipeline struct {
 	events  atomic.Uint64
 	skipped atomic.Uint64
 	matches atomic.Uint64
+	evals   atomic.Uint64
 }
 
 // New returns a pipeline; Run starts it.
@@ -103,7 +106,8 @@ func (p *Pipeline) Reload(set *rules.Set) { p.pending.Store(set) }
 
 // Stats returns the counters; safe from any goroutine.
 func (p *Pipeline) Stats() Stats {
-	return Stats{Events: p.events.Load(), Skipped: p.skipped.Load(), Matches: p.matches.Load()}
+	return Stats{Events: p.events.Load(), Skipped: p.skipped.Load(), Matches: p.matches.Load(),
+		Evaluations: p.evals.Load()}
 }
 
 // Run processes events until the source ends or fails, or ctx is done. The
@@ -145,7 +149,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if p.cfg.OnEvent != nil {
 			p.cfg.OnEvent(&ev)
 		}
-		eval.Eval(&ev, emit)
+		if n := set.RulesFor(ev.Type); n > 0 {
+			p.evals.Add(uint64(n))
+			eval.Eval(&ev, emit)
+		}
 	}
 	return nil
 }

@@ -83,7 +83,8 @@ func TestRunEmitsAlerts(t *testing.T) {
 	if len(skips) != 1 || !strings.Contains(skips[0].Error(), "bad record") {
 		t.Errorf("skips = %v, want the one bad record", skips)
 	}
-	if st := p.Stats(); st != (Stats{Events: 2, Skipped: 1, Matches: 1}) {
+	wantEvals := 2 * uint64(set.RulesFor(event.Openat))
+	if st := p.Stats(); st != (Stats{Events: 2, Skipped: 1, Matches: 1, Evaluations: wantEvals}) || wantEvals == 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }

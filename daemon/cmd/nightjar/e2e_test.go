@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/vmihailenco/msgpack/v5"
@@ -339,16 +340,15 @@ metrics {
 		t.Errorf("event time %v is not the time of the event", r.Time)
 	}
 
-	// The metrics count what happened.
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
+	// The metrics count what happened. Capture counters are published once
+	// a second, so scrape until the evaluations show.
+	var fams map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		fams = scrape(t, "http://"+metricsAddr+"/metrics")
+		if fam := fams["nightjar_rule_evaluations_total"]; fam != nil && len(fam.GetMetric()) == 1 &&
+			fam.GetMetric()[0].GetCounter().GetValue() > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	var sawAlert bool
 	for name, fam := range fams {
@@ -365,6 +365,9 @@ metrics {
 	}
 	if !sawAlert {
 		t.Errorf("no alert counter for the rule in /metrics")
+	}
+	if fam := fams["nightjar_rule_evaluations_total"]; fam == nil || len(fam.GetMetric()) != 1 || fam.GetMetric()[0].GetCounter().GetValue() < 1 {
+		t.Errorf("nightjar_rule_evaluations_total = %v, want > 0", fam)
 	}
 
 	if err := d.stop(t); err != nil {
@@ -515,4 +518,20 @@ forward_output {
 	if err := d.stop(t); err != nil {
 		t.Errorf("exit: %v", err)
 	}
+}
+
+// scrape fetches and parses a Prometheus text exposition.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
 }

@@ -74,6 +74,8 @@ type daemon struct {
 	capture *capture.Capture
 	pipe    *pipeline.Pipeline
 
+	evals uint64 // rule evaluations already published
+
 	mu       sync.RWMutex // guards delivery and cfg against a reload
 	delivery *delivery.Delivery
 	cfg      *config.Config // the running configuration
@@ -268,6 +270,10 @@ func (d *daemon) report() {
 		return
 	}
 	d.metrics.CaptureAlive()
+	if n := d.pipe.Stats().Evaluations; n > d.evals {
+		d.metrics.RuleEvaluations(n - d.evals)
+		d.evals = n
+	}
 	d.mu.RLock()
 	d.delivery.KernelDrops(st.Drops)
 	d.mu.RUnlock()
