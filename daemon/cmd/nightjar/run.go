@@ -74,7 +74,8 @@ type daemon struct {
 	capture *capture.Capture
 	pipe    *pipeline.Pipeline
 
-	evals uint64 // rule evaluations already published
+	// Counters as of the previous report, for deltas.
+	events, evals uint64
 
 	mu       sync.RWMutex // guards delivery and cfg against a reload
 	delivery *delivery.Delivery
@@ -269,10 +270,16 @@ func (d *daemon) report() {
 		d.log.Warn("capture stats", "err", err)
 		return
 	}
-	d.metrics.CaptureAlive()
-	if n := d.pipe.Stats().Evaluations; n > d.evals {
-		d.metrics.RuleEvaluations(n - d.evals)
-		d.evals = n
+	ps := d.pipe.Stats()
+	// The capture is alive while events move or nothing waits in the ring;
+	// a stuck event loop leaves records pending and the counts still.
+	if ps.Events > d.events || d.capture.Pending() == 0 {
+		d.metrics.CaptureAlive()
+	}
+	d.events = ps.Events
+	if ps.Evaluations > d.evals {
+		d.metrics.RuleEvaluations(ps.Evaluations - d.evals)
+		d.evals = ps.Evaluations
 	}
 	d.mu.RLock()
 	d.delivery.KernelDrops(st.Drops)
