@@ -48,6 +48,8 @@ type Containerd struct {
 
 	mu         sync.Mutex
 	containers map[string]string // live container id → cgroup path
+
+	cri criState // pods run through the CRI plugin; see CRI
 }
 
 // daemon is the test binary's shared containerd, managed by Main.
@@ -134,6 +136,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   disable_apparmor = true
+  # No registry is reachable: pods' sandboxes run a local image (see CRI).
+  sandbox_image = %[5]q
 `
 
 func newContainerd() (*Containerd, error) {
@@ -155,7 +159,7 @@ func newContainerd() (*Containerd, error) {
 		containers: make(map[string]string),
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
-	cfg := fmt.Sprintf(config, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Address, c.Address+".ttrpc")
+	cfg := fmt.Sprintf(config, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Address, c.Address+".ttrpc", PauseImageRef)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -220,6 +224,16 @@ func (c *Containerd) ctr(ctx context.Context, stdin []byte, args ...string) ([]b
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// ctrArgs runs the ctr command with args as given and returns its combined
+// output.
+func (c *Containerd) ctrArgs(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "ctr", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
 }
@@ -461,9 +475,13 @@ func cgroupMounts() ([]string, error) {
 	return roots, nil
 }
 
-// Close removes every container, stops containerd and removes its state.
+// Close removes every pod and container, stops containerd and removes its
+// state.
 func (c *Containerd) Close() error {
 	var errs []error
+	if err := c.closeCRI(); err != nil {
+		errs = append(errs, err)
+	}
 	c.mu.Lock()
 	ids := make([]string, 0, len(c.containers))
 	for id := range c.containers {
