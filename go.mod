@@ -9,7 +9,7 @@ require (
 
 require github.com/google/uuid v1.6.0
 
-require k8s.io/cri-api v0.37.2 // indirect
+require k8s.io/cri-api v0.37.2
 
 require (
 	cloud.google.com/go v0.123.0 // indirect
