@@ -307,10 +307,32 @@ type Container struct {
 // the test ends.
 func (c *Containerd) Start(t testing.TB, id, cgroupPath string, args ...string) *Container {
 	t.Helper()
+	return c.StartWith(t, id, cgroupPath, StartOptions{}, args...)
+}
+
+// StartOptions are what StartWith adds to ctr run.
+type StartOptions struct {
+	// Labels are set on the container record (ctr run --label).
+	Labels map[string]string
+	// Privileged runs the container with every capability and device
+	// (ctr run --privileged).
+	Privileged bool
+}
+
+// StartWith is Start with options.
+func (c *Containerd) StartWith(t testing.TB, id, cgroupPath string, opts StartOptions, args ...string) *Container {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c.track(id, cgroupPath)
-	runArgs := append([]string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath, ImageRef, id}, args...)
+	runArgs := []string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath}
+	for k, v := range opts.Labels {
+		runArgs = append(runArgs, "--label", k+"="+v)
+	}
+	if opts.Privileged {
+		runArgs = append(runArgs, "--privileged")
+	}
+	runArgs = append(append(runArgs, ImageRef, id), args...)
 	if out, err := c.run(ctx, id, runArgs); err != nil {
 		c.remove(id)
 		t.Fatalf("testctr: ctr run --detach %s: %v: %s", id, err, out)
