@@ -206,8 +206,11 @@ type Metadata struct {
 	// CRIEndpoints are the CRI sockets asked about each new container, in
 	// order; an empty list turns the Kubernetes provider off.
 	CRIEndpoints []string `hcl:"cri_endpoints,optional"`
+	// ContainerdAddress is containerd's socket, asked about containers
+	// it runs outside Kubernetes (nerdctl, ctr); "" turns that off.
+	ContainerdAddress string `hcl:"containerd_address,optional"`
 	// RawECS is nil when the file does not say; then the ECS provider is
-	// on exactly when ECS_CONTAINER_METADATA_URI_V4 is set.
+	// on exactly when ecs_uri or ECS_CONTAINER_METADATA_URI_V4 is set.
 	RawECS *bool `hcl:"ecs,optional"`
 	ECS    bool
 	// ECSURI is the task metadata endpoint; ECS_CONTAINER_METADATA_URI_V4
@@ -242,8 +245,9 @@ func Default() *Config {
 		Health: &Health{RawCaptureStall: "30s", RawOutputFailure: "5m",
 			DropAlertThreshold: 1, RawDropAlertInterval: "60s"},
 		Metadata: &Metadata{
-			CRIEndpoints: []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"},
-			RawTimeout:   "2s",
+			CRIEndpoints:      []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"},
+			ContainerdAddress: "/run/containerd/containerd.sock",
+			RawTimeout:        "2s",
 		},
 	}
 	if diags := c.resolve(nil); diags.HasErrors() {

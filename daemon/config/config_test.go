@@ -64,6 +64,7 @@ func TestExampleLoads(t *testing.T) {
 		{"metrics", c.Metrics.Listen, "127.0.0.1:9376"},
 		{"drop alert", c.Health.DropAlertInterval, time.Minute},
 		{"cri endpoints", c.Metadata.CRIEndpoints, []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"}},
+		{"containerd address", c.Metadata.ContainerdAddress, "/run/containerd/containerd.sock"},
 		{"ecs", c.Metadata.ECS, true},
 		{"ecs uri", c.Metadata.ECSURI, "http://169.254.170.2/v4/9c1e5b7a0d3f4e2a8b6c1d0e9f8a7b6c-3582601234"},
 		{"metadata timeout", c.Metadata.Timeout, 2 * time.Second},
@@ -118,6 +119,7 @@ func TestErrorPositions(t *testing.T) {
 		{"cri endpoint", "metadata {\n  cri_endpoints = [\"run/crio.sock\"]\n}\n", "bad.hcl:2:19", "Invalid CRI endpoint"},
 		{"ecs without uri", "metadata {\n  ecs = true\n}\n", "bad.hcl:2:9", "ECS_CONTAINER_METADATA_URI_V4 is not set"},
 		{"ecs uri", "metadata {\n  ecs_uri = \"169.254.170.2/v4\"\n  ecs = true\n}\n", "bad.hcl:2:13", "Invalid URL"},
+		{"containerd address", "metadata {\n  containerd_address = \"containerd.sock\"\n}\n", "bad.hcl:2:24", "Invalid containerd address"},
 		{"metadata timeout", "metadata {\n  timeout = \"0s\"\n}\n", "bad.hcl:2:13", "greater than zero"},
 	}
 	for _, tc := range cases {

@@ -239,6 +239,9 @@ func (c *Config) resolveMetadata(r *resolver, m *Metadata) {
 			r.errorf([]string{blk, "cri_endpoints"}, "Invalid CRI endpoint", "cri_endpoints: %q: want an absolute socket path or unix:///path", e)
 		}
 	}
+	if a := strings.TrimPrefix(m.ContainerdAddress, "unix://"); m.ContainerdAddress != "" && !strings.HasPrefix(a, "/") {
+		r.errorf([]string{blk, "containerd_address"}, "Invalid containerd address", "containerd_address = %q: want an absolute socket path or unix:///path", m.ContainerdAddress)
+	}
 	uri := m.ECSURI
 	if uri == "" {
 		uri = os.Getenv(ecsURIEnv)

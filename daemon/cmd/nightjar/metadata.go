@@ -6,6 +6,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/container"
+	"github.com/nightjar-sec/nightjar/daemon/container/containerd"
 	"github.com/nightjar-sec/nightjar/daemon/container/cri"
 	"github.com/nightjar-sec/nightjar/daemon/container/ecs"
 )
@@ -29,6 +30,15 @@ func newResolver(m *config.Metadata) (*container.Resolver, func() error, error) 
 		if len(m.CRIEndpoints) > 0 {
 			p, err := cri.New(cri.Config{Endpoints: m.CRIEndpoints})
 			if err != nil {
+				return nil, nil, fmt.Errorf("metadata: %w", err)
+			}
+			providers = append(providers, p)
+			closers = append(closers, p.Close)
+		}
+		if m.ContainerdAddress != "" {
+			p, err := containerd.New(containerd.Config{Address: m.ContainerdAddress})
+			if err != nil {
+				closeAll()
 				return nil, nil, fmt.Errorf("metadata: %w", err)
 			}
 			providers = append(providers, p)
