@@ -94,7 +94,7 @@ type metadataServer struct {
 	status   int
 }
 
-func newMetadataServer(t *testing.T, doc string) *metadataServer {
+func newMetadataServer(t testing.TB, doc string) *metadataServer {
 	s := &metadataServer{doc: doc, status: http.StatusOK}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
