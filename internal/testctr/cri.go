@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,12 @@ func (c *Containerd) RunPod(t testing.TB, pc PodConfig) *Pod {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	resp, err := client.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil && strings.Contains(err.Error(), "cgroup") && strings.Contains(err.Error(), "no such file or directory") {
+		// Another test binary removed the shared parent (/kubepods) as
+		// it cleaned up, between runc's creating it and creating the
+		// pod's directory; containerd has undone the failed sandbox.
+		resp, err = client.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	}
 	if err != nil {
 		t.Fatalf("testctr: run pod sandbox %s/%s: %v", pc.Namespace, pc.Name, err)
 	}
