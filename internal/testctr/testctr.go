@@ -9,6 +9,10 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(testctr.Main(m)) }
 //
+// Kubernetes-style pods run through containerd's CRI plugin (Containerd.CRI,
+// RunPod): host-network sandboxes, so no CNI plugin is needed, with a local
+// image as the pause image and kubelet's cgroup paths and labels.
+//
 // Requirements (root): the containerd and runc commands (apt packages
 // containerd and runc) and /bin/busybox (apt package busybox-static). A
 // missing one fails the test with a message naming the package.
