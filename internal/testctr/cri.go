@@ -82,8 +82,7 @@ func (c *Containerd) initCRI() error {
 		return err
 	}
 	client := runtimeapi.NewRuntimeServiceClient(conn)
-	// The plugin's image store learns of imported images from events;
-	// wait until it has both.
+	// The CRI service may start after containerd answers ctr.
 	for {
 		if _, err := client.Version(ctx, &runtimeapi.VersionRequest{}); err == nil {
 			break
