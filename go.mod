@@ -9,6 +9,15 @@ require (
 
 require github.com/google/uuid v1.6.0
 
+require k8s.io/cri-api v0.37.2
+
+require (
+	github.com/containerd/containerd/api v1.12.0
+	github.com/containerd/log v0.1.0 // indirect
+	github.com/containerd/ttrpc v1.2.9 // indirect
+	github.com/sirupsen/logrus v1.10.2 // indirect
+)
+
 require (
 	cloud.google.com/go v0.123.0 // indirect
 	cloud.google.com/go/auth v0.24.1-0.20261001053825-dbc26066f70a // indirect

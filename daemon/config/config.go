@@ -45,6 +45,7 @@ type Config struct {
 	Forward   *ForwardOutput `hcl:"forward_output,block"`
 	Metrics   *Metrics       `hcl:"metrics,block"`
 	Health    *Health        `hcl:"health,block"`
+	Metadata  *Metadata      `hcl:"metadata,block"`
 
 	// Path is the file the configuration was loaded from; empty for Default.
 	Path string
@@ -199,6 +200,27 @@ type Health struct {
 	DropAlertInterval time.Duration
 }
 
+// Metadata selects the container metadata providers: the CRI API of
+// containerd and cri-o (Kubernetes pods) and the ECS task metadata endpoint.
+type Metadata struct {
+	// CRIEndpoints are the CRI sockets asked about each new container, in
+	// order; an empty list turns the Kubernetes provider off.
+	CRIEndpoints []string `hcl:"cri_endpoints,optional"`
+	// ContainerdAddress is containerd's socket, asked about containers
+	// it runs outside Kubernetes (nerdctl, ctr); "" turns that off.
+	ContainerdAddress string `hcl:"containerd_address,optional"`
+	// RawECS is nil when the file does not say; then the ECS provider is
+	// on exactly when ecs_uri or ECS_CONTAINER_METADATA_URI_V4 is set.
+	RawECS *bool `hcl:"ecs,optional"`
+	ECS    bool
+	// ECSURI is the task metadata endpoint; ECS_CONTAINER_METADATA_URI_V4
+	// when empty.
+	ECSURI string `hcl:"ecs_uri,optional"`
+	// RawTimeout bounds each provider's answer about one container.
+	RawTimeout string `hcl:"timeout,optional"`
+	Timeout    time.Duration
+}
+
 // Default returns the configuration used when there is no file.
 func Default() *Config {
 	host, _ := os.Hostname()
@@ -222,6 +244,11 @@ func Default() *Config {
 		Metrics: &Metrics{Enabled: true, Listen: "127.0.0.1:9376"},
 		Health: &Health{RawCaptureStall: "30s", RawOutputFailure: "5m",
 			DropAlertThreshold: 1, RawDropAlertInterval: "60s"},
+		Metadata: &Metadata{
+			CRIEndpoints:      []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"},
+			ContainerdAddress: "/run/containerd/containerd.sock",
+			RawTimeout:        "2s",
+		},
 	}
 	if diags := c.resolve(nil); diags.HasErrors() {
 		panic("config: invalid defaults: " + diags.Error())

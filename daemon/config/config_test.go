@@ -63,6 +63,11 @@ func TestExampleLoads(t *testing.T) {
 		{"spool", c.Forward.Spool.SegmentSize, int64(16 << 20)},
 		{"metrics", c.Metrics.Listen, "127.0.0.1:9376"},
 		{"drop alert", c.Health.DropAlertInterval, time.Minute},
+		{"cri endpoints", c.Metadata.CRIEndpoints, []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"}},
+		{"containerd address", c.Metadata.ContainerdAddress, "/run/containerd/containerd.sock"},
+		{"ecs", c.Metadata.ECS, true},
+		{"ecs uri", c.Metadata.ECSURI, "http://169.254.170.2/v4/9c1e5b7a0d3f4e2a8b6c1d0e9f8a7b6c-3582601234"},
+		{"metadata timeout", c.Metadata.Timeout, 2 * time.Second},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -88,6 +93,7 @@ func TestPartialBlockKeepsDefaults(t *testing.T) {
 // file, line and column of the problem.
 func TestErrorPositions(t *testing.T) {
 	os.Unsetenv("NIGHTJAR_TEST_UNSET")
+	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "")
 	cases := []struct {
 		name, src, pos, msg string
 	}{
@@ -110,6 +116,11 @@ func TestErrorPositions(t *testing.T) {
 		{"rule limit missing", "rate_limit {\n  rule \"X\" {\n    rate = 1\n  }\n}\n", "bad.hcl:2:12", "burst"},
 		{"metrics listen", "metrics {\n  listen = \"9376\"\n}\n", "bad.hcl:2:12", "Invalid listen address"},
 		{"batch size", "forward_output {\n  batch_size = 0\n}\n", "bad.hcl:2:16", "batch_size = 0"},
+		{"cri endpoint", "metadata {\n  cri_endpoints = [\"run/crio.sock\"]\n}\n", "bad.hcl:2:19", "Invalid CRI endpoint"},
+		{"ecs without uri", "metadata {\n  ecs = true\n}\n", "bad.hcl:2:9", "ECS_CONTAINER_METADATA_URI_V4 is not set"},
+		{"ecs uri", "metadata {\n  ecs_uri = \"169.254.170.2/v4\"\n  ecs = true\n}\n", "bad.hcl:2:13", "Invalid URL"},
+		{"containerd address", "metadata {\n  containerd_address = \"containerd.sock\"\n}\n", "bad.hcl:2:24", "Invalid containerd address"},
+		{"metadata timeout", "metadata {\n  timeout = \"0s\"\n}\n", "bad.hcl:2:13", "greater than zero"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +139,32 @@ func TestErrorPositions(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// TestMetadataECSDefault: the ECS provider is on exactly when the ECS agent
+// set the endpoint variable, unless the file says otherwise.
+func TestMetadataECSDefault(t *testing.T) {
+	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "")
+	c, err := Parse(nil, "a.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metadata.ECS || len(c.Metadata.CRIEndpoints) != 2 || c.Metadata.Timeout != 2*time.Second {
+		t.Errorf("defaults without ECS: %+v", c.Metadata)
+	}
+	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/abc")
+	if c, err = Parse(nil, "b.hcl"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Metadata.ECS || c.Metadata.ECSURI != "http://169.254.170.2/v4/abc" {
+		t.Errorf("defaults in an ECS task: %+v", c.Metadata)
+	}
+	if c, err = Parse([]byte("metadata {\n  ecs = false\n  cri_endpoints = []\n}\n"), "c.hcl"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Metadata.ECS || len(c.Metadata.CRIEndpoints) != 0 {
+		t.Errorf("ecs = false, cri_endpoints = []: %+v", c.Metadata)
 	}
 }
 

@@ -106,3 +106,26 @@ health {
   drop_alert_threshold = 1
   drop_alert_interval  = "60s"
 }
+
+# Container metadata: what fills container.name, container.image.*,
+# container.privileged, k8s.* and the ECS task fields of each new container.
+metadata {
+  # CRI sockets (containerd, cri-o) asked about each new container, in
+  # order. An empty list turns Kubernetes metadata off.
+  cri_endpoints = ["/run/containerd/containerd.sock", "/run/crio/crio.sock"]
+
+  # containerd's socket, asked about the containers it runs outside
+  # Kubernetes (nerdctl, ctr): image, privileged, nerdctl's name. An empty
+  # string turns this off.
+  containerd_address = "/run/containerd/containerd.sock"
+
+  # The ECS task metadata endpoint v4. Default: on exactly when ecs_uri or
+  # ECS_CONTAINER_METADATA_URI_V4 is set (the ECS agent sets it in every
+  # task), and ecs_uri defaults to that variable.
+  ecs     = true
+  ecs_uri = env("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/9c1e5b7a0d3f4e2a8b6c1d0e9f8a7b6c-3582601234")
+
+  # Bound on each provider's answer about one container; the container's
+  # first event waits at most this long per provider.
+  timeout = "2s"
+}

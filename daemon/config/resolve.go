@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -213,6 +214,8 @@ func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 	r.duration(&hl.OutputFailure, hl.RawOutputFailure, true, "health", "output_failure")
 	r.duration(&hl.DropAlertInterval, hl.RawDropAlertInterval, true, "health", "drop_alert_interval")
 
+	c.resolveMetadata(r, c.Metadata)
+
 	// stdout is the default output: on unless the file says otherwise or
 	// another output is enabled.
 	if c.Stdout.RawEnabled != nil {
@@ -221,6 +224,45 @@ func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 		c.Stdout.Enabled = !(c.File.Enabled || c.HTTP.Enabled || c.Forward.Enabled)
 	}
 	return r.diags
+}
+
+// ecsURIEnv is where the ECS agent gives each container the task metadata
+// endpoint v4.
+const ecsURIEnv = "ECS_CONTAINER_METADATA_URI_V4"
+
+func (c *Config) resolveMetadata(r *resolver, m *Metadata) {
+	const blk = "metadata"
+	r.duration(&m.Timeout, m.RawTimeout, true, blk, "timeout")
+	for _, e := range m.CRIEndpoints {
+		path := strings.TrimPrefix(e, "unix://")
+		if !strings.HasPrefix(path, "/") {
+			r.errorf([]string{blk, "cri_endpoints"}, "Invalid CRI endpoint", "cri_endpoints: %q: want an absolute socket path or unix:///path", e)
+		}
+	}
+	if a := strings.TrimPrefix(m.ContainerdAddress, "unix://"); m.ContainerdAddress != "" && !strings.HasPrefix(a, "/") {
+		r.errorf([]string{blk, "containerd_address"}, "Invalid containerd address", "containerd_address = %q: want an absolute socket path or unix:///path", m.ContainerdAddress)
+	}
+	uri := m.ECSURI
+	if uri == "" {
+		uri = os.Getenv(ecsURIEnv)
+	}
+	if m.RawECS != nil {
+		m.ECS = *m.RawECS
+	} else {
+		m.ECS = uri != ""
+	}
+	if !m.ECS {
+		return
+	}
+	if uri == "" {
+		r.errorf([]string{blk, "ecs"}, "Missing ECS metadata endpoint", "ecs = true but ecs_uri is empty and %s is not set", ecsURIEnv)
+		return
+	}
+	if u, err := url.Parse(uri); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.errorf([]string{blk, "ecs_uri"}, "Invalid URL", "ECS task metadata endpoint %q: want an http:// URL", uri)
+		return
+	}
+	m.ECSURI = uri
 }
 
 func (c *Config) resolveForward(r *resolver, fw *ForwardOutput) {

@@ -27,6 +27,12 @@ const Passwd = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/false\
 // writeImage writes a single-layer busybox image, as a docker-archive
 // tarball tagged ImageRef, to path.
 func writeImage(path string) error {
+	return writeImageAs(path, ImageRef, []string{"/bin/sh"})
+}
+
+// writeImageAs writes the busybox image with command cmd, tagged ref, to
+// path.
+func writeImageAs(path, ref string, cmd []string) error {
 	layerTar, err := rootfs()
 	if err != nil {
 		return err
@@ -49,13 +55,13 @@ func writeImage(path string) error {
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
 	cfg.Config = v1.Config{
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Cmd:        []string{"/bin/sh"},
+		Cmd:        cmd,
 		WorkingDir: "/",
 	}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return fmt.Errorf("image config: %w", err)
 	}
-	tag, err := name.NewTag(ImageRef)
+	tag, err := name.NewTag(ref)
 	if err != nil {
 		return err
 	}

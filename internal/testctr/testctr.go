@@ -9,6 +9,10 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(testctr.Main(m)) }
 //
+// Kubernetes-style pods run through containerd's CRI plugin (Containerd.CRI,
+// RunPod): host-network sandboxes, so no CNI plugin is needed, with a local
+// image as the pause image and kubelet's cgroup paths and labels.
+//
 // Requirements (root): the containerd and runc commands (apt packages
 // containerd and runc) and /bin/busybox (apt package busybox-static). A
 // missing one fails the test with a message naming the package.
@@ -48,6 +52,8 @@ type Containerd struct {
 
 	mu         sync.Mutex
 	containers map[string]string // live container id → cgroup path
+
+	cri criState // pods run through the CRI plugin; see CRI
 }
 
 // daemon is the test binary's shared containerd, managed by Main.
@@ -134,6 +140,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   disable_apparmor = true
+  # No registry is reachable: pods' sandboxes run a local image (see CRI).
+  sandbox_image = %[5]q
 `
 
 func newContainerd() (*Containerd, error) {
@@ -155,7 +163,7 @@ func newContainerd() (*Containerd, error) {
 		containers: make(map[string]string),
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
-	cfg := fmt.Sprintf(config, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Address, c.Address+".ttrpc")
+	cfg := fmt.Sprintf(config, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Address, c.Address+".ttrpc", PauseImageRef)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -220,6 +228,16 @@ func (c *Containerd) ctr(ctx context.Context, stdin []byte, args ...string) ([]b
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// ctrArgs runs the ctr command with args as given and returns its combined
+// output.
+func (c *Containerd) ctrArgs(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "ctr", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
 }
@@ -293,10 +311,32 @@ type Container struct {
 // the test ends.
 func (c *Containerd) Start(t testing.TB, id, cgroupPath string, args ...string) *Container {
 	t.Helper()
+	return c.StartWith(t, id, cgroupPath, StartOptions{}, args...)
+}
+
+// StartOptions are what StartWith adds to ctr run.
+type StartOptions struct {
+	// Labels are set on the container record (ctr run --label).
+	Labels map[string]string
+	// Privileged runs the container with every capability and device
+	// (ctr run --privileged).
+	Privileged bool
+}
+
+// StartWith is Start with options.
+func (c *Containerd) StartWith(t testing.TB, id, cgroupPath string, opts StartOptions, args ...string) *Container {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c.track(id, cgroupPath)
-	runArgs := append([]string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath, ImageRef, id}, args...)
+	runArgs := []string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath}
+	for k, v := range opts.Labels {
+		runArgs = append(runArgs, "--label", k+"="+v)
+	}
+	if opts.Privileged {
+		runArgs = append(runArgs, "--privileged")
+	}
+	runArgs = append(append(runArgs, ImageRef, id), args...)
 	if out, err := c.run(ctx, id, runArgs); err != nil {
 		c.remove(id)
 		t.Fatalf("testctr: ctr run --detach %s: %v: %s", id, err, out)
@@ -461,9 +501,13 @@ func cgroupMounts() ([]string, error) {
 	return roots, nil
 }
 
-// Close removes every container, stops containerd and removes its state.
+// Close removes every pod and container, stops containerd and removes its
+// state.
 func (c *Containerd) Close() error {
 	var errs []error
+	if err := c.closeCRI(); err != nil {
+		errs = append(errs, err)
+	}
 	c.mu.Lock()
 	ids := make([]string, 0, len(c.containers))
 	for id := range c.containers {

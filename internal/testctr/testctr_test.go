@@ -31,3 +31,17 @@ func TestRunAndExec(t *testing.T) {
 		t.Errorf("Exec = %+v", r)
 	}
 }
+
+func TestPod(t *testing.T) {
+	c := Start(t)
+	pod := c.RunPod(t, PodConfig{Name: "p", Namespace: "ns"})
+	ct := pod.Start(t, ContainerConfig{Name: "main", Args: []string{"sleep", "600"}})
+	cg, err := os.ReadFile("/proc/" + strconv.Itoa(ct.PID) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "0::/kubepods/besteffort/pod" + pod.UID + "/" + ct.ID + "\n"
+	if !strings.Contains(string(cg), want) {
+		t.Errorf("pod container cgroup:\n%s\nwant line %q", cg, want)
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/daemon/config"
-	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/delivery"
 	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/daemon/output"
@@ -159,10 +158,11 @@ func (d *daemon) run(ctx context.Context) error {
 		}()
 	}
 
-	resolver, err := container.NewResolver(container.Config{})
+	resolver, closeMetadata, err := newResolver(cfg.Metadata)
 	if err != nil {
-		return fmt.Errorf("container resolver: %w", err)
+		return err
 	}
+	defer closeMetadata()
 	procs := proctable.New(proctable.Config{
 		Containers: resolver,
 		OnError:    func(err error) { d.log.Debug("proc", "err", err) },

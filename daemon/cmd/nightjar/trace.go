@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
-	"github.com/nightjar-sec/nightjar/daemon/container"
+	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/daemon/pipeline"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
@@ -80,10 +80,11 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 	// user name, parent, container); counting needs none of it.
 	var procs *proctable.Table
 	if !o.countOnly {
-		resolver, err := container.NewResolver(container.Config{})
+		resolver, closeMetadata, err := newResolver(config.Default().Metadata)
 		if err != nil {
-			return fmt.Errorf("container resolver: %w", err)
+			return err
 		}
+		defer closeMetadata()
 		procs = proctable.New(proctable.Config{Containers: resolver})
 		if err := procs.Seed(ctx); err != nil {
 			return fmt.Errorf("seed process table: %w", err)

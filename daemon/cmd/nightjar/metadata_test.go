@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/nightjar-sec/nightjar/daemon/config"
+	"github.com/nightjar-sec/nightjar/internal/testctr"
+)
+
+func TestMain(m *testing.M) { os.Exit(testctr.Main(m)) }
+
+// TestNewResolverFromConfig configures the metadata block as a file
+// would, then resolves real containers through the resolver newResolver
+// builds: a Kubernetes pod (CRI), a plain containerd container, and a
+// container in an ECS task's cgroup, whose task document a local server
+// serves as the ECS agent would.
+func TestNewResolverFromConfig(t *testing.T) {
+	c := testctr.Start(t)
+	pod := c.RunPod(t, testctr.PodConfig{Name: "api-0", Namespace: "shop", Labels: map[string]string{"app": "api"}})
+	podCtr := pod.Start(t, testctr.ContainerConfig{Name: "api", Args: []string{"sleep", "600"}})
+	plainID := testctr.NewID()
+	plain := c.StartWith(t, plainID, "/"+c.Namespace+"/"+plainID,
+		testctr.StartOptions{Labels: map[string]string{"nerdctl/name": "cache"}}, "sleep", "600")
+	const task = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	ecsID := testctr.NewID()
+	ecsCtr := c.Start(t, ecsID, "/ecs/"+task+"/"+ecsID, "sleep", "600")
+
+	taskARN := "arn:aws:ecs:us-east-1:123456789012:task/shop/" + task
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v4/abc/task" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"Cluster":"shop","TaskARN":%q,"Family":"checkout","Revision":"3","Containers":[{"DockerId":%q,"Name":"checkout","Image":"checkout:1.4"}]}`, taskARN, ecsID)
+	}))
+	defer srv.Close()
+
+	src := fmt.Sprintf("metadata {\n  cri_endpoints = [%q]\n  containerd_address = %q\n  ecs_uri = %q\n  timeout = \"5s\"\n}\n",
+		"unix://"+c.Address, c.Address, srv.URL+"/v4/abc")
+	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "")
+	cfg, err := config.Parse([]byte(src), "nightjar.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Metadata.ECS {
+		t.Fatal("ecs_uri set but the ECS provider is off")
+	}
+	res, closeMetadata, err := newResolver(cfg.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := closeMetadata(); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	k8s, _, err := res.Lookup(uint32(podCtr.PID), 0)
+	if err != nil || k8s == nil || k8s.K8sNamespace != "shop" || k8s.K8sPodName != "api-0" || k8s.Name != "api" || k8s.K8sPodLabels["app"] != "api" {
+		t.Errorf("pod container: %+v, %v", k8s, err)
+	}
+	ctrd, _, err := res.Lookup(uint32(plain.PID), 0)
+	if err != nil || ctrd == nil || ctrd.Name != "cache" || ctrd.ImageRepository != "nightjar.test/busybox" || ctrd.K8sNamespace != "" {
+		t.Errorf("containerd container: %+v, %v", ctrd, err)
+	}
+	e, _, err := res.Lookup(uint32(ecsCtr.PID), 0)
+	if err != nil || e == nil || e.Name != "checkout" || e.ImageRepository != "checkout" || e.ImageTag != "1.4" ||
+		e.ECSTaskARN != taskARN || e.ECSCluster != "shop" || e.ECSFamily != "checkout" {
+		t.Errorf("ECS container: %+v, %v", e, err)
+	}
+}
