@@ -16,13 +16,16 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/event"
 )
 
+// ErrNotFound is what a MetadataProvider returns (possibly wrapped) for a
+// container its runtime does not know: another provider's container, not a
+// failure, so the Resolver does not count it as an error.
+var ErrNotFound = errors.New("container not known to this provider")
+
 // MetadataProvider adds what a container runtime or orchestrator knows
 // about a container (name, image, Kubernetes pod, ECS task) to a Container
-// whose ID, FullID and Runtime come from its cgroup path.
-//
-// Providers for Kubernetes (the CRI API of containerd/cri-o, k8s.io/cri-api)
-// and for ECS (the task metadata endpoint v4) are later work; the Resolver
-// calls whatever providers it is given, in order, once per container.
+// whose ID, FullID and Runtime come from its cgroup path. The Resolver calls
+// its providers in order, once per container (packages cri, containerd and
+// ecs below this one).
 type MetadataProvider interface {
 	// Enrich fills metadata fields of c. It returns an error when the
 	// runtime could not be asked; fields it cannot learn stay empty.
@@ -173,7 +176,7 @@ func (r *Resolver) fromLines(lines []CgroupLine) *event.Container {
 	}
 	for _, p := range r.metadata {
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		if err := p.Enrich(ctx, c); err != nil {
+		if err := p.Enrich(ctx, c); err != nil && !errors.Is(err, ErrNotFound) {
 			r.stats.MetadataErrors++
 		}
 		cancel()

@@ -42,7 +42,7 @@ const namespaceHeader = "containerd-namespace"
 const LabelNerdctlName = "nerdctl/name"
 
 // ErrNotFound is returned, wrapped, when no namespace has the container.
-var ErrNotFound = errors.New("container not known to containerd")
+var ErrNotFound = fmt.Errorf("container not known to containerd: %w", container.ErrNotFound)
 
 // Config configures a Provider.
 type Config struct {

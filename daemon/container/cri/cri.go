@@ -37,7 +37,7 @@ func DefaultEndpoints() []string {
 }
 
 // ErrNotFound is returned, wrapped, when no endpoint knows the container.
-var ErrNotFound = errors.New("container not known to any CRI endpoint")
+var ErrNotFound = fmt.Errorf("container not known to any CRI endpoint: %w", container.ErrNotFound)
 
 // Config configures a Provider.
 type Config struct {

@@ -36,7 +36,7 @@ const maxDocument = 4 << 20
 
 // ErrNotFound is returned, wrapped, for a container the task document
 // does not list.
-var ErrNotFound = errors.New("container not in the ECS task")
+var ErrNotFound = fmt.Errorf("container not in the ECS task: %w", container.ErrNotFound)
 
 // URIFromEnv returns the endpoint's base URI from the environment, and
 // whether it is set.
