@@ -182,3 +182,14 @@ func BenchmarkAppendText(b *testing.B) {
 		buf = appendText(buf[:0], ev)
 	}
 }
+
+func BenchmarkAppendJSONExec(b *testing.B) {
+	ev := &event.Event{Type: event.Execve, Path: []byte("/usr/bin/python3"), Path2: []byte("/usr/bin/python3.11"),
+		Argv: []byte("python3\x00-c\x00import os; print(\"héllo\", os.getpid())\x00--flag=\tvalue")}
+	copy(ev.Comm[:], "python3")
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendJSON(buf[:0], ev)
+	}
+}
