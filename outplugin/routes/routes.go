@@ -11,10 +11,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Config is a loaded routes file.
@@ -121,7 +121,7 @@ func parse(src []byte, filename string, opts Options) (*Config, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	ectx := &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc(opts.LookupEnv)}}
+	ectx := &hcl.EvalContext{Functions: hclfunc.Functions(opts.LookupEnv)}
 	cfg := &Config{}
 	byID := map[string]int{}
 	for _, b := range content.Blocks.OfType("destination") {
@@ -250,22 +250,6 @@ func parseRoute(b *hcl.Block, byID map[string]int, ectx *hcl.EvalContext) (*Rout
 		return nil, diags
 	}
 	return r, diags
-}
-
-func envFunc(lookup func(string) (string, bool)) function.Function {
-	return function.New(&function.Spec{
-		Description: "Returns the value of an environment variable; fails when it is unset.",
-		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			name := args[0].AsString()
-			v, ok := lookup(name)
-			if !ok {
-				return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
-			}
-			return cty.StringVal(v), nil
-		},
-	})
 }
 
 // DiagError turns diagnostics into one error whose lines read
