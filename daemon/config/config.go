@@ -9,7 +9,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/hcldiag"
 	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 )
 
@@ -233,26 +233,7 @@ type Error struct {
 	Diagnostics hcl.Diagnostics
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	for i, d := range e.Diagnostics {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		if d.Subject != nil {
-			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		}
-		b.WriteString(d.Summary)
-		if d.Detail != "" {
-			b.WriteString(": ")
-			b.WriteString(d.Detail)
-		}
-	}
-	return b.String()
-}
+func (e *Error) Error() string { return hcldiag.Format(e.Diagnostics, "\n") }
 
 // Load reads the configuration at path over the defaults.
 func Load(path string) (*Config, error) {

@@ -5,6 +5,7 @@
 package cloudwatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -260,7 +261,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	var jobs []job
 	for _, k := range order {
 		evs := streams[k]
-		slices.SortStableFunc(evs, func(a, b event) int { return cmpInt64(a.ts, b.ts) })
+		slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.ts, b.ts) })
 		for _, batch := range split(evs) {
 			jobs = append(jobs, job{k, batch})
 		}
@@ -293,16 +294,6 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	}
 	wg.Wait()
 	return firstEr
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // buildMessages converts every record to JSON, on several goroutines for

@@ -4,6 +4,7 @@
 package routes
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/nightjar-sec/nightjar/internal/hcldiag"
 	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -108,9 +110,6 @@ func (c *Config) Close() error {
 func parse(src []byte, filename string, opts Options) (*Config, hcl.Diagnostics) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.LookupEnv == nil {
-		opts.LookupEnv = os.LookupEnv
 	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
@@ -252,25 +251,7 @@ func parseRoute(b *hcl.Block, byID map[string]int, ectx *hcl.EvalContext) (*Rout
 	return r, diags
 }
 
-// DiagError turns diagnostics into one error whose lines read
-// "file:line:col: summary: detail".
-func DiagError(diags hcl.Diagnostics) error {
-	var b strings.Builder
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		if d.Subject != nil {
-			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		}
-		b.WriteString(d.Summary)
-		if d.Detail != "" {
-			b.WriteString(": ")
-			b.WriteString(d.Detail)
-		}
-	}
-	return fmt.Errorf("%s", b.String())
-}
+// DiagError turns diagnostics into one single-line error, its parts
+// "file:line:col: summary: detail" separated by "; " (Fluent Bit logs it
+// as one line).
+func DiagError(diags hcl.Diagnostics) error { return errors.New(hcldiag.Format(diags, "; ")) }
