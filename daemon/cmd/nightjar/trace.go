@@ -174,5 +174,5 @@ func captureTypes(o traceOptions) []event.Type {
 	if o.types == nil || o.countOnly {
 		return o.types
 	}
-	return append(append([]event.Type(nil), o.types...), pipeline.StateTypes...)
+	return append(append([]event.Type(nil), o.types...), pipeline.StateTypes()...)
 }
