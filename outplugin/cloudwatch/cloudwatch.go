@@ -135,12 +135,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	default:
 		return bad("Invalid log_group_class", "log_group_class must be STANDARD, INFREQUENT_ACCESS or DELIVERY.")
 	}
-	if s.Timeout != "" {
-		t, err := time.ParseDuration(s.Timeout)
-		if err != nil || t <= 0 {
-			return bad("Invalid timeout", fmt.Sprintf("timeout %q is not a positive duration such as \"10s\".", s.Timeout))
-		}
-		d.timeout = t
+	var err error
+	if d.timeout, err = destination.ParseTimeout(s.Timeout, d.timeout); err != nil {
+		return bad("Invalid timeout", err.Error()+".")
 	}
 	if s.MaxAttempts > 0 {
 		d.backoff.Attempts = s.MaxAttempts
