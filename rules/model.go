@@ -9,7 +9,9 @@ import (
 
 // text is a condition or output assembled from one or more file values
 // (appends join them with a space, as Falco does), able to map an offset
-// back to the file.
+// back to the file. Each value's trailing whitespace is dropped, as Falco
+// trims them: a folded or literal YAML block ends in a newline that is not
+// part of the text and would otherwise sit where an append joins it.
 type text struct {
 	parts []textPart
 }
@@ -27,10 +29,12 @@ func (t text) String() string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(p.val.scalar)
+		b.WriteString(trimEnd(p.val.scalar))
 	}
 	return b.String()
 }
+
+func trimEnd(s string) string { return strings.TrimRight(s, " \t\r\n") }
 
 func (t text) appended(n *node) text {
 	s := t.String()

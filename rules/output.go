@@ -20,6 +20,10 @@ func (t *template) render(dst []byte, c *fields.Ctx) []byte {
 	return append(dst, t.lits[len(t.lits)-1]...)
 }
 
+// empty reports whether the template renders nothing, so Render adds no
+// separator for it.
+func (t *template) empty() bool { return len(t.fields) == 0 && t.lits[0] == "" }
+
 func (t *template) values(c *fields.Ctx) map[string]any {
 	m := make(map[string]any, len(t.fields))
 	for _, f := range t.fields {
@@ -36,8 +40,7 @@ func isFieldChar(c byte) bool {
 // name may carry an argument in brackets (%proc.aname[2]); trailing dots
 // end a sentence rather than belong to the field.
 func (c *compiler) compileOutput(r *ruleDef) (*template, bool) {
-	// Folded YAML scalars end in a newline that is not part of the message.
-	s := strings.TrimRight(r.output.String(), " \t\r\n")
+	s := r.output.String() // without the newline of a YAML block; see text
 	o := owner{kind: "rule", name: r.name, text: r.output}
 	t := &template{}
 	var lit strings.Builder

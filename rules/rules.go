@@ -366,8 +366,10 @@ func (m *Match) Render() (string, map[string]any) {
 	b = time.Unix(0, m.Event.Time).UTC().AppendFormat(b, "15:04:05.000000000")
 	b = append(b, ": "...)
 	b = append(b, m.Rule.Priority.String()...)
-	b = append(b, ' ')
-	b = m.out.render(b, m.ctx)
+	if !m.out.empty() {
+		b = append(b, ' ')
+		b = m.out.render(b, m.ctx)
+	}
 	return string(b), m.out.values(m.ctx)
 }
 

@@ -415,3 +415,62 @@ func TestConcurrentEval(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputTrailingWhitespace checks outputs as Falco renders them: the
+// newline a folded or literal YAML block (or an HCL heredoc) leaves is not
+// part of the message, not at its end and not where an append joins it.
+func TestOutputTrailingWhitespace(t *testing.T) {
+	const want = "18:00:00.123456789: Notice cat opened /etc/hosts"
+	for _, tc := range []struct{ name, src string }{
+		{"folded.yaml", `
+- rule: Open
+  desc: d
+  condition: evt.type = openat
+  output: >
+    %proc.name opened
+    %fd.name
+  priority: NOTICE
+`},
+		{"literal.yaml", "- rule: Open\n  desc: d\n  condition: evt.type = openat\n  output: |+\n    %proc.name opened %fd.name  \n\n\n  priority: NOTICE\n"},
+		{"append.yaml", `
+- rule: Open
+  desc: d
+  condition: evt.type = openat
+  output: >
+    %proc.name opened
+  priority: NOTICE
+- rule: Open
+  override:
+    output: append
+  output: |
+    %fd.name
+`},
+		{"heredoc.hcl", `
+rule "Open" {
+  desc      = "d"
+  condition = "evt.type = openat"
+  output    = <<-EOT
+    %proc.name opened %fd.name
+  EOT
+  priority  = "NOTICE"
+}
+`},
+	} {
+		s := mustLoad(t, src(tc.name, tc.src))
+		n := s.Eval(openEvent(proc("cat"), "/etc/hosts", oRDONLY), func(m *Match) {
+			if a := m.Alert(); a.Output != want {
+				t.Errorf("%s: output %q, want %q", tc.name, a.Output, want)
+			}
+		})
+		if n != 1 {
+			t.Errorf("%s: %d matches", tc.name, n)
+		}
+	}
+	// An output of only whitespace renders without a trailing separator.
+	s := mustLoad(t, src("blank.yaml", "- rule: Blank\n  desc: d\n  condition: evt.type = openat\n  output: \"  \"\n  priority: NOTICE\n"))
+	s.Eval(openEvent(proc("cat"), "/etc/hosts", oRDONLY), func(m *Match) {
+		if out, _ := m.Render(); out != "18:00:00.123456789: Notice" {
+			t.Errorf("blank output renders as %q", out)
+		}
+	})
+}

@@ -7,19 +7,17 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/hcldiag"
+	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 )
 
 // DefaultPath is where the daemon looks for its configuration.
@@ -262,26 +260,7 @@ type Error struct {
 	Diagnostics hcl.Diagnostics
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	for i, d := range e.Diagnostics {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		if d.Subject != nil {
-			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		}
-		b.WriteString(d.Summary)
-		if d.Detail != "" {
-			b.WriteString(": ")
-			b.WriteString(d.Detail)
-		}
-	}
-	return b.String()
-}
+func (e *Error) Error() string { return hcldiag.Format(e.Diagnostics, "\n") }
 
 // Load reads the configuration at path over the defaults.
 func Load(path string) (*Config, error) {
@@ -313,28 +292,5 @@ func Parse(src []byte, filename string) (*Config, error) {
 }
 
 func evalContext() *hcl.EvalContext {
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc}}
+	return &hcl.EvalContext{Functions: hclfunc.Functions(os.LookupEnv)}
 }
-
-// envFunc is env("NAME") or env("NAME", "default"): the value of an
-// environment variable, so secrets stay out of the file. An unset variable
-// without a default is an error.
-var envFunc = function.New(&function.Spec{
-	Description: "Returns the value of an environment variable.",
-	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
-	VarParam:    &function.Parameter{Name: "default", Type: cty.String},
-	Type:        function.StaticReturnType(cty.String),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		if len(args) > 2 {
-			return cty.NilVal, errors.New("env takes a name and at most one default")
-		}
-		name := args[0].AsString()
-		if v, ok := os.LookupEnv(name); ok {
-			return cty.StringVal(v), nil
-		}
-		if len(args) == 2 {
-			return args[1], nil
-		}
-		return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
-	},
-})

@@ -54,9 +54,9 @@ func New(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logger) (*Del
 	for _, r := range cfg.RateLimit.Rules {
 		limits[r.Name] = ratelimit.Limit{Rate: r.Rate, Burst: r.Burst}
 	}
-	var window = cfg.Dedup.Window
+	window := cfg.Dedup.Window
 	if !cfg.Dedup.Enabled {
-		window = 0
+		window = 0 // ratelimit's "no dedup"
 	}
 	d.limiter = ratelimit.New(ratelimit.Options{
 		PerRule:     ratelimit.Limit{Rate: cfg.RateLimit.Rate, Burst: cfg.RateLimit.Burst},
@@ -75,6 +75,7 @@ func New(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logger) (*Del
 	})
 	d.fanout = output.NewFanout(output.FanoutOptions{QueueSize: cfg.OutputQueueSize, Logger: log}, sinks...)
 	if metrics != nil {
+		// The newest delivery is the one whose counters /metrics shows.
 		metrics.SetOutputs(d.fanout.Stats)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,7 +118,7 @@ func Sinks(cfg *config.Config, log *slog.Logger) ([]output.Sink, error) {
 		mode, err := forward.ParseMode(c.Mode)
 		if err != nil {
 			closeAll(sinks)
-			return nil, err
+			return nil, fmt.Errorf("forward_output: %w", err)
 		}
 		opts := forward.Options{
 			Network: c.Network, Address: c.Target, Tag: c.Tag, Mode: mode, RequireAck: c.RequireAck,

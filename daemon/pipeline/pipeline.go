@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/rules"
 )
@@ -38,13 +39,16 @@ type Processes interface {
 	Handle(ev *event.Event)
 }
 
-// StateTypes are the event types the process table needs whatever the rules
-// ask for: without them process names, ancestry, and cwd would go stale.
-var StateTypes = []event.Type{
-	event.Execve, event.Execveat,
-	event.Clone, event.Clone3, event.Fork, event.Vfork, event.ProcExit,
-	event.Chdir, event.Fchdir,
-	event.Dup, event.Dup2, event.Dup3,
+// StateTypes returns the event types the process table needs whatever the
+// rules ask for: without them process names, ancestry, and cwd would go
+// stale. The slice is the caller's.
+func StateTypes() []event.Type {
+	return []event.Type{
+		event.Execve, event.Execveat,
+		event.Clone, event.Clone3, event.Fork, event.Vfork, event.ProcExit,
+		event.Chdir, event.Fchdir,
+		event.Dup, event.Dup2, event.Dup3,
+	}
 }
 
 // CaptureTypes returns the event types to capture for set: the ones its
@@ -52,7 +56,7 @@ var StateTypes = []event.Type{
 func CaptureTypes(set *rules.Set) []event.Type {
 	var seen [event.NumTypes]bool
 	var out []event.Type
-	for _, list := range [][]event.Type{StateTypes, set.Types()} {
+	for _, list := range [][]event.Type{StateTypes(), set.Types()} {
 		for _, t := range list {
 			if t < event.NumTypes && !seen[t] {
 				seen[t] = true
@@ -169,7 +173,7 @@ func (p *Pipeline) alert(m *rules.Match) *alert.Alert {
 		c = m.Event.Proc.Container
 	}
 	if _, ok := a.OutputFields["container.id"]; !ok {
-		a.OutputFields["container.id"] = containerID(c)
+		a.OutputFields["container.id"] = container.ID(c)
 	}
 	if _, ok := a.OutputFields["container.name"]; !ok {
 		a.OutputFields["container.name"] = containerName(c)
@@ -177,13 +181,8 @@ func (p *Pipeline) alert(m *rules.Match) *alert.Alert {
 	return &a
 }
 
-func containerID(c *event.Container) string {
-	if c == nil {
-		return "host"
-	}
-	return c.ID
-}
-
+// containerName is container.name as Falco prints it: "host" outside a
+// container, null when the runtime gave no name.
 func containerName(c *event.Container) any {
 	if c == nil {
 		return "host"

@@ -126,7 +126,7 @@ func TestCaptureTypesIncludeState(t *testing.T) {
 		}
 		got[ty] = true
 	}
-	for _, ty := range append(StateTypes, event.Openat, event.Ptrace, event.Connect) {
+	for _, ty := range append(StateTypes(), event.Openat, event.Ptrace, event.Connect) {
 		if !got[ty] {
 			t.Errorf("capture types lack %v", ty)
 		}

@@ -12,6 +12,7 @@ package spool
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -119,7 +120,7 @@ func (s *Spool) recover() error {
 		}
 		s.segs = append(s.segs, &segment{seq: seq})
 	}
-	slices.SortFunc(s.segs, func(a, b *segment) int { return cmpU64(a.seq, b.seq) })
+	slices.SortFunc(s.segs, func(a, b *segment) int { return cmp.Compare(a.seq, b.seq) })
 
 	curSeq, curOff := uint64(0), int64(0)
 	if b, err := os.ReadFile(filepath.Join(s.dir, cursorName)); err == nil {
@@ -162,16 +163,6 @@ func (s *Spool) recover() error {
 	}
 	s.pending -= s.consumed
 	return s.openWriter(s.segs[len(s.segs)-1].seq)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scanSegment validates a segment and returns its size and record count. In

@@ -144,12 +144,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	default:
 		return bad("Invalid resource_type", "resource_type must be auto, k8s_container, gce_instance, generic_node or global.")
 	}
-	if s.Timeout != "" {
-		t, err := time.ParseDuration(s.Timeout)
-		if err != nil || t <= 0 {
-			return bad("Invalid timeout", fmt.Sprintf("timeout %q is not a positive duration such as \"10s\".", s.Timeout))
-		}
-		d.timeout = t
+	var err error
+	if d.timeout, err = destination.ParseTimeout(s.Timeout, d.timeout); err != nil {
+		return bad("Invalid timeout", err.Error()+".")
 	}
 	if s.MaxAttempts > 0 {
 		d.backoff.Attempts = s.MaxAttempts

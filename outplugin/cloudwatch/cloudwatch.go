@@ -5,6 +5,7 @@
 package cloudwatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,12 +135,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	default:
 		return bad("Invalid log_group_class", "log_group_class must be STANDARD, INFREQUENT_ACCESS or DELIVERY.")
 	}
-	if s.Timeout != "" {
-		t, err := time.ParseDuration(s.Timeout)
-		if err != nil || t <= 0 {
-			return bad("Invalid timeout", fmt.Sprintf("timeout %q is not a positive duration such as \"10s\".", s.Timeout))
-		}
-		d.timeout = t
+	var err error
+	if d.timeout, err = destination.ParseTimeout(s.Timeout, d.timeout); err != nil {
+		return bad("Invalid timeout", err.Error()+".")
 	}
 	if s.MaxAttempts > 0 {
 		d.backoff.Attempts = s.MaxAttempts
@@ -260,7 +258,7 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	var jobs []job
 	for _, k := range order {
 		evs := streams[k]
-		slices.SortStableFunc(evs, func(a, b event) int { return cmpInt64(a.ts, b.ts) })
+		slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.ts, b.ts) })
 		for _, batch := range split(evs) {
 			jobs = append(jobs, job{k, batch})
 		}
@@ -293,16 +291,6 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	}
 	wg.Wait()
 	return firstEr
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // buildMessages converts every record to JSON, on several goroutines for

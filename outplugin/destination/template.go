@@ -73,30 +73,11 @@ func ParseTemplate(s string) (*Template, error) {
 // Static returns the template's text when it has no placeholders.
 func (t *Template) Static() (string, bool) { return t.text, t.parts == nil }
 
-// Render fills the placeholders from r, which arrived with Fluent Bit tag.
+// Render fills the placeholders from r, which arrived with Fluent Bit tag;
+// a field that is absent or empty renders as Missing.
 func (t *Template) Render(tag string, r *record.Record) string {
-	if t.parts == nil {
-		return t.text
-	}
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.path == "" {
-			b.WriteString(p.literal)
-			continue
-		}
-		s := tag
-		if !p.tag {
-			s = ""
-			if v, ok := r.Lookup(p.path); ok {
-				s = v.Text()
-			}
-		}
-		if s == "" {
-			s = Missing
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+	s, _ := t.fill(tag, r, false)
+	return s
 }
 
 // TemplateAttr evaluates expr (a string attribute) and parses it as a
@@ -128,7 +109,11 @@ func TemplateAttr(expr hcl.Expression, ectx *hcl.EvalContext, def string) (*Temp
 
 // Try fills the placeholders like Render and reports whether every field
 // was present and not empty.
-func (t *Template) Try(tag string, r *record.Record) (string, bool) {
+func (t *Template) Try(tag string, r *record.Record) (string, bool) { return t.fill(tag, r, true) }
+
+// fill renders the template; strict gives up at the first absent or empty
+// field instead of writing Missing.
+func (t *Template) fill(tag string, r *record.Record, strict bool) (string, bool) {
 	if t.parts == nil {
 		return t.text, true
 	}
@@ -140,14 +125,16 @@ func (t *Template) Try(tag string, r *record.Record) (string, bool) {
 		}
 		s := tag
 		if !p.tag {
-			v, ok := r.Lookup(p.path)
-			if !ok {
-				return "", false
+			s = ""
+			if v, ok := r.Lookup(p.path); ok {
+				s = v.Text()
 			}
-			s = v.Text()
 		}
 		if s == "" {
-			return "", false
+			if strict {
+				return "", false
+			}
+			s = Missing
 		}
 		b.WriteString(s)
 	}

@@ -6,7 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/nightjar-sec/nightjar/internal/jsontext"
 )
 
 // AppendJSON appends the JSON form of v to dst. Binary values become base64
@@ -53,7 +54,7 @@ func appendJSON(dst, b []byte, depth int) ([]byte, []byte, error) {
 		if err != nil {
 			return dst, nil, err
 		}
-		return AppendJSONString(dst, s), r, nil
+		return jsontext.AppendString(dst, s), r, nil
 	case kindBin:
 		s, r, err := readStrOrBin(b)
 		if err != nil {
@@ -104,15 +105,14 @@ func appendJSON(dst, b []byte, depth int) ([]byte, []byte, error) {
 				if k, r, err = readStrOrBin(r); err != nil {
 					return dst, nil, err
 				}
-				dst = AppendJSONString(dst, k)
+				dst = jsontext.AppendString(dst, k)
 			} else {
 				// JSON keys are strings: quote the key's JSON text.
 				start := len(dst)
 				if dst, r, err = appendJSON(dst, r, depth+1); err != nil {
 					return dst, nil, err
 				}
-				key := string(dst[start:])
-				dst = AppendJSONString(dst[:start], []byte(key))
+				dst = jsontext.AppendString(dst[:start], string(dst[start:]))
 			}
 			dst = append(dst, ':')
 			if dst, r, err = appendJSON(dst, r, depth+1); err != nil {
@@ -131,57 +131,4 @@ type errInvalid byte
 
 func (e errInvalid) Error() string {
 	return "msgpack: invalid type byte 0x" + strconv.FormatUint(uint64(e), 16)
-}
-
-const hex = "0123456789abcdef"
-
-// plain marks the bytes that JSON strings carry unescaped.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// AppendJSONString appends s as a quoted JSON string. Invalid UTF-8 becomes
-// U+FFFD so the output is always valid JSON.
-func AppendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

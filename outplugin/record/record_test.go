@@ -230,3 +230,18 @@ func TestLookupDottedKeys(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkLookup(b *testing.B) {
+	chunk := recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now())
+	var r record.Record
+	if !record.NewDecoder(chunk).Next(&r) {
+		b.Fatal("no record")
+	}
+	if _, ok := r.Lookup("output_fields.proc.name"); !ok {
+		b.Fatal("output_fields.proc.name not found")
+	}
+	for b.Loop() {
+		r.Lookup("output_fields.proc.name")
+		r.Body.Get("priority")
+	}
+}

@@ -21,21 +21,12 @@ func (v Value) Get(key string) (Value, bool) {
 		return nil, false
 	}
 	for ; n > 0; n-- {
-		var k []byte
-		isStr := peekKind(b) == kindStr
-		if isStr {
-			if k, b, err = readStrOrBin(b); err != nil {
-				return nil, false
-			}
-		} else if b, err = skip(b, 0); err != nil {
-			return nil, false
-		}
-		rest, err := skip(b, 0)
+		k, isStr, val, rest, err := nextPair(b)
 		if err != nil {
 			return nil, false
 		}
 		if isStr && string(k) == key {
-			return Value(b[:len(b)-len(rest)]), true
+			return val, true
 		}
 		b = rest
 	}
@@ -44,32 +35,35 @@ func (v Value) Get(key string) (Value, bool) {
 
 // Each calls fn for every pair of map v whose key is a string, in order,
 // until fn returns false.
-func (v Value) Each(fn func(key []byte, val Value) bool) { v.each(fn) }
-
-func (v Value) each(fn func(k []byte, val Value) bool) {
+func (v Value) Each(fn func(key []byte, val Value) bool) {
 	n, b, err := readMapHeader(v)
 	if err != nil {
 		return
 	}
 	for ; n > 0; n-- {
-		var k []byte
-		if peekKind(b) == kindStr {
-			if k, b, err = readStrOrBin(b); err != nil {
-				return
-			}
-		} else if b, err = skip(b, 0); err != nil {
+		k, isStr, val, rest, err := nextPair(b)
+		if err != nil || isStr && !fn(k, val) {
 			return
 		}
-		rest, err := skip(b, 0)
-		if err != nil {
-			return
-		}
-		val := Value(b[:len(b)-len(rest)])
 		b = rest
-		if k != nil && !fn(k, val) {
-			return
-		}
 	}
+}
+
+// nextPair reads the map pair at the head of b: the key's bytes when it is
+// a string (isStr), the value, and the bytes after the pair.
+func nextPair(b []byte) (key []byte, isStr bool, val Value, rest []byte, err error) {
+	if isStr = peekKind(b) == kindStr; isStr {
+		key, b, err = readStrOrBin(b)
+	} else {
+		b, err = skip(b, 0)
+	}
+	if err != nil {
+		return nil, false, nil, nil, err
+	}
+	if rest, err = skip(b, 0); err != nil {
+		return nil, false, nil, nil, err
+	}
+	return key, isStr, Value(b[:len(b)-len(rest)]), rest, nil
 }
 
 // Elems calls fn for every element of array v until fn returns false.
@@ -107,22 +101,13 @@ func (v Value) Lookup(path string) (Value, bool) {
 			return nil, false
 		}
 		for ; n > 0; n-- {
-			var k []byte
-			isStr := peekKind(b) == kindStr
-			if isStr {
-				if k, b, err = readStrOrBin(b); err != nil {
-					return nil, false
-				}
-			} else if b, err = skip(b, 0); err != nil {
-				return nil, false
-			}
-			rest, err := skip(b, 0)
+			k, isStr, val, rest, err := nextPair(b)
 			if err != nil {
 				return nil, false
 			}
 			if isStr && len(k) > bestLen && len(k) < limit && len(k) <= len(path) && string(k) == path[:len(k)] &&
 				(len(k) == len(path) || path[len(k)] == '.') {
-				best, bestLen = Value(b[:len(b)-len(rest)]), len(k)
+				best, bestLen = val, len(k)
 			}
 			b = rest
 		}

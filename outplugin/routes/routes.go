@@ -4,6 +4,7 @@
 package routes
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,10 +12,11 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/nightjar-sec/nightjar/internal/hcldiag"
+	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Config is a loaded routes file.
@@ -109,9 +111,6 @@ func parse(src []byte, filename string, opts Options) (*Config, hcl.Diagnostics)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.LookupEnv == nil {
-		opts.LookupEnv = os.LookupEnv
-	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -121,7 +120,7 @@ func parse(src []byte, filename string, opts Options) (*Config, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	ectx := &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc(opts.LookupEnv)}}
+	ectx := &hcl.EvalContext{Functions: hclfunc.Functions(opts.LookupEnv)}
 	cfg := &Config{}
 	byID := map[string]int{}
 	for _, b := range content.Blocks.OfType("destination") {
@@ -252,41 +251,7 @@ func parseRoute(b *hcl.Block, byID map[string]int, ectx *hcl.EvalContext) (*Rout
 	return r, diags
 }
 
-func envFunc(lookup func(string) (string, bool)) function.Function {
-	return function.New(&function.Spec{
-		Description: "Returns the value of an environment variable; fails when it is unset.",
-		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			name := args[0].AsString()
-			v, ok := lookup(name)
-			if !ok {
-				return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
-			}
-			return cty.StringVal(v), nil
-		},
-	})
-}
-
-// DiagError turns diagnostics into one error whose lines read
-// "file:line:col: summary: detail".
-func DiagError(diags hcl.Diagnostics) error {
-	var b strings.Builder
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		if d.Subject != nil {
-			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		}
-		b.WriteString(d.Summary)
-		if d.Detail != "" {
-			b.WriteString(": ")
-			b.WriteString(d.Detail)
-		}
-	}
-	return fmt.Errorf("%s", b.String())
-}
+// DiagError turns diagnostics into one single-line error, its parts
+// "file:line:col: summary: detail" separated by "; " (Fluent Bit logs it
+// as one line).
+func DiagError(diags hcl.Diagnostics) error { return errors.New(hcldiag.Format(diags, "; ")) }

@@ -3,6 +3,7 @@ package fields
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/nightjar-sec/nightjar/daemon/event"
 )
@@ -224,37 +225,31 @@ func fileLike(c *Ctx) bool {
 	return ok && (t == event.FDFile || t == event.FDDirectory || t == event.FDMemfd)
 }
 
-func fdDirectory(c *Ctx, _ int) (string, bool) {
+// filePath returns fd.name when the fd is a file, directory or memfd.
+func filePath(c *Ctx) (string, bool) {
 	if !fileLike(c) {
 		return "", false
 	}
-	n, ok := fdName(c, 0)
+	return fdName(c, 0)
+}
+
+func fdDirectory(c *Ctx, _ int) (string, bool) {
+	n, ok := filePath(c)
 	if !ok {
 		return "", false
 	}
-	i := len(n) - 1
-	for i > 0 && n[i] != '/' {
-		i--
+	if i := strings.LastIndexByte(n, '/'); i > 0 {
+		return n[:i], true
 	}
-	if i <= 0 {
-		return "/", true
-	}
-	return n[:i], true
+	return "/", true
 }
 
 func fdFilename(c *Ctx, _ int) (string, bool) {
-	if !fileLike(c) {
-		return "", false
-	}
-	n, ok := fdName(c, 0)
+	n, ok := filePath(c)
 	if !ok {
 		return "", false
 	}
-	i := len(n) - 1
-	for i >= 0 && n[i] != '/' {
-		i--
-	}
-	return n[i+1:], true
+	return n[strings.LastIndexByte(n, '/')+1:], true
 }
 
 func fdNum(c *Ctx, _ int) (int64, bool) {

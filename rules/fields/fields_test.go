@@ -215,6 +215,10 @@ func TestFields(t *testing.T) {
 		{&event.Event{Type: event.Openat, Res: 3, Path: []byte("x"), FD: &event.FD{Num: 3, Type: event.FDFile, Name: []byte("/real/x")}}, "fd.name", "/real/x"},
 		{&event.Event{Type: event.Openat, Res: 3, Path: []byte("/a"), FD: &event.FD{Num: 3, Type: event.FDFile, Name: []byte("/real/x")}}, "fd.directory", "/real"},
 		{&event.Event{Type: event.Openat, Res: 3, Args: [4]int64{-100}, Path: []byte("../../.."), Proc: &event.Process{Cwd: "/a"}}, "fd.name", "/"},
+		{&event.Event{Type: event.Openat, Res: 3, Path: []byte("/top")}, "fd.directory", "/"},
+		{&event.Event{Type: event.Openat, Res: 3, Path: []byte("/top")}, "fd.filename", "top"},
+		{&event.Event{Type: event.Openat, Res: 3, Args: [4]int64{0, 0o200000}, Path: []byte("/")}, "fd.directory", "/"},
+		{&event.Event{Type: event.Openat, Res: 3, Args: [4]int64{0, 0o200000}, Path: []byte("/")}, "fd.filename", ""},
 	}
 	for _, tc := range tests {
 		if got := text(t, r, tc.field, tc.ev); got != tc.want {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/jsontext"
 )
 
 // appendText appends ev as one line of Falco-named key=value fields.
@@ -151,7 +152,7 @@ func (w *fieldWriter) cmdline(ev *event.Event) {
 	}
 	w.key("proc.cmdline")
 	w.b = append(w.b, '"')
-	w.b = appendEscaped(w.b, ev.Comm[:n])
+	w.b = jsontext.AppendEscaped(w.b, ev.Comm[:n])
 	args := ev.Argv
 	for first := true; len(args) > 0; first = false {
 		arg := args
@@ -164,7 +165,7 @@ func (w *fieldWriter) cmdline(ev *event.Event) {
 			continue // argv[0]
 		}
 		w.b = append(w.b, ' ')
-		w.b = appendEscaped(w.b, arg)
+		w.b = jsontext.AppendEscaped(w.b, arg)
 	}
 	w.b = append(w.b, '"')
 }
@@ -317,9 +318,7 @@ func appendQuoted[S string | []byte](b []byte, s S, json bool) []byte {
 	if !json && !needsQuote(s) {
 		return append(b, s...)
 	}
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
+	return jsontext.AppendString(b, s)
 }
 
 func needsQuote[S string | []byte](s S) bool {
@@ -332,38 +331,4 @@ func needsQuote[S string | []byte](s S) bool {
 		}
 	}
 	return false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends s with JSON string escapes; bytes that are not
-// valid UTF-8 become \ufffd.
-func appendEscaped[S string | []byte](b []byte, s S) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:]))
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return b
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/delivery"
 	"github.com/nightjar-sec/nightjar/daemon/event"
-	"github.com/nightjar-sec/nightjar/daemon/output"
 	"github.com/nightjar-sec/nightjar/daemon/pipeline"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
 	"github.com/nightjar-sec/nightjar/daemon/telemetry"
@@ -96,8 +95,8 @@ func (d *daemon) loadRules(cfg *config.Config, hostname string) (*rules.Set, err
 	paths := append([]string(nil), d.extraRules...)
 	defaults := true
 	if rc != nil {
-		min := rc.MinPriority
-		opts.MinPriority = &min
+		minPriority := rc.MinPriority
+		opts.MinPriority = &minPriority
 		opts.EnableRules, opts.DisableRules = rc.Enabled, rc.Disabled
 		opts.EnableTags, opts.DisableTags = rc.EnabledTags, rc.DisabledTags
 		paths = append(append([]string(nil), rc.Paths...), paths...)
@@ -146,10 +145,10 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 
 	d.metrics = telemetry.New(telemetry.Options{})
+	// delivery.New points the metrics at its outputs, here and on reload.
 	if d.delivery, err = delivery.New(cfg, d.metrics, d.log); err != nil {
 		return err
 	}
-	d.metrics.SetOutputs(d.deliveryStats)
 	if cfg.Metrics != nil && cfg.Metrics.Enabled {
 		go func() {
 			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
@@ -178,15 +177,17 @@ func (d *daemon) run(ctx context.Context) error {
 			maxLatency = cfg.Capture.MaxLatency
 		}
 	}
+	types := pipeline.CaptureTypes(set)
 	d.capture, err = capture.Open(capture.Config{
 		RingBufferSize: ringSize,
 		MaxLatency:     maxLatency,
-		Types:          pipeline.CaptureTypes(set),
+		Types:          types,
 		ExcludePIDs:    []uint32{uint32(os.Getpid())},
 	})
 	if err != nil {
 		return err
 	}
+	// One counter per type, looked up now rather than per event.
 	var counters [event.NumTypes]prometheus.Counter
 	for t := range counters {
 		counters[t] = d.metrics.EventCounter(event.Type(t).String())
@@ -204,7 +205,7 @@ func (d *daemon) run(ctx context.Context) error {
 		},
 	})
 	d.log.Info("nightjar running", "version", version, "rules", countEnabled(set),
-		"event_types", len(pipeline.CaptureTypes(set)), "config", d.cfgPath)
+		"event_types", len(types), "config", d.cfgPath)
 
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- d.pipe.Run(ctx) }()
@@ -230,7 +231,10 @@ loop:
 			d.report()
 		}
 	}
-	d.capture.Close()
+	// Closing the capture unblocks the pipeline's Read.
+	if err := d.capture.Close(); err != nil {
+		d.log.Warn("close capture", "err", err)
+	}
 	if pipeDone != nil {
 		if err := <-pipeDone; err != nil && runErr == nil {
 			runErr = err
@@ -257,12 +261,6 @@ func (d *daemon) emit(a *alert.Alert) {
 	d.mu.RUnlock()
 }
 
-func (d *daemon) deliveryStats() map[string]output.Stats {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.delivery.Stats()
-}
-
 // report publishes the capture's counters.
 func (d *daemon) report() {
 	st, err := d.capture.Stats()
@@ -286,8 +284,9 @@ func (d *daemon) report() {
 	d.mu.RUnlock()
 }
 
-// reload re-reads the configuration and the rules. On any error the running
-// set and outputs stay as they are.
+// reload re-reads the configuration and the rules. A configuration or rules
+// error keeps everything running as it is; once the new rules are in place,
+// outputs that fail to open fall back to the previous configuration's.
 func (d *daemon) reload() {
 	cfg, err := d.loadConfig()
 	if err != nil {

@@ -134,22 +134,23 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 			continue
 		}
 		procs.Handle(&ev)
-		if o.pid != 0 && ev.PID != uint32(o.pid) || o.types != nil && !(ev.Type < event.NumTypes && show[ev.Type]) {
-			continue
+		if (o.pid == 0 || ev.PID == uint32(o.pid)) && (o.types == nil || ev.Type < event.NumTypes && show[ev.Type]) {
+			if o.json {
+				line = appendJSON(line[:0], &ev)
+			} else {
+				line = appendText(line[:0], &ev)
+			}
+			line = append(line, '\n')
+			if _, err := out.Write(line); err != nil {
+				return fmt.Errorf("write event: %w", err)
+			}
+			printed++
 		}
-		if o.json {
-			line = appendJSON(line[:0], &ev)
-		} else {
-			line = appendText(line[:0], &ev)
-		}
-		line = append(line, '\n')
-		if _, err := out.Write(line); err != nil {
-			return fmt.Errorf("write event: %w", err)
-		}
-		printed++
 		// Flush when caught up, so that a terminal sees events promptly
-		// while a busy stream is written in large blocks.
-		if c.Pending() == 0 {
+		// while a busy stream is written in large blocks. This runs after
+		// events that are not printed too: a printed line followed only by
+		// filtered events must not wait for the next printed one.
+		if out.Buffered() > 0 && c.Pending() == 0 {
 			if err := out.Flush(); err != nil {
 				return fmt.Errorf("write event: %w", err)
 			}
@@ -175,5 +176,5 @@ func captureTypes(o traceOptions) []event.Type {
 	if o.types == nil || o.countOnly {
 		return o.types
 	}
-	return append(append([]event.Type(nil), o.types...), pipeline.StateTypes...)
+	return append(append([]event.Type(nil), o.types...), pipeline.StateTypes()...)
 }
