@@ -78,6 +78,7 @@ type daemon struct {
 	mu       sync.RWMutex // guards delivery and cfg against a reload
 	delivery *delivery.Delivery
 	cfg      *config.Config // the running configuration
+	closed   bool           // the outputs are closed for good
 }
 
 // loadConfig reads the configuration file, or the defaults without one.
@@ -149,6 +150,8 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.delivery, err = delivery.New(cfg, d.metrics, d.log); err != nil {
 		return err
 	}
+	// On the error paths below; the normal exit flushes before it logs.
+	defer d.closeOutputs()
 	if cfg.Metrics != nil && cfg.Metrics.Enabled {
 		go func() {
 			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
@@ -241,17 +244,26 @@ loop:
 		}
 	}
 	d.report()
-	flushCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	d.mu.Lock()
-	err = d.delivery.Close(flushCtx)
-	d.mu.Unlock()
-	if err != nil {
-		d.log.Error("flush alerts at exit", "err", err)
-	}
+	d.closeOutputs()
 	st := d.pipe.Stats()
 	d.log.Info("nightjar stopped", "events", st.Events, "alerts", st.Matches, "skipped", st.Skipped)
 	return runErr
+}
+
+// closeOutputs flushes pending alerts, bounded by shutdownTimeout, and
+// closes the outputs; later calls do nothing.
+func (d *daemon) closeOutputs() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := d.delivery.Close(ctx); err != nil {
+		d.log.Error("flush alerts at exit", "err", err)
+	}
 }
 
 // emit hands an alert to delivery; it runs on the event goroutine.
