@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -534,4 +535,46 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	return fams
+}
+
+func TestDaemonWithoutRootSaysWhatIsMissing(t *testing.T) {
+	requireRoot(t)
+	bin, err := buildDaemon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Test directories are private to root; nobody runs a copy from a
+	// directory of its own.
+	dir, err := os.MkdirTemp("", "nightjar-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobodyBin := filepath.Join(dir, "nightjar")
+	if err := os.WriteFile(nobodyBin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run"}, {"trace"}} {
+		var stderr bytes.Buffer
+		c := exec.Command(nobodyBin, args...)
+		c.Dir = dir
+		c.Stderr = &stderr
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		err := c.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("nightjar %s as nobody: %v, want exit status 1", args[0], err)
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "not running as root") {
+			t.Errorf("nightjar %s as nobody printed %q, want one line saying root is missing", args[0], msg)
+		}
+	}
 }
