@@ -188,3 +188,17 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyHostnameMeansTheMachines(t *testing.T) {
+	want, err := os.Hostname()
+	if err != nil || want == "" {
+		t.Fatalf("os.Hostname: %q, %v", want, err)
+	}
+	c, err := Parse([]byte("hostname = \"\"\n"), "empty.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != want {
+		t.Errorf("hostname = %q, want the machine's %q", c.Hostname, want)
+	}
+}

@@ -133,6 +133,9 @@ func ParseSize(s string) (int64, error) {
 func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 	r := &resolver{body: body}
 	r.positive(c.OutputQueueSize, "output_queue_size")
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname() // `hostname = ""` means the machine's name too
+	}
 
 	p, err := alert.ParsePriority(c.Rules.RawMinPriority)
 	if err != nil {

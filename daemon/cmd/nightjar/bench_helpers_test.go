@@ -420,7 +420,7 @@ func startInProcess(b *testing.B, cfgText string, maxLatency time.Duration) {
 		b.Fatal(err)
 	}
 	d.cfg = cfg
-	set, err := d.loadRules(cfg, hostnameOf(cfg))
+	set, err := d.loadRules(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

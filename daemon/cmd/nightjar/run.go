@@ -90,9 +90,9 @@ func (d *daemon) loadConfig() (*config.Config, error) {
 }
 
 // loadRules loads the rules the configuration and the command line name.
-func (d *daemon) loadRules(cfg *config.Config, hostname string) (*rules.Set, error) {
+func (d *daemon) loadRules(cfg *config.Config) (*rules.Set, error) {
 	rc := cfg.Rules
-	opts := rules.Options{Hostname: hostname}
+	opts := rules.Options{Hostname: cfg.Hostname}
 	paths := append([]string(nil), d.extraRules...)
 	defaults := true
 	if rc != nil {
@@ -116,17 +116,6 @@ func (d *daemon) loadRules(cfg *config.Config, hostname string) (*rules.Set, err
 	return rules.Load(opts, srcs...)
 }
 
-func hostnameOf(cfg *config.Config) string {
-	if cfg.Hostname != "" {
-		return cfg.Hostname
-	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "unknown"
-	}
-	return h
-}
-
 func (d *daemon) run(ctx context.Context) error {
 	if err := capture.CheckSystem(); err != nil {
 		return err
@@ -136,8 +125,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.cfg = cfg
-	hostname := hostnameOf(cfg)
-	set, err := d.loadRules(cfg, hostname)
+	set, err := d.loadRules(cfg)
 	if err != nil {
 		return err
 	}
@@ -305,7 +293,7 @@ func (d *daemon) reload() {
 		d.log.Error("reload: keeping the running configuration", "err", err)
 		return
 	}
-	set, err := d.loadRules(cfg, hostnameOf(cfg))
+	set, err := d.loadRules(cfg)
 	if err != nil {
 		d.log.Error("reload: keeping the running rules", "err", err)
 		return
