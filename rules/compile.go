@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules/condition"
 	"github.com/nightjar-sec/nightjar/rules/fields"
 )

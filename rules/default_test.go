@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 func withParent(p *event.Process, parent string) *event.Process {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 func src(name, text string) Source { return Source{Name: name, Data: []byte(text)} }

@@ -3,7 +3,7 @@ package rules
 import (
 	"testing"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // TestOperators exercises every operator on every field type, including

@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules/fields"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/nightjar-sec/nightjar/bpf"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // DefaultRingBufferSize is the ring buffer size used when Config leaves it 0.

@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/nightjar-sec/nightjar/bpf"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // testRecord is what encodeRecord writes: a record as the kernel side would.
@@ -110,7 +110,7 @@ func TestRecordLayout(t *testing.T) {
 }
 
 // TestEventTypesMatchKernel checks the C enum event_type, read from the
-// object's BTF, against daemon/event's numbering.
+// object's BTF, against internal/event's numbering.
 func TestEventTypesMatchKernel(t *testing.T) {
 	spec, err := bpf.LoadCapture()
 	if err != nil {

@@ -3,7 +3,7 @@ package capture
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // syscallTypes maps x86-64 system call numbers to the event types they are

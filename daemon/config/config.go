@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 	"github.com/nightjar-sec/nightjar/internal/hcldiag"
 	"github.com/nightjar-sec/nightjar/internal/hclfunc"
 )

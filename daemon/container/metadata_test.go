@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // provider is a MetadataProvider that answers with a fixed error, or fills

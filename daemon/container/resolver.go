@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // ErrNotFound is what a MetadataProvider returns (possibly wrapped) for a

@@ -17,13 +17,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/forward"
 	"github.com/nightjar-sec/nightjar/daemon/output"
 	"github.com/nightjar-sec/nightjar/daemon/ratelimit"
 	"github.com/nightjar-sec/nightjar/daemon/spool"
 	"github.com/nightjar-sec/nightjar/daemon/telemetry"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // Delivery is the alert path after the rules: noise control and outputs.

@@ -15,10 +15,10 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/ratelimit"
 	"github.com/nightjar-sec/nightjar/daemon/telemetry"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // router accepts forward messages, records each entry's record and acks.

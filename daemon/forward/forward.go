@@ -27,9 +27,9 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/output"
 	"github.com/nightjar-sec/nightjar/daemon/spool"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // Mode is the forward protocol's event mode.

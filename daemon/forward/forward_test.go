@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/spool"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 func testAlert(seq int) *alert.Alert {

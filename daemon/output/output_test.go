@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 func testAlert(i int) *alert.Alert {

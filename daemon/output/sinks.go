@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // Writer writes alerts as JSON lines to an io.Writer (stdout by default).

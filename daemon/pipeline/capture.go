@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // CaptureSource adapts a kernel capture to Source.

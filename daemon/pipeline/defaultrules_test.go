@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/daemon/container"
-	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
+	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/internal/testctr"
 	"github.com/nightjar-sec/nightjar/rules"
 )

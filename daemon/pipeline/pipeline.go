@@ -13,9 +13,9 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/container"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules"
 )
 

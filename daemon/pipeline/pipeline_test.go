@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules"
 )
 

@@ -44,7 +44,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // Containers maps a process to its container. *container.Resolver

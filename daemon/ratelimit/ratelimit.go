@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // Limit is a token bucket: Rate alerts per second on average, up to Burst at

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // clock is a manual clock for the tests.

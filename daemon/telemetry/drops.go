@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // DropRule is the rule name of the kernel drop alert.

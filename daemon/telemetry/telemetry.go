@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/output"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // Options configure Metrics.

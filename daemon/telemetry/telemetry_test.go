@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/output"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 type clock struct{ t time.Time }

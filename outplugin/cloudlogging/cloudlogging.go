@@ -24,7 +24,7 @@ import (
 	"github.com/googleapis/gax-go/v2"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/zclconf/go-cty/cty"

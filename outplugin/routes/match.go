@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/nightjar-sec/nightjar/daemon/alert"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/zclconf/go-cty/cty"
 )

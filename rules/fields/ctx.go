@@ -3,7 +3,7 @@ package fields
 import (
 	"unsafe"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // Ctx is the state of one evaluation: the event and scratch memory for

@@ -3,7 +3,7 @@ package fields
 import (
 	"strconv"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // flag is one named bit (or, with mask, a named value of a bit field).

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // The alert latency benchmarks drive the real kernel: a generator child

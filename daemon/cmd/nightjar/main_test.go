@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 func connectEvent() *event.Event {

@@ -15,14 +15,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/nightjar-sec/nightjar/daemon/alert"
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/delivery"
-	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/daemon/pipeline"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
 	"github.com/nightjar-sec/nightjar/daemon/telemetry"
+	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules"
 )
 

@@ -16,9 +16,9 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/daemon/config"
-	"github.com/nightjar-sec/nightjar/daemon/event"
 	"github.com/nightjar-sec/nightjar/daemon/pipeline"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 type traceOptions struct {

@@ -28,7 +28,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/container/imageref"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // DefaultAddress is containerd's socket at its usual place.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/container/imageref"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // Labels kubelet puts on every container and pod sandbox it creates.

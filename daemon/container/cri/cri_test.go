@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/internal/testctr"
 )
 

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/internal/testctr"
 	"github.com/nightjar-sec/nightjar/rules"
 )

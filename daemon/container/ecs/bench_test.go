@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // BenchmarkEnrichCached measures a lookup served by the cached task

@@ -23,7 +23,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/container/imageref"
-	"github.com/nightjar-sec/nightjar/daemon/event"
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // EnvURI is the environment variable in which the ECS agent gives each
