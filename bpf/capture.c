@@ -29,7 +29,7 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-// Event types; the numbering is daemon/event's Type and is checked by a Go test.
+// Event types; the numbering is internal/event's Type and is checked by a Go test.
 enum event_type {
 	EV_UNKNOWN = 0,
 	EV_EXECVE,
