@@ -144,6 +144,8 @@ func ParseType(name string) (Type, bool) {
 // return value, or a process lifecycle event (clone/fork child, procexit).
 type Event struct {
 	Type Type
+	// Num is the event's sequence number since capture started (Falco's evt.num).
+	Num uint64
 	// Time is the wall-clock time of the event in nanoseconds since the Unix epoch.
 	Time int64
 	// PID is the thread group id, TID the thread id, PPID the parent's thread group id.

@@ -21,8 +21,19 @@ type Process struct {
 	CgroupID  uint64
 	// ExeFromMemfd and ExeUpperLayer tell where the executable came from.
 	ExeFromMemfd, ExeUpperLayer bool
-	// CapEffective is the effective capability set.
-	CapEffective uint64
+	// CapEffective, CapPermitted and CapInheritable are the thread's
+	// capability sets, kept current at exec, capset and set*id.
+	CapEffective, CapPermitted, CapInheritable uint64
+	// VPID is the pid as seen in the process's own pid namespace
+	// (Falco's proc.vpid); VPGID above is namespace-relative as well.
+	VPID uint32
+	// ExeIno, ExeInoCtime and ExeInoMtime describe the executable's inode at
+	// exec time (times in nanoseconds since the Unix epoch).
+	ExeIno                   uint64
+	ExeInoCtime, ExeInoMtime int64
+	// ExePathTruncated reports that ExePath was cut at the kernel's path
+	// buffer, so ExePath is a suffix, not the whole path.
+	ExePathTruncated bool
 	// Env holds the environment where it could be read (KEY=value), else nil.
 	Env []string
 	// Parent is the parent's entry, or nil when it is unknown. It may refer to
@@ -45,6 +56,19 @@ type Container struct {
 	K8sNamespace, K8sPodName, K8sPodUID string
 	K8sPodLabels                        map[string]string
 	ECSTaskARN, ECSCluster, ECSFamily   string
+	// StartTS is the container's start time in nanoseconds since the Unix
+	// epoch, or 0 when unknown (Falco's container.start_ts).
+	StartTS int64
+	// Mounts are the container's mounts as its runtime reports them.
+	Mounts []ContainerMount
+}
+
+// ContainerMount is one mount of a container (Falco's container.mount.*).
+type ContainerMount struct {
+	Source, Dest string
+	Mode         string // mount options as the runtime gives them ("ro", "rw,rprivate")
+	RW           bool
+	Propagation  string
 }
 
 // FD types, as Falco's fd.type.
@@ -72,4 +96,7 @@ type FD struct {
 	Name          []byte
 	Local, Remote SockAddr
 	Proto         uint8
+	// Connected reports a socket that is connected (connect succeeded or it
+	// came from accept).
+	Connected bool
 }
