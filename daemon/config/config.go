@@ -217,6 +217,10 @@ type Metadata struct {
 	// RawTimeout bounds each provider's answer about one container.
 	RawTimeout string `hcl:"timeout,optional"`
 	Timeout    time.Duration
+	// RawWait bounds how long the events of a new container wait for its
+	// metadata before they are matched without it ("0s": never wait).
+	RawWait string `hcl:"wait,optional"`
+	Wait    time.Duration
 }
 
 // Default returns the configuration used when there is no file.
@@ -246,6 +250,7 @@ func Default() *Config {
 			CRIEndpoints:      []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"},
 			ContainerdAddress: "/run/containerd/containerd.sock",
 			RawTimeout:        "2s",
+			RawWait:           "100ms",
 		},
 	}
 	if diags := c.resolve(nil); diags.HasErrors() {

@@ -236,6 +236,10 @@ const ecsURIEnv = "ECS_CONTAINER_METADATA_URI_V4"
 func (c *Config) resolveMetadata(r *resolver, m *Metadata) {
 	const blk = "metadata"
 	r.duration(&m.Timeout, m.RawTimeout, true, blk, "timeout")
+	r.duration(&m.Wait, m.RawWait, false, blk, "wait")
+	if m.Wait == 0 {
+		m.Wait = -1 // "0s" in the file: the resolver's "never wait"
+	}
 	for _, e := range m.CRIEndpoints {
 		path := strings.TrimPrefix(e, "unix://")
 		if !strings.HasPrefix(path, "/") {

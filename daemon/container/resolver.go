@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,10 +42,23 @@ type Config struct {
 	// empty it is found in <ProcRoot>/self/mountinfo; a host without a v2
 	// hierarchy leaves it empty and cgroup ids are not computed.
 	CgroupV2Root string
-	// Metadata providers enrich each new container, in order.
+	// Metadata providers enrich each new container, in order, on worker
+	// goroutines: a slow or hung runtime never holds up the event loop.
 	Metadata []MetadataProvider
 	// MetadataTimeout bounds each provider call; 2s when zero.
 	MetadataTimeout time.Duration
+	// MetadataWait bounds how long the lookup of a new container waits for
+	// its metadata; past it the container is used without metadata, which
+	// is filled in when it arrives. 100ms when zero; negative: never wait.
+	// After a wait has expired, lookups do not wait again until the
+	// providers have caught up, so a hung runtime costs one wait, not one
+	// per container.
+	MetadataWait time.Duration
+	// MetadataWorkers is the number of concurrent provider calls; 4 when zero.
+	MetadataWorkers int
+	// MaxContainers bounds the cached containers and cgroup ids (each);
+	// 8192 when zero. Beyond it arbitrary entries are evicted and counted.
+	MaxContainers int
 }
 
 // Stats counts what the Resolver did.
@@ -52,6 +67,13 @@ type Stats struct {
 	Containers     uint64 // distinct containers seen
 	ReadErrors     uint64 // /proc/<pid>/cgroup unreadable or malformed
 	MetadataErrors uint64 // provider calls that failed
+	// MetadataLate counts containers first used before their metadata
+	// arrived; MetadataSkipped those never enriched because too many
+	// lookups were outstanding.
+	MetadataLate, MetadataSkipped uint64
+	// Forgotten counts cache entries dropped because their container or
+	// cgroup was gone; Evicted those dropped because MaxContainers was reached.
+	Forgotten, Evicted uint64
 }
 
 // Resolver maps processes to containers, caching per cgroup id.
@@ -63,27 +85,56 @@ type Stats struct {
 // only, leaving it in the v2 root; the v2 root's id is therefore never
 // cached and processes in it are resolved from their own /proc entry.
 //
-// A Resolver is not safe for concurrent use; the process table calls it
-// from its single event goroutine.
+// A Resolver is not safe for concurrent use, except Stats: the process
+// table calls it from its single event goroutine. Metadata is gathered on
+// worker goroutines into a copy and written into the shared Container on
+// the event goroutine (Lookup, Update), so readers there need no lock.
 type Resolver struct {
 	procRoot string
 	v2Root   string
 	rootID   uint64
 	metadata []MetadataProvider
 	timeout  time.Duration
+	wait     time.Duration
+	max      int
 	byCgroup map[uint64]*event.Container
 	byID     map[string]*event.Container
-	stats    Stats
+
+	jobs        chan *job // to the workers
+	done        chan *job // from the workers; never full, see submit
+	outstanding int       // jobs submitted and not yet applied
+	slow        int       // of those, jobs whose wait expired
+	stop        context.CancelFunc
+	workers     sync.WaitGroup
+
+	stats struct {
+		hits, misses, containers, readErrors, metadataErrors atomic.Uint64
+		late, skipped, forgotten, evicted                    atomic.Uint64
+	}
 }
 
+// job is one container's metadata lookup: the providers fill work, a copy
+// of target, and the event goroutine copies it back into target.
+type job struct {
+	target  *event.Container
+	work    event.Container
+	errs    int
+	expired bool // the lookup stopped waiting for it
+}
+
+// maxOutstanding bounds the metadata lookups in flight.
+const maxOutstanding = 1024
+
 // NewResolver returns a Resolver. It fails when the cgroup v2 mount point
-// must be found and mountinfo cannot be read.
+// must be found and mountinfo cannot be read. Close stops its workers.
 func NewResolver(cfg Config) (*Resolver, error) {
 	r := &Resolver{
 		procRoot: cfg.ProcRoot,
 		v2Root:   cfg.CgroupV2Root,
 		metadata: cfg.Metadata,
 		timeout:  cfg.MetadataTimeout,
+		wait:     cfg.MetadataWait,
+		max:      cfg.MaxContainers,
 		byCgroup: make(map[uint64]*event.Container),
 		byID:     make(map[string]*event.Container),
 	}
@@ -92,6 +143,12 @@ func NewResolver(cfg Config) (*Resolver, error) {
 	}
 	if r.timeout == 0 {
 		r.timeout = 2 * time.Second
+	}
+	if r.wait == 0 {
+		r.wait = 100 * time.Millisecond
+	}
+	if r.max <= 0 {
+		r.max = 8192
 	}
 	if r.v2Root == "" {
 		root, err := FindCgroupV2Mount(filepath.Join(r.procRoot, "self", "mountinfo"))
@@ -107,31 +164,64 @@ func NewResolver(cfg Config) (*Resolver, error) {
 		}
 		r.rootID = id
 	}
+	if len(r.metadata) > 0 {
+		n := cfg.MetadataWorkers
+		if n <= 0 {
+			n = 4
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r.stop = cancel
+		r.jobs = make(chan *job, maxOutstanding)
+		r.done = make(chan *job, maxOutstanding)
+		for range n {
+			r.workers.Add(1)
+			go r.work(ctx)
+		}
+	}
 	return r, nil
+}
+
+// Close stops the metadata workers, cancelling calls in flight.
+func (r *Resolver) Close() error {
+	if r.stop != nil {
+		r.stop()
+		r.workers.Wait()
+	}
+	return nil
 }
 
 // CgroupV2Root returns the cgroup v2 mount point in use, or "" when none.
 func (r *Resolver) CgroupV2Root() string { return r.v2Root }
 
-// Stats returns the Resolver's counters.
-func (r *Resolver) Stats() Stats { return r.stats }
+// Stats returns the Resolver's counters. It is safe for concurrent use.
+func (r *Resolver) Stats() Stats {
+	s := &r.stats
+	return Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(), Containers: s.containers.Load(),
+		ReadErrors: s.readErrors.Load(), MetadataErrors: s.metadataErrors.Load(),
+		MetadataLate: s.late.Load(), MetadataSkipped: s.skipped.Load(),
+		Forgotten: s.forgotten.Load(), Evicted: s.evicted.Load(),
+	}
+}
 
 // Lookup returns the container of process pid, whose cgroup id the kernel
 // reported as cgroupID, or nil for a host process. A cgroupID of 0 means
 // unknown: it is computed from /proc/<pid>/cgroup and returned as id.
 // The *event.Container is shared by every process of the container and
-// must not be modified.
+// must not be modified; its metadata may be filled in by a later Lookup or
+// Update.
 func (r *Resolver) Lookup(pid uint32, cgroupID uint64) (c *event.Container, id uint64, err error) {
+	r.Update()
 	if cgroupID != 0 && cgroupID != r.rootID {
 		if c, ok := r.byCgroup[cgroupID]; ok {
-			r.stats.Hits++
+			r.stats.hits.Add(1)
 			return c, cgroupID, nil
 		}
 	}
-	r.stats.Misses++
+	r.stats.misses.Add(1)
 	lines, err := ReadProcCgroup(filepath.Join(r.procRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
 	if err != nil {
-		r.stats.ReadErrors++
+		r.stats.readErrors.Add(1)
 		return nil, cgroupID, err
 	}
 	id = cgroupID
@@ -146,9 +236,36 @@ func (r *Resolver) Lookup(pid uint32, cgroupID uint64) (c *event.Container, id u
 	}
 	c = r.fromLines(lines)
 	if id != 0 && id != r.rootID {
+		if _, ok := r.byCgroup[id]; !ok && len(r.byCgroup) >= r.max {
+			evictOne(r.byCgroup)
+			r.stats.evicted.Add(1)
+		}
 		r.byCgroup[id] = c
 	}
 	return c, id, nil
+}
+
+// Update writes the metadata that has arrived into its containers. Lookup
+// calls it; the process table also calls it per event, so that metadata
+// reaches containers that see no new process. It does not block.
+func (r *Resolver) Update() {
+	for {
+		select {
+		case j := <-r.done:
+			r.apply(j)
+		default:
+			return
+		}
+	}
+}
+
+func (r *Resolver) apply(j *job) {
+	*j.target = j.work
+	r.stats.metadataErrors.Add(uint64(j.errs))
+	r.outstanding--
+	if j.expired {
+		r.slow--
+	}
 }
 
 // fromLines picks the container named by a process's cgroup lines,
@@ -174,21 +291,104 @@ func (r *Resolver) fromLines(lines []CgroupLine) *event.Container {
 		Runtime:   info.Runtime,
 		K8sPodUID: info.PodUID,
 	}
-	for _, p := range r.metadata {
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		if err := p.Enrich(ctx, c); err != nil && !errors.Is(err, ErrNotFound) {
-			r.stats.MetadataErrors++
-		}
-		cancel()
+	if len(r.byID) >= r.max {
+		evictOne(r.byID)
+		r.stats.evicted.Add(1)
 	}
 	r.byID[info.FullID] = c
-	r.stats.Containers++
+	r.stats.containers.Add(1)
+	r.submit(c)
 	return c
+}
+
+// submit starts the metadata lookup of c and waits for it within the
+// configured bound.
+func (r *Resolver) submit(c *event.Container) {
+	if len(r.metadata) == 0 {
+		return
+	}
+	if r.outstanding >= maxOutstanding {
+		r.stats.skipped.Add(1)
+		return
+	}
+	j := &job{target: c, work: *c}
+	r.outstanding++
+	r.jobs <- j // cannot block: at most maxOutstanding jobs exist
+	if r.wait < 0 || r.slow > 0 {
+		r.stats.late.Add(1)
+		return
+	}
+	t := time.NewTimer(r.wait)
+	defer t.Stop()
+	for {
+		select {
+		case d := <-r.done:
+			r.apply(d)
+			if d == j {
+				return
+			}
+		case <-t.C:
+			j.expired = true
+			r.slow++
+			r.stats.late.Add(1)
+			return
+		}
+	}
+}
+
+// work runs provider calls until ctx ends.
+func (r *Resolver) work(ctx context.Context) {
+	defer r.workers.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-r.jobs:
+			for _, p := range r.metadata {
+				cctx, cancel := context.WithTimeout(ctx, r.timeout)
+				if err := p.Enrich(cctx, &j.work); err != nil && !errors.Is(err, ErrNotFound) {
+					j.errs++
+				}
+				cancel()
+			}
+			r.done <- j // cannot block: capacity maxOutstanding
+		}
+	}
+}
+
+// Retain drops the cached cgroup ids and containers that are not live,
+// as after the last process of a container exited, so that the caches
+// follow the host's containers instead of growing. It returns how many
+// entries it dropped.
+func (r *Resolver) Retain(liveCgroups map[uint64]bool, liveContainers map[*event.Container]bool) int {
+	n := 0
+	for id, c := range r.byCgroup {
+		if !liveCgroups[id] && !liveContainers[c] {
+			delete(r.byCgroup, id)
+			n++
+		}
+	}
+	for full, c := range r.byID {
+		if !liveContainers[c] {
+			delete(r.byID, full)
+			n++
+		}
+	}
+	r.stats.forgotten.Add(uint64(n))
+	return n
 }
 
 // Forget drops the cached container of cgroupID, as when the cgroup is
 // removed and its id may be reused.
 func (r *Resolver) Forget(cgroupID uint64) { delete(r.byCgroup, cgroupID) }
+
+// evictOne deletes an arbitrary entry of m.
+func evictOne[K comparable, V any](m map[K]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
+}
 
 // ID returns Falco's container.id for c: its short id, or HostID for nil.
 func ID(c *event.Container) string {

@@ -19,6 +19,9 @@ import (
 // order, from one goroutine.
 func (t *Table) Handle(ev *event.Event) {
 	ev.FD = nil
+	if t.cache != nil {
+		t.cache.Update()
+	}
 	// Events come in runs from one process; remember the last entry.
 	e := t.last
 	if e == nil || e.proc.PID != ev.PID {
@@ -365,6 +368,7 @@ func (t *Table) upperLayer(p *event.Process) bool {
 			return false // not cached: the next exec tries again
 		}
 		if p.CgroupID != 0 {
+			boundCache(t, t.upperDirs)
 			t.upperDirs[p.CgroupID] = upper
 		}
 	}
@@ -456,6 +460,7 @@ func (t *Table) userName(p *event.Process, uid uint32) string {
 	db := t.ctrUsers[p.Container.FullID]
 	if db == nil {
 		db = containerUserDB(t.procRoot, p.PID)
+		boundCache(t, t.ctrUsers)
 		t.ctrUsers[p.Container.FullID] = db
 	}
 	return db.name(uid)

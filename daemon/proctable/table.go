@@ -55,6 +55,22 @@ type Containers interface {
 	Lookup(pid uint32, cgroupID uint64) (c *event.Container, id uint64, err error)
 }
 
+// containerCache is what a Containers that caches per container (the
+// container.Resolver) also offers: Update applies metadata that arrived
+// since, without blocking; Retain drops what no live process uses.
+type containerCache interface {
+	Update()
+	Retain(liveCgroups map[uint64]bool, liveContainers map[*event.Container]bool) int
+}
+
+// maxContainerCache bounds the per-container caches (upper directories,
+// container user databases).
+const maxContainerCache = 8192
+
+// sweepEvery is how many exits of container processes pass between
+// sweeps of the per-container caches.
+const sweepEvery = 64
+
 // Config configures a Table.
 type Config struct {
 	// ProcRoot is where procfs is mounted; "/proc" when empty.
@@ -80,17 +96,21 @@ type Config struct {
 
 // Stats counts what the table did.
 type Stats struct {
-	Processes      int    // live entries now
-	Seeded         uint64 // entries read from /proc by Seed
-	Created        uint64 // entries created from events (fork, unknown pid)
-	FromEvent      uint64 // of Created: /proc had nothing, built from the event alone
-	Exited         uint64 // entries reclaimed at procexit
-	Vanished       uint64 // entries dropped because /proc no longer had them
-	Evicted        uint64 // live entries dropped because MaxProcesses was reached
-	ProcErrors     uint64 // /proc entries that could not be read or parsed
-	ContainerErrs  uint64 // container lookups that failed
-	FDsDropped     uint64 // sockets, directories, memfds not stored: MaxFDs reached
-	FilesNotStored uint64 // regular files not stored: MaxFileFDs reached
+	Processes     int    // live entries now
+	Seeded        uint64 // entries read from /proc by Seed
+	Created       uint64 // entries created from events (fork, unknown pid)
+	FromEvent     uint64 // of Created: /proc had nothing, built from the event alone
+	Exited        uint64 // entries reclaimed at procexit
+	Vanished      uint64 // entries dropped because /proc no longer had them
+	Evicted       uint64 // live entries dropped because MaxProcesses was reached
+	ProcErrors    uint64 // /proc entries that could not be read or parsed
+	ContainerErrs uint64 // container lookups that failed
+	// ContainersForgotten counts per-container cache entries dropped after
+	// their container's last process exited; CacheEvicted those dropped
+	// because a cache was full.
+	ContainersForgotten, CacheEvicted uint64
+	FDsDropped                        uint64 // sockets, directories, memfds not stored: MaxFDs reached
+	FilesNotStored                    uint64 // regular files not stored: MaxFileFDs reached
 }
 
 // Table is the process table. See the package documentation.
@@ -100,7 +120,9 @@ type Table struct {
 	maxFDs     int
 	maxFiles   int
 	containers Containers
+	cache      containerCache // containers, when it caches; else nil
 	onError    func(error)
+	ctrExits   int // container process exits since the last sweep
 
 	procs      map[uint32]*entry
 	sinceSweep int
@@ -144,6 +166,7 @@ func New(cfg Config) *Table {
 		upperDirs:  make(map[uint64]string),
 		scratch:    make([]byte, 0, 4096),
 	}
+	t.cache, _ = cfg.Containers.(containerCache)
 	if t.procRoot == "" {
 		t.procRoot = "/proc"
 	}
@@ -289,6 +312,59 @@ func (t *Table) remove(e *entry) {
 		delete(t.procs, e.proc.PID)
 	}
 	t.release(e)
+	if e.proc.Container != nil {
+		if t.ctrExits++; t.ctrExits >= sweepEvery {
+			t.sweepContainers()
+		}
+	}
+}
+
+// sweepContainers drops the per-container cache entries (here and in the
+// container resolver) of containers without a live process: the caches
+// follow the host's containers instead of growing with every container
+// that ever ran.
+func (t *Table) sweepContainers() {
+	t.ctrExits = 0
+	cgroups := make(map[uint64]bool)
+	ctrs := make(map[*event.Container]bool)
+	ids := make(map[string]bool)
+	for _, e := range t.procs {
+		if c := e.proc.Container; c != nil {
+			cgroups[e.proc.CgroupID] = true
+			ctrs[c] = true
+			ids[c.FullID] = true
+		}
+	}
+	n := 0
+	for id := range t.upperDirs {
+		if !cgroups[id] {
+			delete(t.upperDirs, id)
+			n++
+		}
+	}
+	for id := range t.ctrUsers {
+		if !ids[id] {
+			delete(t.ctrUsers, id)
+			n++
+		}
+	}
+	if t.cache != nil {
+		n += t.cache.Retain(cgroups, ctrs)
+	}
+	t.stats.ContainersForgotten += uint64(n)
+}
+
+// boundCache makes room for one more entry in m, evicting an arbitrary
+// one when it is full.
+func boundCache[K comparable, V any](t *Table, m map[K]V) {
+	if len(m) < maxContainerCache {
+		return
+	}
+	for k := range m {
+		delete(m, k)
+		t.stats.CacheEvicted++
+		return
+	}
 }
 
 // maxExitedChain bounds how many exited ancestors a live process keeps

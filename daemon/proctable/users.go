@@ -80,8 +80,14 @@ func parsePasswd(b []byte) map[uint32]string {
 
 // containerUserDB reads /etc/passwd inside the root of process pid,
 // resolving symbolic links inside that root (RESOLVE_IN_ROOT) so that a
-// container cannot point the daemon at a host file. Best effort: an
+// container cannot point the daemon at a host file. The container controls
+// the file, and the read runs on the event goroutine, so it must not be
+// able to block: the open does not wait (O_NONBLOCK: a FIFO opens at once),
+// only a regular file on the root's own mount is read (RESOLVE_NO_XDEV: no
+// bind-mounted FUSE file), and at most maxPasswd bytes. Best effort: an
 // unreadable file gives an empty database.
+const maxPasswd = 1 << 20
+
 func containerUserDB(procRoot string, pid uint32) *userDB {
 	db := &userDB{names: map[uint32]string{}}
 	root, err := unix.Open(procRoot+"/"+strconv.FormatUint(uint64(pid), 10)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -90,15 +96,18 @@ func containerUserDB(procRoot string, pid uint32) *userDB {
 	}
 	defer unix.Close(root)
 	fd, err := unix.Openat2(root, "etc/passwd", &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
 	if err != nil {
 		return db
 	}
 	f := os.NewFile(uintptr(fd), "passwd")
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return db
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswd))
 	if err != nil {
 		return db
 	}

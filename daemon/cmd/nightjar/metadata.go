@@ -52,12 +52,14 @@ func newResolver(m *config.Metadata) (*container.Resolver, func() error, error) 
 			}
 			providers = append(providers, p)
 		}
-		rc.Metadata, rc.MetadataTimeout = providers, m.Timeout
+		rc.Metadata, rc.MetadataTimeout, rc.MetadataWait = providers, m.Timeout, m.Wait
 	}
 	r, err := container.NewResolver(rc)
 	if err != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("container resolver: %w", err)
 	}
+	// The workers stop before the providers they call are closed.
+	closers = append([]func() error{r.Close}, closers...)
 	return r, closeAll, nil
 }

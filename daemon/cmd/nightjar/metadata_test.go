@@ -39,7 +39,7 @@ func TestNewResolverFromConfig(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	src := fmt.Sprintf("metadata {\n  cri_endpoints = [%q]\n  containerd_address = %q\n  ecs_uri = %q\n  timeout = \"5s\"\n}\n",
+	src := fmt.Sprintf("metadata {\n  cri_endpoints = [%q]\n  containerd_address = %q\n  ecs_uri = %q\n  timeout = \"5s\"\n  wait = \"1m\"\n}\n",
 		"unix://"+c.Address, c.Address, srv.URL+"/v4/abc")
 	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "")
 	cfg, err := config.Parse([]byte(src), "nightjar.hcl")

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/internal/event"
@@ -44,7 +45,7 @@ func TestRulesSeeKubernetesFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	res, err := container.NewResolver(container.Config{Metadata: []container.MetadataProvider{p}})
+	res, err := container.NewResolver(container.Config{Metadata: []container.MetadataProvider{p}, MetadataWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
