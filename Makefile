@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build plugin run test bpf bpf-check bench lint clean
+.PHONY: all build plugin image run test bpf bpf-check bench lint clean
 
 all: build plugin
 
@@ -15,6 +15,12 @@ build:
 # The Fluent Bit output plugin. Fluent Bit reserves the flb- prefix for C plugins.
 plugin:
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BUILD)/out_nightjar.so ./outplugin/cmd/out_nightjar
+
+# The daemon's container image as an OCI archive, without a container
+# engine (daemon/Dockerfile builds the same with one).
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/nightjar-static ./daemon/cmd/nightjar
+	$(GO) run ./daemon/cmd/nightjar-image -binary $(BUILD)/nightjar-static -version $(VERSION) -ref nightjar:$(VERSION) -o $(BUILD)/nightjar-image.tar
 
 # Run the detection daemon with its embedded default rules, alerts on stdout.
 run: build

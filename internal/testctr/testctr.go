@@ -321,6 +321,33 @@ type StartOptions struct {
 	// Privileged runs the container with every capability and device
 	// (ctr run --privileged).
 	Privileged bool
+	// Image is the image to run, one imported with Import; ImageRef when
+	// empty. With no args, the image's own entrypoint and command run.
+	Image string
+	// HostPID runs the container in the host's pid namespace, as a
+	// DaemonSet's hostPID or an ECS task's pidMode host.
+	HostPID bool
+	// Mounts are bind mounts from the host.
+	Mounts []Mount
+	// LogFile, when set, receives the container's stdout and stderr
+	// (otherwise they are discarded).
+	LogFile string
+}
+
+// Mount is a bind mount of host path Source at Dest in the container.
+type Mount struct {
+	Source, Dest string
+	ReadOnly     bool
+}
+
+// Import loads an image archive (docker-archive or OCI) into the daemon.
+func (c *Containerd) Import(t testing.TB, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := c.ctr(ctx, nil, "image", "import", path); err != nil {
+		t.Fatalf("testctr: ctr image import %s: %v: %s", path, err, out)
+	}
 }
 
 // StartWith is Start with options.
@@ -329,14 +356,35 @@ func (c *Containerd) StartWith(t testing.TB, id, cgroupPath string, opts StartOp
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c.track(id, cgroupPath)
-	runArgs := []string{"run", "--detach", "--null-io", "--runc-root", c.runcRoot, "--cgroup", cgroupPath}
+	runArgs := []string{"run", "--detach", "--runc-root", c.runcRoot, "--cgroup", cgroupPath}
+	if opts.LogFile != "" {
+		runArgs = append(runArgs, "--log-uri", "file://"+opts.LogFile)
+	} else {
+		runArgs = append(runArgs, "--null-io")
+	}
 	for k, v := range opts.Labels {
 		runArgs = append(runArgs, "--label", k+"="+v)
 	}
 	if opts.Privileged {
 		runArgs = append(runArgs, "--privileged")
 	}
-	runArgs = append(append(runArgs, ImageRef, id), args...)
+	if opts.HostPID {
+		// The test binary runs in the host pid namespace; pid 1 may not
+		// let its namespace be read.
+		runArgs = append(runArgs, "--with-ns", "pid:/proc/"+strconv.Itoa(os.Getpid())+"/ns/pid")
+	}
+	for _, m := range opts.Mounts {
+		o := "rbind:rw"
+		if m.ReadOnly {
+			o = "rbind:ro"
+		}
+		runArgs = append(runArgs, "--mount", "type=bind,src="+m.Source+",dst="+m.Dest+",options="+o)
+	}
+	image := opts.Image
+	if image == "" {
+		image = ImageRef
+	}
+	runArgs = append(append(runArgs, image, id), args...)
 	if out, err := c.run(ctx, id, runArgs); err != nil {
 		c.remove(id)
 		t.Fatalf("testctr: ctr run --detach %s: %v: %s", id, err, out)
