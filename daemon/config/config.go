@@ -214,6 +214,10 @@ type Metadata struct {
 	// ECSURI is the task metadata endpoint; ECS_CONTAINER_METADATA_URI_V4
 	// when empty.
 	ECSURI string `hcl:"ecs_uri,optional"`
+	// ECSAgentURI is the ECS container agent's introspection API
+	// (http://127.0.0.1:51678 on an EC2 container instance), which lists
+	// the containers of every task on the instance; "" turns it off.
+	ECSAgentURI string `hcl:"ecs_agent_uri,optional"`
 	// RawTimeout bounds each provider's answer about one container.
 	RawTimeout string `hcl:"timeout,optional"`
 	Timeout    time.Duration

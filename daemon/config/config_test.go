@@ -120,6 +120,7 @@ func TestErrorPositions(t *testing.T) {
 		{"ecs without uri", "metadata {\n  ecs = true\n}\n", "bad.hcl:2:9", "ECS_CONTAINER_METADATA_URI_V4 is not set"},
 		{"ecs uri", "metadata {\n  ecs_uri = \"169.254.170.2/v4\"\n  ecs = true\n}\n", "bad.hcl:2:13", "Invalid URL"},
 		{"containerd address", "metadata {\n  containerd_address = \"containerd.sock\"\n}\n", "bad.hcl:2:24", "Invalid containerd address"},
+		{"ecs agent uri", "metadata {\n  ecs_agent_uri = \"127.0.0.1:51678\"\n}\n", "bad.hcl:2:19", "Invalid URL"},
 		{"metadata timeout", "metadata {\n  timeout = \"0s\"\n}\n", "bad.hcl:2:13", "greater than zero"},
 	}
 	for _, tc := range cases {

@@ -249,6 +249,11 @@ func (c *Config) resolveMetadata(r *resolver, m *Metadata) {
 	if a := strings.TrimPrefix(m.ContainerdAddress, "unix://"); m.ContainerdAddress != "" && !strings.HasPrefix(a, "/") {
 		r.errorf([]string{blk, "containerd_address"}, "Invalid containerd address", "containerd_address = %q: want an absolute socket path or unix:///path", m.ContainerdAddress)
 	}
+	if m.ECSAgentURI != "" {
+		if u, err := url.Parse(m.ECSAgentURI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.errorf([]string{blk, "ecs_agent_uri"}, "Invalid URL", "ECS agent introspection endpoint %q: want an http:// URL such as http://127.0.0.1:51678", m.ECSAgentURI)
+		}
+	}
 	uri := m.ECSURI
 	if uri == "" {
 		uri = os.Getenv(ecsURIEnv)

@@ -52,6 +52,16 @@ func newResolver(m *config.Metadata) (*container.Resolver, func() error, error) 
 			}
 			providers = append(providers, p)
 		}
+		// After the task endpoint, which also knows images: the agent
+		// fills the containers of the instance's other tasks.
+		if m.ECSAgentURI != "" {
+			p, err := ecs.NewAgent(ecs.AgentConfig{URI: m.ECSAgentURI})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("metadata: %w", err)
+			}
+			providers = append(providers, p)
+		}
 		rc.Metadata, rc.MetadataTimeout, rc.MetadataWait = providers, m.Timeout, m.Wait
 	}
 	r, err := container.NewResolver(rc)

@@ -29,18 +29,31 @@ func TestNewResolverFromConfig(t *testing.T) {
 	ecsID := testctr.NewID()
 	ecsCtr := c.Start(t, ecsID, "/ecs/"+task+"/"+ecsID, "sleep", "600")
 
+	// A container of another task on the same instance: only the ECS
+	// agent's introspection API knows it.
+	const otherTask = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	otherID := testctr.NewID()
+	otherCtr := c.Start(t, otherID, "/ecs/"+otherTask+"/"+otherID, "sleep", "600")
+
 	taskARN := "arn:aws:ecs:us-east-1:123456789012:task/shop/" + task
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v4/abc/task" {
+		switch r.URL.Path {
+		case "/v4/abc/task":
+			fmt.Fprintf(w, `{"Cluster":"shop","TaskARN":%q,"Family":"checkout","Revision":"3","Containers":[{"DockerId":%q,"Name":"checkout","Image":"checkout:1.4"}]}`, taskARN, ecsID)
+		case "/v1/metadata":
+			fmt.Fprint(w, `{"Cluster":"shop","ContainerInstanceArn":"arn:aws:ecs:us-east-1:123456789012:container-instance/shop/9f8e","Version":"Amazon ECS Agent - v1.89.0"}`)
+		case "/v1/tasks":
+			fmt.Fprintf(w, `{"Tasks":[{"Arn":%q,"DesiredStatus":"RUNNING","KnownStatus":"RUNNING","Family":"checkout","Version":"3","Containers":[{"DockerId":%q,"DockerName":"ecs-checkout-3","Name":"checkout"}]},`+
+				`{"Arn":"arn:aws:ecs:us-east-1:123456789012:task/shop/%s","DesiredStatus":"RUNNING","KnownStatus":"RUNNING","Family":"mailer","Version":"8","Containers":[{"DockerId":%q,"DockerName":"ecs-mailer-8","Name":"smtp"}]}]}`,
+				taskARN, ecsID, otherTask, otherID)
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		fmt.Fprintf(w, `{"Cluster":"shop","TaskARN":%q,"Family":"checkout","Revision":"3","Containers":[{"DockerId":%q,"Name":"checkout","Image":"checkout:1.4"}]}`, taskARN, ecsID)
 	}))
 	defer srv.Close()
 
-	src := fmt.Sprintf("metadata {\n  cri_endpoints = [%q]\n  containerd_address = %q\n  ecs_uri = %q\n  timeout = \"5s\"\n  wait = \"1m\"\n}\n",
-		"unix://"+c.Address, c.Address, srv.URL+"/v4/abc")
+	src := fmt.Sprintf("metadata {\n  cri_endpoints = [%q]\n  containerd_address = %q\n  ecs_uri = %q\n  ecs_agent_uri = %q\n  timeout = \"5s\"\n  wait = \"1m\"\n}\n",
+		"unix://"+c.Address, c.Address, srv.URL+"/v4/abc", srv.URL)
 	t.Setenv("ECS_CONTAINER_METADATA_URI_V4", "")
 	cfg, err := config.Parse([]byte(src), "nightjar.hcl")
 	if err != nil {
@@ -71,5 +84,10 @@ func TestNewResolverFromConfig(t *testing.T) {
 	if err != nil || e == nil || e.Name != "checkout" || e.ImageRepository != "checkout" || e.ImageTag != "1.4" ||
 		e.ECSTaskARN != taskARN || e.ECSCluster != "shop" || e.ECSFamily != "checkout" {
 		t.Errorf("ECS container: %+v, %v", e, err)
+	}
+	o, _, err := res.Lookup(uint32(otherCtr.PID), 0)
+	if err != nil || o == nil || o.Name != "smtp" || o.ECSFamily != "mailer" || o.ECSCluster != "shop" ||
+		o.ECSTaskARN != "arn:aws:ecs:us-east-1:123456789012:task/shop/"+otherTask {
+		t.Errorf("container of another ECS task: %+v, %v", o, err)
 	}
 }

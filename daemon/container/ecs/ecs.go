@@ -5,7 +5,8 @@
 // The endpoint describes the task the daemon itself runs in, so the
 // provider knows the containers of that task: every container of a Fargate
 // task when the daemon runs as one of them. Containers of other tasks are
-// reported as not found.
+// reported as not found; on an EC2 container instance the Agent provider
+// (the container agent's introspection API) describes them.
 package ecs
 
 import (
