@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/nightjar-sec/nightjar/rules/fields"
@@ -70,7 +71,9 @@ func (c *compiler) compileOutput(r *ruleDef) (*template, bool) {
 		}
 		x, err := c.reg.Resolve(name, arg, hasArg)
 		if err != nil {
-			c.report(o.errAt(i, "output: %v", err))
+			e := o.errAt(i, "output: %v", err)
+			e.unknown = errors.Is(err, fields.ErrUnknownField)
+			c.report(e)
 			ok = false
 			i = j
 			continue
