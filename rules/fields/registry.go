@@ -20,15 +20,15 @@ type Type uint8
 
 // Field types.
 const (
-	String Type = iota + 1
-	Int         // signed integer: pids, ids, counts, raw arguments
-	Bool        // true or false
-	IP          // an IPv4 or IPv6 address; compares against addresses and CIDR networks
-	Net         // an address to test for membership of CIDR networks (fd.net)
-	Port        // a TCP/UDP port
-	Time        // nanoseconds since the Unix epoch, printed as HH:MM:SS.nnnnnnnnn (evt.time)
-	AbsTime     // nanoseconds since the Unix epoch, printed as a number (Falco's ABSTIME)
-	RelTime     // a duration in nanoseconds (Falco's RELTIME)
+	String  Type = iota + 1
+	Int          // signed integer: pids, ids, counts, raw arguments
+	Bool         // true or false
+	IP           // an IPv4 or IPv6 address; compares against addresses and CIDR networks
+	Net          // an address to test for membership of CIDR networks (fd.net)
+	Port         // a TCP/UDP port
+	Time         // nanoseconds since the Unix epoch, printed as HH:MM:SS.nnnnnnnnn (evt.time)
+	AbsTime      // nanoseconds since the Unix epoch, printed as a number (Falco's ABSTIME)
+	RelTime      // a duration in nanoseconds (Falco's RELTIME)
 )
 
 var typeNames = [...]string{String: "string", Int: "int", Bool: "bool", IP: "ipaddr", Net: "ipnet", Port: "port",
