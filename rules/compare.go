@@ -288,6 +288,23 @@ func compileInt(x *fields.Extractor, op string, vals []string) (evalFunc, error)
 			return ok && pred(n)
 		}, nil
 	}
+	if op == "!=" && x.Name == "fd.port" {
+		// Falco: fd.port differs from a value when neither end's port
+		// matches it.
+		return func(c *fields.Ctx) bool {
+			k := 0
+			for i := 0; ; i++ {
+				n, ok := get(c, i)
+				if !ok {
+					return k > 0
+				}
+				if !pred(n) {
+					return false
+				}
+				k++
+			}
+		}, nil
+	}
 	return func(c *fields.Ctx) bool {
 		for i := 0; ; i++ {
 			n, ok := get(c, i)
@@ -334,6 +351,23 @@ func compileIP(x *fields.Extractor, op string, vals []string) (evalFunc, error) 
 		pred = func(a netip.Addr) bool { return !in(a) }
 	}
 	get := x.IP
+	if op == "!=" && x.Multi {
+		// Falco: fd.ip and fd.net differ from a value when neither end
+		// of the connection matches it.
+		return func(c *fields.Ctx) bool {
+			n := 0
+			for i := 0; ; i++ {
+				a, ok := get(c, i)
+				if !ok {
+					return n > 0
+				}
+				if !pred(a) {
+					return false
+				}
+				n++
+			}
+		}, nil
+	}
 	return func(c *fields.Ctx) bool {
 		for i := 0; ; i++ {
 			a, ok := get(c, i)

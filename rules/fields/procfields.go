@@ -36,12 +36,8 @@ func moreDefs() []*Def {
 		strField("proc.vpgid.name", "name of the process group leader (the ancestor whose vpid is proc.vpgid, or the eldest with the same vpgid)", leaderStr(vpgid, func(p *event.Process) string { return p.Name })),
 		strField("proc.vpgid.exe", "argv[0] of the process group leader", leaderStr(vpgid, func(p *event.Process) string { return p.Exe })),
 		strField("proc.vpgid.exepath", "executable path of the process group leader", leaderStr(vpgid, func(p *event.Process) string { return p.ExePath })),
-		intField("proc.is_sid_leader", Bool, "the process leads its session (proc.sid = proc.vpid)", func(c *Ctx, _ int) (int64, bool) {
-			return procInt(c, func(p *event.Process) int64 { return b2i(p.SID == vpid(p)) })
-		}),
-		intField("proc.is_vpgid_leader", Bool, "the process leads its process group (proc.vpgid = proc.vpid)", func(c *Ctx, _ int) (int64, bool) {
-			return procInt(c, func(p *event.Process) int64 { return b2i(p.VPGID == vpid(p)) })
-		}),
+		intField("proc.is_sid_leader", Bool, "the process leads its session (proc.sid = proc.vpid)", isLeader(sid)),
+		intField("proc.is_vpgid_leader", Bool, "the process leads its process group (proc.vpgid = proc.vpid)", isLeader(vpgid)),
 		intField("proc.duration", RelTime, "nanoseconds since the process started", func(c *Ctx, _ int) (int64, bool) { return since(c, c.Ev.Proc) }),
 		intField("proc.ppid.duration", RelTime, "nanoseconds since the parent process started", func(c *Ctx, _ int) (int64, bool) {
 			if p := c.Ev.Proc; p != nil {
@@ -167,6 +163,16 @@ func leader(p *event.Process, id func(*event.Process) uint32) *event.Process {
 		}
 	}
 	return cand
+}
+
+func isLeader(id func(*event.Process) uint32) intFn {
+	return func(c *Ctx, _ int) (int64, bool) {
+		p := c.Ev.Proc
+		if p == nil || vpid(p) == 0 || id(p) == 0 {
+			return 0, false // not known
+		}
+		return b2i(id(p) == vpid(p)), true
+	}
 }
 
 func leaderStr(id func(*event.Process) uint32, get func(*event.Process) string) strFn {
