@@ -2,6 +2,8 @@ package rules
 
 import (
 	"bytes"
+	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/internal/event"
+	"github.com/nightjar-sec/nightjar/rules/dnsnames"
+	"github.com/nightjar-sec/nightjar/rules/dnsnames/dnstest"
 )
 
 // Falco's published rule files (falcosecurity/rules 5.1.0), read where the
@@ -270,4 +274,53 @@ func sortedCopy(s []string) []string {
 		}
 	}
 	return out
+}
+
+// TestUpstreamHostNames runs Falco's "Contact K8S API Server From
+// Container" rule, whose k8s_api_server macro compares fd.sip.name with
+// the API server's name, against a real DNS server: the name is resolved
+// by rules/dnsnames and the connection's address matched against it.
+func TestUpstreamHostNames(t *testing.T) {
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	dns.Set("kubernetes.default.svc.cluster.local", netip.MustParseAddr("10.96.0.1"))
+	cache := dnsnames.New(dns.Resolver())
+	srcs, err := ReadSources(upstream(t, stableRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs = append(srcs, src("probe.yaml", `- rule: Probe name
+  desc: d
+  condition: evt.type = connect and fd.sip.name in (kubernetes.default.svc.cluster.local, other.example.test)
+  output: "name=%fd.sip.name"
+  priority: INFO
+`))
+	s, err := Load(Options{DNS: cache}, srcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cache.Names(), ","); got != "kubernetes.default.svc.cluster.local,other.example.test" {
+		t.Fatalf("names to resolve: %q", got)
+	}
+	cache.Refresh(context.Background())
+	api := connectEvent(inContainer(proc("curl")), ip4(10, 96, 0, 1), 443)
+	api.Num = 9
+	other := connectEvent(inContainer(proc("curl")), ip4(10, 96, 0, 2), 443)
+	other.Num = 10
+	if got := firedString(s, api); got != "Contact K8S API Server From Container,Probe name" {
+		t.Errorf("connect to the API server fired %q", got)
+	}
+	if got := firedString(s, other); got != "" {
+		t.Errorf("connect elsewhere fired %q", got)
+	}
+	s.Eval(api, func(m *Match) {
+		if m.Rule.Name == "Probe name" {
+			if out, f := m.Render(); !strings.HasSuffix(out, "name=kubernetes.default.svc.cluster.local") || f["fd.sip.name"] != "kubernetes.default.svc.cluster.local" {
+				t.Errorf("output %q fields %v", out, f)
+			}
+		}
+	})
 }
