@@ -63,6 +63,7 @@ type compiler struct {
 	failedErr     map[string]*Error
 	failedUnknown map[string]bool
 	errs          []*Error
+	warns         []*Error
 	seen          map[string]bool // reported errors, to report each once
 	// unavail collects unavailable fields used by the rule being compiled.
 	unavail map[string]bool

@@ -194,3 +194,24 @@ func TestOverrides(t *testing.T) {
 		})
 	}
 }
+
+func TestContainerInfoDropped(t *testing.T) {
+	s := mustLoad(t, src("c.yaml", "- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: shell %container.info (%proc.name)\n  priority: INFO\n"))
+	found := false
+	for _, w := range s.Warnings() {
+		if strings.HasPrefix(w.Error(), `c.yaml:4:17: rule "R": output: %container.info is deprecated`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no deprecation warning in %v", s.Warnings())
+	}
+	n := s.Eval(execEvent(proc("bash")), func(m *Match) {
+		if out, _ := m.Render(); !strings.HasSuffix(out, "Informational shell  (bash)") {
+			t.Errorf("output %q", out)
+		}
+	})
+	if n != 1 {
+		t.Errorf("%d matches", n)
+	}
+}

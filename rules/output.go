@@ -69,6 +69,12 @@ func (c *compiler) compileOutput(r *ruleDef) (*template, bool) {
 			j -= len(name) - len(trimmed)
 			name = trimmed
 		}
+		if name == "container.info" && !hasArg {
+			// Falco drops its old %container.info shorthand, with a warning.
+			c.warns = append(c.warns, o.errAt(i, "output: %%container.info is deprecated and dropped from the output"))
+			i = j
+			continue
+		}
 		x, err := c.reg.Resolve(name, arg, hasArg)
 		if err != nil {
 			e := o.errAt(i, "output: %v", err)

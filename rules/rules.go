@@ -221,6 +221,7 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 			}
 		}
 	}
+	s.warnings = append(s.warnings, c.warns...)
 	errs := append(ErrorList(nil), defs.errs...)
 	errs = append(errs, c.errs...)
 	if len(errs) > 0 {
