@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules/dnsnames"
 	"github.com/nightjar-sec/nightjar/rules/dnsnames/dnstest"
+	"github.com/nightjar-sec/nightjar/rules/fields"
 )
 
 // Falco's published rule files (falcosecurity/rules 5.1.0), read where the
@@ -323,4 +325,36 @@ func TestUpstreamHostNames(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUpstreamFieldsKnown resolves every field name that appears in
+// Falco's rule files — in conditions, outputs and the descriptions'
+// advice (proc.vpgid.name, proc.ppid.duration, ...) — in the registry.
+func TestUpstreamFieldsKnown(t *testing.T) {
+	re := regexp.MustCompile(`\b(evt|proc|thread|fd|fs|user|group|container|k8s)\.[a-z0-9_.]*[a-z0-9_](\[[^\]]*\])?`)
+	// Words of the files that look like fields but are not: image
+	// registries and log file names in lists, and the field families
+	// `evt.arg*`, `fs.path.*` and `fd.types[]` that comments speak of.
+	notFields := map[string]bool{"k8s.io": true, "user.log": true, "evt.arg": true, "fs.path": true, "fd.types[]": true}
+	reg := fields.New()
+	seen := map[string]bool{}
+	for _, f := range []string{stableRules, incubatingRules} {
+		data, err := os.ReadFile(upstream(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllString(string(data), -1) {
+			if seen[m] || notFields[m] {
+				continue
+			}
+			seen[m] = true
+			name, arg, has := splitFieldArg(m)
+			if _, err := reg.Resolve(name, arg, has); err != nil {
+				t.Errorf("%s: %s: %v", f, m, err)
+			}
+		}
+	}
+	if len(seen) < 80 {
+		t.Errorf("only %d field names found", len(seen))
+	}
 }

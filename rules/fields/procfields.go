@@ -95,6 +95,7 @@ func moreDefs() []*Def {
 		}),
 		strField("container.mounts", "the container's mounts, space separated source:dest:mode:rw:propagation", containerMounts),
 
+		unavailable("fd.types", String, OptIndexArg, "types of the process's open fds (fd.types[N]: of fd N); needs the process's whole fd table"),
 		strField("fd.nameraw", "path of a file as the call gave it, not made absolute", fdNameRaw),
 		intField("fd.connected", Bool, "the socket is connected", fdConnected),
 		intField("fd.name_changed", Bool, "the event changed the fd's name (a sendto to a new peer on an unconnected socket, a connect)", fdNameChanged),
