@@ -358,3 +358,58 @@ func TestUpstreamFieldsKnown(t *testing.T) {
 		t.Errorf("only %d field names found", len(seen))
 	}
 }
+
+// TestUpstreamRules runs events against Falco's stable and incubating
+// rules loaded together, checking which rules fire by name.
+func TestUpstreamRules(t *testing.T) {
+	srcs, err := ReadSources(upstream(t, stableRules), upstream(t, incubatingRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(Options{Hostname: "node-1"}, srcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traversal := func(path string) *event.Event {
+		p := withParent(proc("php-fpm"), "php-fpm")
+		p.Cwd = "/var/www/html"
+		return openEvent(p, path, oRDONLY)
+	}
+	upper := func(up bool) *event.Event {
+		p := inContainer(proc("xmrig"))
+		p.ExePath, p.ExeUpperLayer = "/tmp/xmrig", up
+		return execEvent(p)
+	}
+	init := func(vpid uint32, caps uint64) *event.Event {
+		p := inContainer(proc("myapp"))
+		p.VPID, p.CapPermitted = vpid, caps
+		return execEvent(p)
+	}
+	memfd := func() *event.Event {
+		p := proc("payload")
+		p.ExeFromMemfd, p.ExePath = true, "memfd:x"
+		return execEvent(p)
+	}
+	tests := []struct {
+		name string
+		ev   *event.Event
+		want string
+	}{
+		{"directory traversal to /etc/passwd", traversal("../../../etc/passwd"), "Directory traversal monitored file read"},
+		{"relative path without traversal", traversal("static/site.css"), ""},
+		{"binary from the upper layer", upper(true), "Drop and execute new binary in container"},
+		{"binary from the image", upper(false), ""},
+		{"container init with CAP_SYS_ADMIN", init(1, 1<<21), "Launch Excessively Capable Container"},
+		{"container init with CAP_CHOWN", init(1, 1), ""},
+		{"non-init process with CAP_SYS_ADMIN", init(7, 1<<21), ""},
+		{"exec from a memfd", memfd(), "Fileless execution via memfd_create"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ev.Num = 99
+			if got := firedString(s, tt.ev); got != tt.want {
+				t.Errorf("fired %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
