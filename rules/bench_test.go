@@ -196,3 +196,70 @@ func threadCPU(b *testing.B) int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// execMix is an exec-heavy stream (a build or CI host): mostly process
+// starts, with the opens and exits around them.
+func execMix() []*event.Event {
+	var evs []*event.Event
+	tools := []struct {
+		name, parent string
+		args         []string
+	}{
+		{"make", "bash", []string{"-j4"}}, {"cc", "make", []string{"-c", "x.c"}}, {"ld", "cc", []string{"-o", "x"}},
+		{"git", "bash", []string{"status"}}, {"go", "bash", []string{"build", "./..."}}, {"sed", "sh", []string{"-i", "s/a/b/", "f"}},
+		{"python3", "bash", []string{"setup.py"}}, {"node", "npm", []string{"index.js"}}, {"ls", "bash", []string{"-l"}},
+		{"grep", "sh", []string{"-r", "TODO", "."}},
+	}
+	for i, tl := range tools {
+		p := withParent(proc(tl.name, tl.args...), tl.parent)
+		if i%3 == 0 {
+			p.Container = &event.Container{ID: "3f2a1b4c5d6e", Name: "ci", ImageRepository: "golang"}
+		}
+		ev := execEvent(p)
+		ev.Path = []byte(p.ExePath)
+		evs = append(evs, ev, ev, openEvent(p, "/etc/ld.so.cache", oRDONLY|0o2000000))
+	}
+	evs = append(evs, syscallEvent(event.Clone, proc("bash"), 0x1200011), syscallEvent(event.ProcExit, proc("ls"), 0))
+	return evs
+}
+
+// BenchmarkEval measures evaluation per event with nightjar's default
+// rules and with Falco's stable and incubating rule files, on an
+// openat-heavy and an exec-heavy mix.
+func BenchmarkEval(b *testing.B) {
+	sets := map[string]func() (*Set, error){
+		"default": func() (*Set, error) { return Default(Options{Hostname: "node-1"}) },
+		"falco": func() (*Set, error) {
+			srcs, err := ReadSources(upstream(b, stableRules), upstream(b, incubatingRules))
+			if err != nil {
+				return nil, err
+			}
+			return Load(Options{Hostname: "node-1"}, srcs...)
+		},
+	}
+	mixes := map[string]func() []*event.Event{"openat": eventMix, "exec": execMix}
+	for _, sn := range []string{"default", "falco"} {
+		s, err := sets[sn]()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, mn := range []string{"openat", "exec"} {
+			evs := mixes[mn]()
+			for i, ev := range evs {
+				ev.Num = uint64(i + 1)
+			}
+			b.Run(sn+"/"+mn, func(b *testing.B) {
+				e := s.NewEvaluator()
+				matches := 0
+				fn := func(*Match) { matches++ }
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					e.Eval(evs[i%len(evs)], fn)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(matches)/float64(b.N), "matches/event")
+			})
+		}
+	}
+}

@@ -28,13 +28,15 @@ type opError struct{ msg string }
 func (e *opError) Error() string { return e.msg }
 
 var opsByType = map[fields.Type]string{
-	fields.String: "= == != in intersects contains icontains bcontains startswith bstartswith endswith glob iglob pmatch regex exists",
-	fields.Int:    "= == != < <= > >= in intersects exists",
-	fields.Port:   "= == != < <= > >= in intersects exists",
-	fields.Time:   "= == != < <= > >= in intersects exists",
-	fields.Bool:   "= == != in exists",
-	fields.IP:     "= == != in intersects exists",
-	fields.Net:    "= == != in intersects exists",
+	fields.String:  "= == != in intersects contains icontains bcontains startswith bstartswith endswith glob iglob pmatch regex exists",
+	fields.Int:     "= == != < <= > >= in intersects exists",
+	fields.Port:    "= == != < <= > >= in intersects exists",
+	fields.Time:    "= == != < <= > >= in intersects exists",
+	fields.AbsTime: "= == != < <= > >= in intersects exists",
+	fields.RelTime: "= == != < <= > >= in intersects exists",
+	fields.Bool:    "= == != in exists",
+	fields.IP:      "= == != in intersects exists",
+	fields.Net:     "= == != in intersects exists",
 }
 
 func opApplies(t fields.Type, op string) bool {
@@ -286,6 +288,23 @@ func compileInt(x *fields.Extractor, op string, vals []string) (evalFunc, error)
 			return ok && pred(n)
 		}, nil
 	}
+	if op == "!=" && x.Name == "fd.port" {
+		// Falco: fd.port differs from a value when neither end's port
+		// matches it.
+		return func(c *fields.Ctx) bool {
+			k := 0
+			for i := 0; ; i++ {
+				n, ok := get(c, i)
+				if !ok {
+					return k > 0
+				}
+				if !pred(n) {
+					return false
+				}
+				k++
+			}
+		}, nil
+	}
 	return func(c *fields.Ctx) bool {
 		for i := 0; ; i++ {
 			n, ok := get(c, i)
@@ -332,6 +351,23 @@ func compileIP(x *fields.Extractor, op string, vals []string) (evalFunc, error) 
 		pred = func(a netip.Addr) bool { return !in(a) }
 	}
 	get := x.IP
+	if op == "!=" && x.Multi {
+		// Falco: fd.ip and fd.net differ from a value when neither end
+		// of the connection matches it.
+		return func(c *fields.Ctx) bool {
+			n := 0
+			for i := 0; ; i++ {
+				a, ok := get(c, i)
+				if !ok {
+					return n > 0
+				}
+				if !pred(a) {
+					return false
+				}
+				n++
+			}
+		}, nil
+	}
 	return func(c *fields.Ctx) bool {
 		for i := 0; ; i++ {
 			a, ok := get(c, i)
@@ -456,4 +492,126 @@ func classMatch(pat string, c byte, fold bool) (int, bool) {
 		return 0, false
 	}
 	return i + 1, matched != neg
+}
+
+// compileFieldCompare compiles a comparison of two fields (Falco's
+// val(field) operand, or a transformed field on the right). Both sides
+// must be of comparable types; a missing value on either side is false.
+// A multi-valued left side matches when any value does; the right side
+// gives its first value.
+func compileFieldCompare(x *fields.Extractor, op string, y *fields.Extractor) (evalFunc, error) {
+	mismatch := func() error {
+		return fmt.Errorf("cannot compare %s field %s with %s field %s", x.Type, x.Name, y.Type, y.Name)
+	}
+	badOp := func() error {
+		return fmt.Errorf("operator %s does not apply to a comparison of %s fields %s and %s", op, x.Type, x.Name, y.Name)
+	}
+	switch {
+	case x.Type == fields.String && y.Type == fields.String:
+		var pred func(a, b string) bool
+		switch op {
+		case "=", "==":
+			pred = func(a, b string) bool { return a == b }
+		case "!=":
+			pred = func(a, b string) bool { return a != b }
+		case "contains":
+			pred = strings.Contains
+		case "icontains":
+			pred = containsFold
+		case "startswith":
+			pred = strings.HasPrefix
+		case "endswith":
+			pred = strings.HasSuffix
+		case "glob", "iglob":
+			fold := op == "iglob"
+			pred = func(a, b string) bool { return globMatch(b, a, fold) }
+		default:
+			return nil, badOp()
+		}
+		return func(c *fields.Ctx) bool {
+			b, ok := y.Str(c, 0)
+			if !ok {
+				return false
+			}
+			for i := 0; ; i++ {
+				a, ok := x.Str(c, i)
+				if !ok {
+					return false
+				}
+				if pred(a, b) {
+					return true
+				}
+				if !x.Multi {
+					return false
+				}
+			}
+		}, nil
+	case (x.Type.Numeric() && y.Type.Numeric()) || (x.Type == fields.Bool && y.Type == fields.Bool):
+		var pred func(a, b int64) bool
+		switch op {
+		case "=", "==":
+			pred = func(a, b int64) bool { return a == b }
+		case "!=":
+			pred = func(a, b int64) bool { return a != b }
+		case "<":
+			pred = func(a, b int64) bool { return a < b }
+		case "<=":
+			pred = func(a, b int64) bool { return a <= b }
+		case ">":
+			pred = func(a, b int64) bool { return a > b }
+		case ">=":
+			pred = func(a, b int64) bool { return a >= b }
+		default:
+			return nil, badOp()
+		}
+		if x.Type == fields.Bool && (op != "=" && op != "==" && op != "!=") {
+			return nil, badOp()
+		}
+		return func(c *fields.Ctx) bool {
+			b, ok := y.Int(c, 0)
+			if !ok {
+				return false
+			}
+			for i := 0; ; i++ {
+				a, ok := x.Int(c, i)
+				if !ok {
+					return false
+				}
+				if pred(a, b) {
+					return true
+				}
+				if !x.Multi {
+					return false
+				}
+			}
+		}, nil
+	case (x.Type == fields.IP || x.Type == fields.Net) && (y.Type == fields.IP || y.Type == fields.Net):
+		var neq bool
+		switch op {
+		case "=", "==":
+		case "!=":
+			neq = true
+		default:
+			return nil, badOp()
+		}
+		return func(c *fields.Ctx) bool {
+			b, ok := y.IP(c, 0)
+			if !ok {
+				return false
+			}
+			for i := 0; ; i++ {
+				a, ok := x.IP(c, i)
+				if !ok {
+					return false
+				}
+				if (a == b) != neq {
+					return true
+				}
+				if !x.Multi {
+					return false
+				}
+			}
+		}, nil
+	}
+	return nil, mismatch()
 }

@@ -51,14 +51,20 @@ func (o owner) errAt(off int, format string, args ...any) *Error {
 }
 
 type compiler struct {
-	reg  *fields.Registry
-	defs *definitions
+	reg *fields.Registry
+	// hostNames answers the fd.*ip.name comparisons (nil without a resolver).
+	hostNames fields.HostNames
+	defs      *definitions
 	// parsed caches each macro's syntax tree (nil after a syntax error).
 	parsed map[string]condition.Node
-	// failed records macros whose compilation failed.
-	failed map[string]bool
-	errs   []*Error
-	seen   map[string]bool // reported errors, to report each once
+	// failed records macros whose compilation failed, with their first
+	// error; failedUnknown those that failed only for unknown fields.
+	failed        map[string]bool
+	failedErr     map[string]*Error
+	failedUnknown map[string]bool
+	errs          []*Error
+	warns         []*Error
+	seen          map[string]bool // reported errors, to report each once
 	// unavail collects unavailable fields used by the rule being compiled.
 	unavail map[string]bool
 	scratch *fields.Ctx
@@ -76,11 +82,13 @@ type compiledMacro struct {
 func newCompiler(reg *fields.Registry, defs *definitions) *compiler {
 	return &compiler{
 		reg: reg, defs: defs,
-		parsed:  map[string]condition.Node{},
-		failed:  map[string]bool{},
-		seen:    map[string]bool{},
-		scratch: fields.NewCtx(""),
-		macros:  map[string]compiledMacro{},
+		parsed:        map[string]condition.Node{},
+		failed:        map[string]bool{},
+		failedErr:     map[string]*Error{},
+		failedUnknown: map[string]bool{},
+		seen:          map[string]bool{},
+		scratch:       fields.NewCtx(""),
+		macros:        map[string]compiledMacro{},
 	}
 }
 
@@ -137,10 +145,21 @@ func (c *compiler) resolveList(l *listDef, stack []string) ([]string, bool) {
 			l.state = -1
 			return nil, false
 		}
-		out = append(out, it.scalar)
+		out = append(out, listItem(it.scalar))
 	}
 	l.resolved, l.state = out, 2
 	return out, true
+}
+
+// listItem is a list item's value as Falco reads it: Falco splices items
+// into the condition text, so a quoted item ("10.0.0.0/8", '(systemd)')
+// is read as a quoted value and loses its quotes; any other item is taken
+// as written.
+func listItem(s string) string {
+	if u, ok := condition.Unquote(s); ok {
+		return u
+	}
+	return s
 }
 
 // compile compiles n, which belongs to o. stack holds the macros being
@@ -196,7 +215,7 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 		}
 	}
 	if c.failed[n.Name] {
-		c.report(o.errAt(n.At.Offset, "uses macro %s, which has errors", n.Name))
+		c.reportMacroFailure(o, n)
 		return compiled{}, false
 	}
 	if cm, ok := c.macros[n.Name]; ok {
@@ -211,23 +230,36 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 	tree, cached := c.parsed[n.Name]
 	if !cached {
 		var good bool
+		n0 := len(c.errs)
 		tree, good = c.parse(mo)
 		if !good {
 			c.failed[n.Name] = true
-			c.report(o.errAt(n.At.Offset, "uses macro %s, which has errors", n.Name))
+			if len(c.errs) > n0 {
+				c.failedErr[n.Name] = c.errs[n0]
+			}
+			c.reportMacroFailure(o, n)
 			return compiled{}, false
 		}
 		c.parsed[n.Name] = tree
 	}
 	outer := c.unavail
 	c.unavail = map[string]bool{}
+	n0 := len(c.errs)
 	r, ok := c.compile(tree, mo, append(stack, n.Name))
 	inner := c.unavail
 	c.unavail = outer
 	if !ok {
 		c.failed[n.Name] = true
+		unknown := len(c.errs) > n0
+		for _, e := range c.errs[n0:] {
+			unknown = unknown && e.unknown
+		}
+		c.failedUnknown[n.Name] = unknown
+		if len(c.errs) > n0 {
+			c.failedErr[n.Name] = c.errs[n0]
+		}
 		if len(stack) == 0 || stack[len(stack)-1] != n.Name {
-			c.report(o.errAt(n.At.Offset, "uses macro %s, which has errors", n.Name))
+			c.reportMacroFailure(o, n)
 		}
 		return compiled{}, false
 	}
@@ -244,6 +276,17 @@ func (c *compiler) compileMacro(n *condition.Ref, o owner, stack []string) (comp
 	}
 	c.macros[n.Name] = compiledMacro{compiled: r, unavail: sortedKeys(inner)}
 	return r, true
+}
+
+// reportMacroFailure reports the use of a macro that did not compile,
+// naming the macro's first error.
+func (c *compiler) reportMacroFailure(o owner, n *condition.Ref) {
+	e := o.errAt(n.At.Offset, "uses macro %s, which has errors", n.Name)
+	if first := c.failedErr[n.Name]; first != nil {
+		e.Msg += " (" + first.Pos.String() + ": " + first.Msg + ")"
+	}
+	e.unknown = c.failedUnknown[n.Name]
+	c.report(e)
 }
 
 // operands returns the values of a comparison with list references
@@ -294,11 +337,21 @@ func (c *compiler) operands(n *condition.Compare, o owner) ([]string, []conditio
 	return vals, pos, true
 }
 
-func (c *compiler) resolveField(n *condition.Compare, o owner) (*fields.Extractor, bool) {
-	x, err := c.reg.Resolve(n.Field, n.Arg, n.HasArg)
+// resolveRef resolves a field reference with its transformers (outermost
+// first).
+func (c *compiler) resolveRef(field, arg string, hasArg bool, trans []string, at condition.Pos, o owner) (*fields.Extractor, bool) {
+	x, err := c.reg.Resolve(field, arg, hasArg)
 	if err != nil {
-		c.report(o.errAt(n.At.Offset, "%v", err))
+		e := o.errAt(at.Offset, "%v", err)
+		e.unknown = errors.Is(err, fields.ErrUnknownField)
+		c.report(e)
 		return nil, false
+	}
+	for i := len(trans) - 1; i >= 0; i-- {
+		if x, err = fields.Transform(trans[i], x); err != nil {
+			c.report(o.errAt(at.Offset, "%v", err))
+			return nil, false
+		}
 	}
 	if x.Unavailable && c.unavail != nil {
 		c.unavail[x.Name] = true
@@ -307,9 +360,21 @@ func (c *compiler) resolveField(n *condition.Compare, o owner) (*fields.Extracto
 }
 
 func (c *compiler) compileCompare(n *condition.Compare, o owner) (compiled, bool) {
-	x, ok := c.resolveField(n, o)
+	x, ok := c.resolveRef(n.Field, n.Arg, n.HasArg, n.Transformers, n.At, o)
 	if !ok {
 		return compiled{}, false
+	}
+	if n.RHS != nil {
+		y, ok := c.resolveRef(n.RHS.Field, n.RHS.Arg, n.RHS.HasArg, n.RHS.Transformers, n.RHS.At, o)
+		if !ok {
+			return compiled{}, false
+		}
+		fn, err := compileFieldCompare(x, n.Op, y)
+		if err != nil {
+			c.report(o.errAt(n.OpAt.Offset, "%v", err))
+			return compiled{}, false
+		}
+		return compiled{fn: fn, types: allTypes}, true
 	}
 	vals, pos, ok := c.operands(n, o)
 	if !ok {
@@ -318,6 +383,14 @@ func (c *compiler) compileCompare(n *condition.Compare, o owner) (compiled, bool
 	if condition.IsListOp(n.Op) && len(vals) == 0 && n.Op != "pmatch" {
 		// Falco accepts an empty list; it matches nothing.
 		return compiled{fn: func(*fields.Ctx) bool { return false }, konst: -1}, true
+	}
+	if x.HostIP != nil {
+		fn, err := c.compileHostNames(x, n.Op, vals)
+		if err != nil {
+			c.report(o.errAt(n.OpAt.Offset, "%v", err))
+			return compiled{}, false
+		}
+		return compiled{fn: fn, types: allTypes}, true
 	}
 	fn, err := compileCompare(x, n.Op, vals)
 	if err != nil {
@@ -334,6 +407,45 @@ func (c *compiler) compileCompare(n *condition.Compare, o owner) (compiled, bool
 		return compiled{}, false
 	}
 	return c.analyse(x, fn), true
+}
+
+// compileHostNames compiles a comparison of an fd.*ip.name field with host
+// names as Falco does: the names are resolved in the background and the
+// event's address is checked against their addresses. Only =, != and in
+// apply.
+func (c *compiler) compileHostNames(x *fields.Extractor, op string, names []string) (evalFunc, error) {
+	switch op {
+	case "=", "==", "!=", "in":
+	default:
+		return nil, fmt.Errorf("operator %s does not apply to %s (only =, != and in: the names are resolved to addresses)", op, x.Name)
+	}
+	hosts := c.reg
+	for _, n := range names {
+		hosts.WantName(n)
+	}
+	ns := append([]string(nil), names...)
+	has := c.hostNames
+	if has == nil {
+		// No resolver: the field is unavailable and the rule says so.
+		return func(*fields.Ctx) bool { return false }, nil
+	}
+	get := x.HostIP
+	match := func(fc *fields.Ctx) (bool, bool) {
+		ip, ok := get(fc)
+		if !ok {
+			return false, false
+		}
+		for _, n := range ns {
+			if has.Has(n, ip) {
+				return true, true
+			}
+		}
+		return false, true
+	}
+	if op == "!=" {
+		return func(fc *fields.Ctx) bool { m, ok := match(fc); return ok && !m }, nil
+	}
+	return func(fc *fields.Ctx) bool { m, _ := match(fc); return m }, nil
 }
 
 // analyse works out, ahead of events, what a comparison says about the
@@ -498,6 +610,10 @@ func (c *compiler) compileExceptions(r *ruleDef) (evalFunc, bool) {
 				errf(f.pos, "exception %s: %v", x.name, err)
 				continue
 			}
+			if ex.HostIP != nil {
+				errf(f.pos, "exception %s: %s cannot be an exception field", x.name, ex.Name)
+				continue
+			}
 			if ex.Unavailable && c.unavail != nil {
 				c.unavail[ex.Name] = true
 			}
@@ -562,7 +678,7 @@ func (c *compiler) compileExceptions(r *ruleDef) (evalFunc, bool) {
 						errf(v.pos, "exception %s: operator %s takes a single value", x.name, comps[i])
 						continue
 					}
-					vals = []string{v.scalar}
+					vals = []string{listItem(v.scalar)}
 				}
 				fn, err := compileCompare(exs[i], comps[i], vals)
 				if err != nil {
@@ -601,7 +717,7 @@ func (c *compiler) exceptionValues(r *ruleDef, x *exceptionDef, items []*node, o
 			out = append(out, items...)
 			continue
 		}
-		out = append(out, v.scalar)
+		out = append(out, listItem(v.scalar))
 	}
 	return out, true
 }

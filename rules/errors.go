@@ -30,6 +30,10 @@ type Error struct {
 	Kind string
 	Name string
 	Msg  string
+
+	// unknown marks an unknown field: the problem skip-if-unknown-filter
+	// turns into a warning.
+	unknown bool
 }
 
 func (e *Error) Error() string {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/nightjar-sec/nightjar/internal/alert"
@@ -102,6 +103,9 @@ type ruleDef struct {
 	exceptions []*exceptionDef
 	// noWarnTypes is warn_evttypes: false.
 	noWarnTypes bool
+	// skipUnknown is skip-if-unknown-filter: true: a condition or output
+	// naming an unknown field skips the rule with a warning.
+	skipUnknown bool
 }
 
 // definitions is every list, macro and rule read so far, in order of first
@@ -115,8 +119,12 @@ type definitions struct {
 	macroOrder []string
 	errs       []*Error
 	warns      []*Error
-	// seen records the file that defined each item, for duplicate checks.
-	seen map[string]string
+	// seen records where each item was defined, for duplicate warnings.
+	seen map[string]Position
+	// engine is the highest required_engine_version read, plugins the
+	// plugin requirements.
+	engine  version
+	plugins []pluginRequirement
 }
 
 func newDefinitions() *definitions {
@@ -124,7 +132,7 @@ func newDefinitions() *definitions {
 		lists:  map[string]*listDef{},
 		macros: map[string]*macroDef{},
 		rules:  map[string]*ruleDef{},
-		seen:   map[string]string{},
+		seen:   map[string]Position{},
 	}
 }
 
@@ -154,10 +162,14 @@ var (
 	}
 	overrideReplace = map[string]map[string]bool{
 		"rule": {"condition": true, "output": true, "desc": true, "priority": true, "tags": true,
-			"exceptions": true, "enabled": true, "source": true, "warn_evttypes": true, "skip-if-unknown-filter": true},
+			"exceptions": true, "enabled": true, "warn_evttypes": true, "skip-if-unknown-filter": true},
 		"macro": {"condition": true},
 		"list":  {"items": true},
 	}
+
+	// Falco's name syntax: macros are identifiers, lists bare strings.
+	macroNameRE = regexp.MustCompile(`^[a-zA-Z]+[a-zA-Z0-9_]*$`)
+	listNameRE  = regexp.MustCompile(`^[^()"'\s=,]+$`)
 )
 
 // add reads one document's items into d.
@@ -171,26 +183,31 @@ func (d *definitions) add(file string, doc *node) {
 		return
 	}
 	for _, it := range doc.items {
+		if it.kind == nullNode {
+			continue
+		}
 		if it.kind != mapNode {
 			d.errorf(it.pos, "", "", "item must be a mapping with a rule, macro or list key, found %s", it.kind)
 			continue
 		}
 		switch {
-		case it.get("rule") != nil:
-			d.addRule(file, it)
-		case it.get("macro") != nil:
-			d.addMacro(file, it)
+		case it.get("required_engine_version") != nil:
+			d.addEngineVersion(it.get("required_engine_version"))
+		case it.get("required_plugin_versions") != nil:
+			d.addPluginVersions(it.get("required_plugin_versions"))
 		case it.get("list") != nil:
 			d.addList(file, it)
-		case it.get("required_engine_version") != nil:
-		case it.get("required_plugin_versions") != nil:
-			d.warnf(it.pos, "", "", "required_plugin_versions ignored: nightjar loads no plugins")
+		case it.get("macro") != nil:
+			d.addMacro(file, it)
+		case it.get("rule") != nil:
+			d.addRule(file, it)
 		default:
+			// Falco skips unknown top-level items with a warning.
 			key := ""
 			if len(it.keys) > 0 {
 				key = it.keys[0].scalar
 			}
-			d.errorf(it.pos, "", "", "unknown item %q (want rule, macro, list, required_engine_version or required_plugin_versions)", key)
+			d.warnf(it.pos, "", "", "unknown item %q skipped (want rule, macro, list, required_engine_version or required_plugin_versions)", key)
 		}
 	}
 }
@@ -204,11 +221,19 @@ func (d *definitions) header(kind string, it *node, allowed map[string]bool) (na
 		return "", nil, false, false
 	}
 	name = n.scalar
+	switch {
+	case kind == "macro" && !macroNameRE.MatchString(name):
+		d.errorf(n.pos, kind, name, "macro name must be an identifier (letters, then letters, digits or _)")
+		return name, nil, false, false
+	case kind == "list" && !listNameRE.MatchString(name):
+		d.errorf(n.pos, kind, name, "list name must not contain blanks, quotes, parentheses, = or ,")
+		return name, nil, false, false
+	}
 	ok = true
 	for _, k := range it.keys {
 		if !allowed[k.scalar] {
-			d.errorf(k.pos, kind, name, "unknown key %q", k.scalar)
-			ok = false
+			// Falco ignores keys outside its schema, with a warning.
+			d.warnf(k.pos, kind, name, "unknown key %q ignored", k.scalar)
 		}
 	}
 	if a := it.get("append"); a != nil {
@@ -218,6 +243,9 @@ func (d *definitions) header(kind string, it *node, allowed map[string]bool) (na
 			ok = false
 		}
 		legacy = b
+		if b {
+			d.warnf(a.pos, kind, name, "append: true is deprecated; use override (append or replace per key)")
+		}
 	}
 	if o := it.get("override"); o != nil {
 		if legacy {
@@ -248,9 +276,10 @@ func (d *definitions) header(kind string, it *node, allowed map[string]bool) (na
 			}
 			override[k.scalar] = mode
 		}
+		// Every key an override could change must say how (Falco:
+		// "no corresponding entry under 'override'").
 		for _, k := range it.keys {
-			switch k.scalar {
-			case kind, "override":
+			if !overrideAppend[kind][k.scalar] && !overrideReplace[kind][k.scalar] {
 				continue
 			}
 			if _, listed := override[k.scalar]; !listed {
@@ -300,17 +329,15 @@ func stringList(d *definitions, kind, name, key string, n *node) ([]*node, bool)
 	return n.items, true
 }
 
-// checkDuplicate reports a second definition in the same file that does
-// not override the first; across files a later definition replaces an
-// earlier one, as in Falco.
-func (d *definitions) checkDuplicate(kind, name, file string, pos Position) bool {
+// noteDefinition warns when an item is defined again in the same file
+// without override: Falco replaces the earlier definition, as a later file
+// may on purpose, but within one file it is most likely a mistake.
+func (d *definitions) noteDefinition(kind, name string, pos Position) {
 	key := kind + "\x00" + name
-	if f, ok := d.seen[key]; ok && f == file {
-		d.errorf(pos, kind, name, "%s %q is already defined in this file; use override to change it", kind, name)
-		return false
+	if prev, ok := d.seen[key]; ok && prev.File == pos.File {
+		d.warnf(pos, kind, name, "%s %q is defined again (first at %s); this definition replaces it", kind, name, prev)
 	}
-	d.seen[key] = file
-	return true
+	d.seen[key] = pos
 }
 
 func (d *definitions) addList(file string, it *node) {
@@ -328,19 +355,19 @@ func (d *definitions) addList(file string, it *node) {
 		return
 	}
 	prev := d.lists[name]
-	if legacy || override != nil {
+	if legacy || override["items"] == "append" {
 		if prev == nil {
 			d.errorf(it.pos, "list", name, "overrides list %q, which is not defined before", name)
 			return
 		}
-		if legacy || override["items"] == "append" {
-			prev.items = append(prev.items, items...)
-		} else {
-			prev.items = items
-		}
+		prev.items = append(prev.items, items...)
 		return
 	}
-	if !d.checkDuplicate("list", name, file, it.pos) {
+	// A replace override is a redefinition, as in Falco.
+	if override == nil {
+		d.noteDefinition("list", name, it.pos)
+	} else if prev == nil {
+		d.errorf(it.pos, "list", name, "overrides list %q, which is not defined before", name)
 		return
 	}
 	if prev == nil {
@@ -367,19 +394,18 @@ func (d *definitions) addMacro(file string, it *node) {
 		source = s.scalar
 	}
 	prev := d.macros[name]
-	if legacy || override != nil {
+	if legacy || override["condition"] == "append" {
 		if prev == nil {
 			d.errorf(it.pos, "macro", name, "overrides macro %q, which is not defined before", name)
 			return
 		}
-		if legacy || override["condition"] == "append" {
-			prev.cond = prev.cond.appended(cn)
-		} else {
-			prev.cond = newText(cn)
-		}
+		prev.cond = prev.cond.appended(cn)
 		return
 	}
-	if !d.checkDuplicate("macro", name, file, it.pos) {
+	if override == nil {
+		d.noteDefinition("macro", name, it.pos)
+	} else if prev == nil {
+		d.errorf(it.pos, "macro", name, "overrides macro %q, which is not defined before", name)
 		return
 	}
 	if prev == nil {
@@ -394,40 +420,51 @@ func (d *definitions) addRule(file string, it *node) {
 		return
 	}
 	prev := d.rules[name]
-	// A rule item with only an enabled key toggles an existing rule
-	// (Falco's older form of override: enabled: replace).
-	if override == nil && !legacy && it.get("condition") == nil && it.get("enabled") != nil && len(it.keys) == 2 {
-		if prev == nil {
-			d.errorf(it.pos, "rule", name, "sets enabled on rule %q, which is not defined before", name)
-			return
-		}
-		if b, good := boolValue(it.get("enabled")); good {
-			prev.enabled = b
-		} else {
-			d.errorf(it.get("enabled").pos, "rule", name, "enabled must be true or false")
-		}
-		return
-	}
-	if legacy || override != nil {
+	switch {
+	case override != nil:
 		if prev == nil {
 			d.errorf(it.pos, "rule", name, "overrides rule %q, which is not defined before", name)
 			return
 		}
-		modes := override
-		if legacy {
-			modes = map[string]string{}
-			for _, k := range it.keys {
-				switch k.scalar {
-				case "rule", "append":
-				case "condition", "output", "desc", "exceptions", "tags":
-					modes[k.scalar] = "append"
-				default:
-					d.errorf(k.pos, "rule", name, "%s cannot be appended to (append: true appends condition, output, desc, tags and exceptions)", k.scalar)
-					return
-				}
+		d.setRuleFields(prev, it, override)
+		return
+	case legacy:
+		if prev == nil {
+			d.errorf(it.pos, "rule", name, "overrides rule %q, which is not defined before", name)
+			return
+		}
+		// Falco's append: true appends the condition and exceptions and
+		// ignores the other keys.
+		modes := map[string]string{}
+		for _, k := range it.keys {
+			switch k.scalar {
+			case "rule", "append":
+			case "condition", "exceptions":
+				modes[k.scalar] = "append"
+			default:
+				d.warnf(k.pos, "rule", name, "%s ignored: append: true appends only condition and exceptions (use override)", k.scalar)
 			}
 		}
-		d.applyRuleOverride(prev, it, modes)
+		d.setRuleFields(prev, it, modes)
+		return
+	case it.get("condition") == nil && it.get("output") == nil && it.get("desc") == nil && it.get("priority") == nil:
+		// Falco's older form of enabled: replace.
+		en := it.get("enabled")
+		if en == nil {
+			d.errorf(it.pos, "rule", name, "missing required keys condition, output, desc and priority (or enabled, to toggle an existing rule)")
+			return
+		}
+		if prev == nil {
+			d.errorf(it.pos, "rule", name, "sets enabled on rule %q, which is not defined before", name)
+			return
+		}
+		b, good := boolValue(en)
+		if !good {
+			d.errorf(en.pos, "rule", name, "enabled must be true or false, found %q", en.scalar)
+			return
+		}
+		d.warnf(it.pos, "rule", name, "a rule item with only enabled is deprecated; use override: {enabled: replace}")
+		prev.enabled = b
 		return
 	}
 	r := &ruleDef{name: name, pos: it.pos, file: file, enabled: true, source: "syscall"}
@@ -441,22 +478,33 @@ func (d *definitions) addRule(file string, it *node) {
 	if !good {
 		return
 	}
-	d.setRuleFields(r, it, nil)
-	if !d.checkDuplicate("rule", name, file, it.pos) {
+	modes := map[string]string{}
+	for _, k := range it.keys {
+		modes[k.scalar] = "define"
+	}
+	d.setRuleFields(r, it, modes)
+	if prev != nil && prev.source != r.source {
+		d.errorf(it.pos, "rule", name, "rule is defined again with another source (%s, was %s)", r.source, prev.source)
 		return
 	}
+	d.noteDefinition("rule", name, it.pos)
 	if prev == nil {
 		d.ruleOrder = append(d.ruleOrder, name)
 	}
 	d.rules[name] = r
 }
 
-// setRuleFields sets r's fields from it; modes says which keys append.
+// setRuleFields sets r's fields from the keys of it that modes names:
+// "define" (a new rule), "append" or "replace".
 func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]string) {
 	name := r.name
 	for i, k := range it.keys {
 		v := it.items[i]
-		appendMode := modes[k.scalar] == "append"
+		mode, set := modes[k.scalar]
+		if !set {
+			continue
+		}
+		appendMode := mode == "append"
 		switch k.scalar {
 		case "condition", "output":
 			if _, ok := stringValue(d, "rule", name, k.scalar, v); !ok {
@@ -466,8 +514,11 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 			if k.scalar == "output" {
 				t = &r.output
 			}
-			if appendMode && len(t.parts) > 0 {
-				*t = t.appended(v)
+			if appendMode {
+				// Falco skips an empty append.
+				if strings.TrimSpace(v.scalar) != "" && len(t.parts) > 0 {
+					*t = t.appended(v)
+				}
 			} else {
 				*t = newText(v)
 			}
@@ -475,7 +526,9 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 			if s, ok := stringValue(d, "rule", name, k.scalar, v); ok {
 				s = strings.TrimSpace(s)
 				if appendMode && r.desc != "" {
-					r.desc += " " + s
+					if s != "" {
+						r.desc += " " + s
+					}
 				} else {
 					r.desc = s
 				}
@@ -514,7 +567,7 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 				r.source = s
 			}
 		case "exceptions":
-			d.setExceptions(r, v, appendMode)
+			d.setExceptions(r, v, mode)
 		case "warn_evttypes", "skip-if-unknown-filter":
 			b, ok := boolValue(v)
 			if !ok {
@@ -523,13 +576,11 @@ func (d *definitions) setRuleFields(r *ruleDef, it *node, modes map[string]strin
 			}
 			if k.scalar == "warn_evttypes" {
 				r.noWarnTypes = !b
+			} else {
+				r.skipUnknown = b
 			}
 		}
 	}
-}
-
-func (d *definitions) applyRuleOverride(r *ruleDef, it *node, modes map[string]string) {
-	d.setRuleFields(r, it, modes)
 }
 
 func contains(list []string, s string) bool {
@@ -541,9 +592,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
+// setExceptions reads a rule's exceptions. mode is "define" for a new
+// rule, "replace" or "append". Appending adds new exceptions (they need
+// fields and values) and adds values to existing ones of the same name
+// (which must not repeat fields or comps), as Falco does.
+func (d *definitions) setExceptions(r *ruleDef, v *node, mode string) {
 	if v.kind == nullNode {
-		if !appendMode {
+		if mode != "append" {
 			r.exceptions = nil
 		}
 		return
@@ -552,9 +607,8 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 		d.errorf(v.pos, "rule", r.name, "exceptions must be a list, found %s", v.kind)
 		return
 	}
-	if !appendMode {
-		r.exceptions = nil
-	}
+	var added []*exceptionDef
+	names := map[string]bool{}
 	for _, e := range v.items {
 		if e.kind != mapNode {
 			d.errorf(e.pos, "rule", r.name, "exception must be a mapping, found %s", e.kind)
@@ -564,7 +618,7 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 			switch k.scalar {
 			case "name", "fields", "comps", "values":
 			default:
-				d.errorf(k.pos, "rule", r.name, "unknown exception key %q", k.scalar)
+				d.warnf(k.pos, "rule", r.name, "unknown exception key %q ignored", k.scalar)
 			}
 		}
 		nn := e.get("name")
@@ -572,12 +626,11 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 			d.errorf(e.pos, "rule", r.name, "exception needs a name")
 			continue
 		}
-		var existing *exceptionDef
-		for _, x := range r.exceptions {
-			if x.name == nn.scalar {
-				existing = x
-			}
+		if names[nn.scalar] {
+			d.errorf(nn.pos, "rule", r.name, "exception %s: exception names must be unique within a rule item", nn.scalar)
+			continue
 		}
+		names[nn.scalar] = true
 		values := e.get("values")
 		var vals []*node
 		if values != nil {
@@ -587,14 +640,32 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 			}
 			vals = values.items
 		}
-		if existing != nil && appendMode {
-			// Appending to an exception of the same name adds values.
-			if e.get("fields") != nil || e.get("comps") != nil {
-				d.errorf(e.pos, "rule", r.name, "exception %s: appending to an existing exception may only add values", nn.scalar)
+		if mode == "append" {
+			var existing *exceptionDef
+			for _, x := range r.exceptions {
+				if x.name == nn.scalar {
+					existing = x
+				}
+			}
+			if existing != nil {
+				if f := e.get("fields"); f != nil {
+					d.errorf(f.pos, "rule", r.name, "exception %s: cannot append fields to an existing exception, only values", nn.scalar)
+					continue
+				}
+				if c := e.get("comps"); c != nil {
+					d.errorf(c.pos, "rule", r.name, "exception %s: cannot append comps to an existing exception, only values", nn.scalar)
+					continue
+				}
+				if values == nil {
+					d.warnf(e.pos, "rule", r.name, "exception %s: appending an exception with no values", nn.scalar)
+				}
+				existing.values = append(existing.values, vals...)
 				continue
 			}
-			existing.values = append(existing.values, vals...)
-			continue
+			if len(vals) == 0 {
+				d.errorf(e.pos, "rule", r.name, "exception %s: a new exception appended to a rule needs values", nn.scalar)
+				continue
+			}
 		}
 		x := &exceptionDef{name: nn.scalar, pos: e.pos, values: vals}
 		fn := e.get("fields")
@@ -616,6 +687,12 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 			switch {
 			case cn.kind == scalarNode && !x.fieldsList:
 				x.comps = []*node{cn}
+				switch cn.scalar {
+				case "in", "pmatch", "intersects":
+				default:
+					d.errorf(cn.pos, "rule", r.name, "exception %s: with a single field, comps must be in, pmatch or intersects", nn.scalar)
+					continue
+				}
 			case cn.kind == seqNode && x.fieldsList:
 				x.comps = cn.items
 			default:
@@ -627,6 +704,10 @@ func (d *definitions) setExceptions(r *ruleDef, v *node, appendMode bool) {
 				continue
 			}
 		}
-		r.exceptions = append(r.exceptions, x)
+		added = append(added, x)
 	}
+	if mode != "append" {
+		r.exceptions = nil
+	}
+	r.exceptions = append(r.exceptions, added...)
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/nightjar-sec/nightjar/rules/fields"
@@ -68,9 +69,17 @@ func (c *compiler) compileOutput(r *ruleDef) (*template, bool) {
 			j -= len(name) - len(trimmed)
 			name = trimmed
 		}
+		if name == "container.info" && !hasArg {
+			// Falco drops its old %container.info shorthand, with a warning.
+			c.warns = append(c.warns, o.errAt(i, "output: %%container.info is deprecated and dropped from the output"))
+			i = j
+			continue
+		}
 		x, err := c.reg.Resolve(name, arg, hasArg)
 		if err != nil {
-			c.report(o.errAt(i, "output: %v", err))
+			e := o.errAt(i, "output: %v", err)
+			e.unknown = errors.Is(err, fields.ErrUnknownField)
+			c.report(e)
 			ok = false
 			i = j
 			continue

@@ -31,6 +31,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/internal/alert"
 	"github.com/nightjar-sec/nightjar/internal/event"
+	"github.com/nightjar-sec/nightjar/rules/dnsnames"
 	"github.com/nightjar-sec/nightjar/rules/fields"
 )
 
@@ -45,6 +46,11 @@ type Options struct {
 	// in the files and the disabling above). Names may use * wildcards.
 	DisableTags, DisableRules []string
 	EnableTags, EnableRules   []string
+	// DNS resolves the host names conditions compare fd.sip.name,
+	// fd.cip.name, fd.lip.name and fd.rip.name with; Load registers the
+	// names with it and whoever owns it runs it (Cache.Run). Without it
+	// those fields are unavailable: always missing, with a warning.
+	DNS *dnsnames.Cache
 }
 
 // Rule is a loaded rule.
@@ -83,6 +89,8 @@ type Set struct {
 	reg       *fields.Registry
 	memoSlots int
 	pool      sync.Pool
+	engine    string
+	plugins   []string
 }
 
 // LoadFiles reads rules files and directories (see ReadSources) and loads them.
@@ -96,9 +104,14 @@ func LoadFiles(opts Options, paths ...string) (*Set, error) {
 
 // Validate loads rules files and returns every error found, or nil.
 func Validate(paths ...string) error {
-	_, err := LoadFiles(Options{}, paths...)
+	_, err := LoadFiles(ValidateOptions(), paths...)
 	return err
 }
+
+// ValidateOptions are the options to check rules with as the daemon runs
+// them: with a host name resolver (not run), so that the fd.*ip.name
+// fields count as available as they are in the daemon.
+func ValidateOptions() Options { return Options{DNS: dnsnames.New(nil)} }
 
 // Load parses, merges (later sources override earlier ones by name) and
 // compiles sources. On failure the error is an ErrorList.
@@ -114,22 +127,42 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 		}
 	}
 	for _, src := range sources {
-		var doc *node
+		var docs []*node
 		var perr *Error
 		if src.format() == FormatHCL {
+			var doc *node
 			doc, perr = parseHCL(src)
+			docs = []*node{doc}
 		} else {
-			doc, perr = parseYAML(src)
+			docs, perr = parseYAML(src)
 		}
 		if perr != nil {
 			defs.errs = append(defs.errs, perr)
 			continue
 		}
-		defs.add(src.Name, doc)
+		for _, doc := range docs {
+			defs.add(src.Name, doc)
+		}
 	}
-	reg := fields.New()
+	var reg *fields.Registry
+	var hosts fields.HostNames
+	if opts.DNS != nil {
+		hosts = opts.DNS
+	}
+	reg = fields.NewWithNames(hosts)
 	c := newCompiler(reg, defs)
+	c.hostNames = hosts
 	s := &Set{hostname: opts.Hostname, reg: reg, warnings: defs.warns}
+	if defs.engine.set {
+		s.engine = defs.engine.String()
+	}
+	for _, p := range defs.plugins {
+		var alts []string
+		for _, a := range p.alternatives {
+			alts = append(alts, a.name+" "+a.ver.String())
+		}
+		s.plugins = append(s.plugins, strings.Join(alts, " or "))
+	}
 
 	for _, name := range defs.ruleOrder {
 		r := defs.rules[name]
@@ -154,19 +187,30 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 			s.byType[t] = append(s.byType[t], e)
 		}
 	}
-	// Lists and macros no rule uses are still checked, so that validate
-	// finds their mistakes.
+	// Macros no rule uses are checked too, as Falco does: a syntax error
+	// is an error, any other problem (an unknown field, say) only a
+	// warning, since an unused macro is never compiled into a rule.
 	for _, name := range defs.macroOrder {
 		m := defs.macros[name]
 		if m.used || m.source != "syscall" {
 			continue
 		}
 		o := owner{kind: "macro", name: m.name, text: m.cond}
+		msg := "macro not used by any rule"
 		if tree, ok := c.parse(o); ok {
 			c.unavail = nil
+			n0 := len(c.errs)
 			c.compile(tree, o, []string{m.name})
+			if len(c.errs) > n0 {
+				msg += "; it would not compile"
+			}
+			for _, e := range c.errs[n0:] {
+				e.Msg = "unused macro: " + e.Msg
+				s.warnings = append(s.warnings, e)
+			}
+			c.errs = c.errs[:n0]
 		}
-		s.warnings = append(s.warnings, &Error{Pos: m.pos, Kind: "macro", Name: m.name, Msg: "macro not used by any rule"})
+		s.warnings = append(s.warnings, &Error{Pos: m.pos, Kind: "macro", Name: m.name, Msg: msg})
 	}
 	for _, name := range defs.listOrder {
 		l := defs.lists[name]
@@ -177,6 +221,7 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 			}
 		}
 	}
+	s.warnings = append(s.warnings, c.warns...)
 	errs := append(ErrorList(nil), defs.errs...)
 	errs = append(errs, c.errs...)
 	if len(errs) > 0 {
@@ -211,6 +256,27 @@ func sortErrors(errs []*Error, order map[string]int) {
 }
 
 func (c *compiler) compileRule(r *ruleDef, s *Set) (*entry, bool) {
+	n0 := len(c.errs)
+	e, ok := c.compileRuleBody(r, s)
+	if ok || !r.skipUnknown || len(c.errs) == n0 {
+		return e, ok
+	}
+	// skip-if-unknown-filter: a rule that fails only for unknown fields is
+	// skipped with a warning, as in Falco.
+	for _, e := range c.errs[n0:] {
+		if !e.unknown {
+			return nil, false
+		}
+	}
+	for _, e := range c.errs[n0:] {
+		e.Msg += " (rule skipped: skip-if-unknown-filter)"
+		s.warnings = append(s.warnings, e)
+	}
+	c.errs = c.errs[:n0]
+	return nil, false
+}
+
+func (c *compiler) compileRuleBody(r *ruleDef, s *Set) (*entry, bool) {
 	if len(r.cond.parts) == 0 || len(r.output.parts) == 0 {
 		return nil, false // not strings: already reported
 	}
@@ -283,6 +349,14 @@ func enabled(r *ruleDef, o Options) bool {
 	}
 	return on
 }
+
+// RequiredEngineVersion returns the highest required_engine_version of the
+// loaded files ("" when none gave one); it is at most EngineVersion.
+func (s *Set) RequiredEngineVersion() string { return s.engine }
+
+// RequiredPlugins returns the plugin requirements of the loaded files
+// ("container 0.4.0"), each met by nightjar's built-in fields.
+func (s *Set) RequiredPlugins() []string { return s.plugins }
 
 // Rules returns every loaded rule, enabled or not, in load order.
 func (s *Set) Rules() []*Rule { return s.rules }

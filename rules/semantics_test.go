@@ -125,9 +125,9 @@ func TestSemantics(t *testing.T) {
 `}, ev: bash, want: ""},
 		{name: "single-field exception with comps", docs: []string{base + `  exceptions:
     - name: known
-      fields: proc.cmdline
-      comps: startswith
-      values: [bash -c]
+      fields: proc.name
+      comps: in
+      values: [bash]
 `}, ev: bash, want: ""},
 		{name: "exception without values excepts nothing", docs: []string{base + `  exceptions:
     - name: known
@@ -330,8 +330,8 @@ func TestLoadFilesDirectoryOrder(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	s := mustLoad(t, src("w.yaml", `
 - required_plugin_versions:
-    - name: k8saudit
-      version: 0.1.0
+    - name: container
+      version: 0.2.0
 - list: unused_list
   items: [a]
 - macro: unused_macro
@@ -364,7 +364,7 @@ func TestWarnings(t *testing.T) {
 	}
 	text := strings.Join(all, "\n")
 	for _, want := range []string{
-		`w.yaml:2:3: required_plugin_versions ignored`,
+		`w.yaml:3:7: required plugin container 0.2.0: provided by nightjar's built-in fields`,
 		`w.yaml:5:3: list "unused_list": list not used`,
 		`w.yaml:7:3: macro "unused_macro": macro not used`,
 		`w.yaml:9:3: rule "Never": condition can never match`,

@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -207,29 +209,47 @@ var (
 	yamlLinePrefixRE = regexp.MustCompile(`^line \d+: `)
 )
 
-// parseYAML reads a YAML rules document into a node tree.
-func parseYAML(src Source) (*node, *Error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
-		pos := Position{File: src.Name}
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			pos.Line, _ = strconv.Atoi(m[1])
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = yamlLinePrefixRE.ReplaceAllString(msg, "")
-		return nil, &Error{Pos: pos, Msg: "YAML syntax error: " + msg}
-	}
-	if len(doc.Content) == 0 {
-		return &node{kind: nullNode, pos: Position{File: src.Name, Line: 1, Col: 1}}, nil
-	}
+// parseYAML reads the YAML documents of a rules file (separated by ---)
+// into node trees, one per document, as Falco reads every document of a
+// file.
+func parseYAML(src Source) ([]*node, *Error) {
 	lines := []int{0}
 	for i, c := range src.Data {
 		if c == '\n' {
 			lines = append(lines, i+1)
 		}
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(src.Data))
+	var docs []*node
 	budget := maxNodes
-	return convertYAML(src, lines, &budget, doc.Content[0], 0)
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			pos := Position{File: src.Name}
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+			}
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			msg = yamlLinePrefixRE.ReplaceAllString(msg, "")
+			return nil, &Error{Pos: pos, Msg: "YAML syntax error: " + msg}
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		n, perr := convertYAML(src, lines, &budget, doc.Content[0], 0)
+		if perr != nil {
+			return nil, perr
+		}
+		docs = append(docs, n)
+	}
+	if len(docs) == 0 {
+		return []*node{{kind: nullNode, pos: Position{File: src.Name, Line: 1, Col: 1}}}, nil
+	}
+	return docs, nil
 }
 
 // maxNodes bounds the size of a document after alias expansion, so that a

@@ -58,7 +58,8 @@ type Value struct {
 
 // Compare is a field check: Field Op, with a single Value for scalar
 // operators, a List (or ListRef) for in/intersects/pmatch, and nothing for
-// exists.
+// exists. Either side may be a field wrapped in transformers
+// (tolower(proc.name) = val(proc.pname)).
 type Compare struct {
 	At    Pos
 	Field string // field name without argument, as written
@@ -66,16 +67,37 @@ type Compare struct {
 	// HasArg reports a bracket argument (proc.aname[2]); an argument after
 	// a dot (evt.arg.flags) is part of Field and split by the registry.
 	HasArg bool
-	Op     string
-	OpAt   Pos
-	Value  *Value
-	List   []Value
+	// Transformers wrap the field, outermost first: tolower(b64(x)) is
+	// [tolower b64].
+	Transformers []string
+	Op           string
+	OpAt         Pos
+	Value        *Value
+	// RHS is a field operand: val(proc.pname) or a transformer of a
+	// field (tolower(proc.pname)), instead of Value.
+	RHS  *FieldRef
+	List []Value
 	// ListRef is set when the list operand is a bare identifier
 	// (proc.name in shell_binaries).
 	ListRef *Value
 	// IsList reports a parenthesised list operand.
 	IsList bool
 }
+
+// FieldRef is a field operand with its transformers (val is not one: it
+// only marks a field as an operand and is not kept).
+type FieldRef struct {
+	At           Pos
+	Field, Arg   string
+	HasArg       bool
+	Transformers []string
+}
+
+// Transformers are the functions that may wrap a field, as in Falco.
+var transformers = map[string]bool{"tolower": true, "toupper": true, "b64": true, "basename": true, "len": true}
+
+// IsTransformer reports whether name is a field transformer.
+func IsTransformer(name string) bool { return transformers[name] }
 
 // Position implements Node.
 func (n *BinaryOp) Position() Pos { return n.At }

@@ -177,37 +177,38 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 	case "and", "or":
 		return nil, p.errorf(at, "unexpected %q, expected a field, macro or '('", word)
 	}
-	p.advance(len(word))
-	if !strings.Contains(word, ".") {
-		// A macro reference. A following operator means a field name
-		// was meant but it has no dot.
-		save := *p
-		p.skipSpace()
-		if op := p.peekOperator(); op != "" {
-			return nil, p.errorf(at, "%q is not a field (field names have the form class.name)", word)
+	var c *Compare
+	if IsTransformer(word) && p.followedByParen(word) {
+		ref, err := p.parseFieldRef(0)
+		if err != nil {
+			return nil, err
 		}
-		*p = save
-		return &Ref{At: at, Name: word}, nil
-	}
-	c := &Compare{At: at, Field: word}
-	if p.off < len(p.src) && p.src[p.off] == '[' {
-		argAt := p.pos()
-		end := strings.IndexByte(p.src[p.off:], ']')
-		if end < 0 {
-			return nil, p.errorf(argAt, "unterminated field argument '[' of %s", word)
+		c = &Compare{At: at, Field: ref.Field, Arg: ref.Arg, HasArg: ref.HasArg, Transformers: ref.Transformers}
+	} else {
+		p.advance(len(word))
+		if !strings.Contains(word, ".") {
+			// A macro reference. A following operator means a field name
+			// was meant but it has no dot.
+			save := *p
+			p.skipSpace()
+			if op := p.peekOperator(); op != "" {
+				return nil, p.errorf(at, "%q is not a field (field names have the form class.name)", word)
+			}
+			*p = save
+			return &Ref{At: at, Name: word}, nil
 		}
-		c.Arg = p.src[p.off+1 : p.off+end]
-		c.HasArg = true
-		if c.Arg == "" {
-			return nil, p.errorf(argAt, "empty field argument for %s", word)
+		c = &Compare{At: at, Field: word}
+		arg, has, err := p.parseFieldArg(word)
+		if err != nil {
+			return nil, err
 		}
-		p.advance(end + 1)
+		c.Arg, c.HasArg = arg, has
 	}
 	p.skipSpace()
 	c.OpAt = p.pos()
 	op := p.peekOperator()
 	if op == "" {
-		return nil, p.errorf(c.OpAt, "expected an operator after field %s, found %s", word, p.describeNext())
+		return nil, p.errorf(c.OpAt, "expected an operator after field %s, found %s", c.Field, p.describeNext())
 	}
 	c.Op = op
 	p.advance(len(op))
@@ -218,9 +219,16 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 		return c, p.parseList(c)
 	default:
 		p.skipSpace()
+		if w := p.peekWord(); (w == "val" || IsTransformer(w)) && p.followedByParen(w) {
+			ref, err := p.parseFieldRef(0)
+			if err != nil {
+				return nil, err
+			}
+			c.RHS = ref
+			return c, nil
+		}
 		if p.off < len(p.src) && p.src[p.off] == '(' {
-			// A field-to-field comparison or transformer, e.g. val(proc.pname).
-			return nil, p.errorf(p.pos(), "operator %s takes a single value, not a list or function", op)
+			return nil, p.errorf(p.pos(), "operator %s takes a single value or a field (val(field)), not a list", op)
 		}
 		v, err := p.parseValue()
 		if err != nil {
@@ -229,6 +237,77 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 		c.Value = &v
 		return c, nil
 	}
+}
+
+// followedByParen reports whether word, at the current offset, is
+// directly followed by '(' (a function call, not a macro or bare value).
+func (p *parser) followedByParen(word string) bool {
+	i := p.off + len(word)
+	return i < len(p.src) && p.src[i] == '('
+}
+
+// parseFieldArg parses an optional bracket argument after a field name.
+func (p *parser) parseFieldArg(field string) (string, bool, error) {
+	if p.off >= len(p.src) || p.src[p.off] != '[' {
+		return "", false, nil
+	}
+	argAt := p.pos()
+	end := strings.IndexByte(p.src[p.off:], ']')
+	if end < 0 {
+		return "", false, p.errorf(argAt, "unterminated field argument '[' of %s", field)
+	}
+	arg := p.src[p.off+1 : p.off+end]
+	if arg == "" {
+		return "", false, p.errorf(argAt, "empty field argument for %s", field)
+	}
+	p.advance(end + 1)
+	return arg, true, nil
+}
+
+// parseFieldRef parses a field wrapped in val() and/or transformers:
+// val(proc.name), tolower(proc.name), toupper(b64(proc.env[X])).
+func (p *parser) parseFieldRef(depth int) (*FieldRef, error) {
+	p.skipSpace()
+	at := p.pos()
+	if depth > 16 {
+		return nil, p.errorf(at, "transformers nested too deeply")
+	}
+	w := p.peekWord()
+	if w == "" {
+		return nil, p.errorf(at, "expected a field, found %s", p.describeNext())
+	}
+	if (w == "val" || IsTransformer(w)) && p.followedByParen(w) {
+		p.advance(len(w) + 1)
+		inner, err := p.parseFieldRef(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.off >= len(p.src) || p.src[p.off] != ')' {
+			return nil, p.errorf(p.pos(), "expected ')' to close %s(, found %s", w, p.describeNext())
+		}
+		p.advance(1)
+		inner.At = at
+		if w == "val" {
+			if depth > 0 {
+				return nil, p.errorf(at, "val() cannot be nested in a transformer")
+			}
+			return inner, nil
+		}
+		inner.Transformers = append([]string{w}, inner.Transformers...)
+		return inner, nil
+	}
+	if !strings.Contains(w, ".") {
+		return nil, p.errorf(at, "%q is not a field (field names have the form class.name)", w)
+	}
+	p.advance(len(w))
+	ref := &FieldRef{At: at, Field: w}
+	arg, has, err := p.parseFieldArg(w)
+	if err != nil {
+		return nil, err
+	}
+	ref.Arg, ref.HasArg = arg, has
+	return ref, nil
 }
 
 // peekOperator returns the comparison operator at the current offset.
@@ -346,4 +425,20 @@ func (p *parser) parseValue() (Value, error) {
 		p.advance(1)
 	}
 	return Value{At: at, Text: p.src[start:p.off]}, nil
+}
+
+// Unquote returns the text of s when s is one whole quoted string, as the
+// parser reads it ('a b', "(systemd)"), and false otherwise. Falco splices
+// list items into conditions as written, so a quoted item is read as a
+// quoted value.
+func Unquote(s string) (string, bool) {
+	if len(s) < 2 || (s[0] != '"' && s[0] != '\'') {
+		return s, false
+	}
+	p := &parser{src: s, line: 1, col: 1}
+	v, err := p.parseValue()
+	if err != nil || p.off != len(s) {
+		return s, false
+	}
+	return v.Text, true
 }

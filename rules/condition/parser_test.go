@@ -25,7 +25,19 @@ func show(n Node) string {
 		if n.HasArg {
 			f += "[" + n.Arg + "]"
 		}
+		for i := len(n.Transformers) - 1; i >= 0; i-- {
+			f = n.Transformers[i] + "(" + f + ")"
+		}
 		switch {
+		case n.RHS != nil:
+			r := n.RHS.Field
+			if n.RHS.HasArg {
+				r += "[" + n.RHS.Arg + "]"
+			}
+			for i := len(n.RHS.Transformers) - 1; i >= 0; i-- {
+				r = n.RHS.Transformers[i] + "(" + r + ")"
+			}
+			return fmt.Sprintf("[%s %s val(%s)]", f, n.Op, r)
 		case n.Value != nil:
 			q := ""
 			if n.Value.Quoted {
@@ -57,6 +69,15 @@ func TestParse(t *testing.T) {
 		{"proc.pid > 10", "[proc.pid > 10]"},
 		{"proc.pid >= 10", "[proc.pid >= 10]"},
 		{"fd.num>=0", "[fd.num >= 0]"},
+		{"proc.name = val(proc.pname)", "[proc.name = val(proc.pname)]"},
+		{"proc.name=val(proc.aname[2])", "[proc.name = val(proc.aname[2])]"},
+		{"tolower(proc.name) = bash", "[tolower(proc.name) = bash]"},
+		{"toupper( b64(proc.env[X]) ) contains Y", "[toupper(b64(proc.env[X])) contains Y]"},
+		{"tolower(proc.name) = tolower(proc.pname)", "[tolower(proc.name) = val(tolower(proc.pname))]"},
+		{"len(proc.args) > 3", "[len(proc.args) > 3]"},
+		{"basename(proc.exepath) in (cat, ls)", "[basename(proc.exepath) in (cat,ls)]"},
+		{"proc.name = val", "[proc.name = val]"},
+		{"tolower and x.y = 1", "(and @tolower [x.y = 1])"},
 		{"evt.dir = <", "[evt.dir = <]"},
 		{"evt.dir=>", "[evt.dir = >]"},
 		{"proc.name in (bash, sh, 'my shell')", "[proc.name in (bash,sh,my shell)]"},
@@ -152,7 +173,9 @@ func TestParseErrors(t *testing.T) {
 		{"proc.aname[ = x", "1:11", "unterminated field argument"},
 		{"proc.aname[] = x", "1:11", "empty field argument"},
 		{"proc.name = (a)", "1:13", "takes a single value"},
-		{"proc.name = val(proc.pname)", "1:1", ""}, // parses as value "val"; the rest is an error
+		{"tolower(proc.name = x", "1:19", "expected ')' to close tolower("},
+		{"tolower(name) = x", "1:9", "is not a field"},
+		{"tolower(val(proc.name)) = x", "1:9", "val() cannot be nested"},
 		{"a\n  and ?", "2:7", "unexpected \"?\""},
 		{"proc.name in (a, (b))", "1:18", "expected a value"},
 		{strings.Repeat("(", 2000) + "a" + strings.Repeat(")", 2000), "1:1002", "nested too deeply"},
@@ -225,4 +248,25 @@ func FuzzParseCondition(f *testing.F) {
 			return true
 		})
 	})
+}
+
+func TestUnquote(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{`"10.0.0.0/8"`, "10.0.0.0/8", true},
+		{`'(systemd)'`, "(systemd)", true},
+		{`"a \"b\""`, `a "b"`, true},
+		{`plain`, "plain", false},
+		{`"open`, `"open`, false},
+		{`"a" "b"`, `"a" "b"`, false},
+		{`"`, `"`, false},
+	}
+	for _, tt := range tests {
+		got, ok := Unquote(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Unquote(%s) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
 }

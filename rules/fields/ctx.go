@@ -37,6 +37,9 @@ const (
 	cacheArgs
 	cacheFDName
 	cacheCaps
+	cacheCapsPermitted
+	cacheCapsInheritable
+	cacheArgsAll
 	numCached
 )
 

@@ -138,8 +138,6 @@ func defs() []*Def {
 			return &Extractor{Multi: true, Int: func(c *Ctx, i int) (int64, bool) { return endPort(c, bothEnds(i)) }}, nil
 		}},
 		strField("fd.l4proto", "tcp, udp, icmp or raw", fdL4proto),
-		unavailable("fd.sip.name", String, NoArg, "resolved name of the server address (no resolver yet)"),
-		unavailable("fd.cip.name", String, NoArg, "resolved name of the client address (no resolver yet)"),
 
 		// Containers and Kubernetes.
 		strField("container.id", "12-character container id, or host", func(c *Ctx, _ int) (string, bool) {

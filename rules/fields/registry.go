@@ -5,6 +5,7 @@
 package fields
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -19,16 +20,28 @@ type Type uint8
 
 // Field types.
 const (
-	String Type = iota + 1
-	Int         // signed integer: pids, ids, counts, raw arguments
-	Bool        // true or false
-	IP          // an IPv4 or IPv6 address; compares against addresses and CIDR networks
-	Net         // an address to test for membership of CIDR networks (fd.net)
-	Port        // a TCP/UDP port
-	Time        // nanoseconds since the Unix epoch
+	String  Type = iota + 1
+	Int          // signed integer: pids, ids, counts, raw arguments
+	Bool         // true or false
+	IP           // an IPv4 or IPv6 address; compares against addresses and CIDR networks
+	Net          // an address to test for membership of CIDR networks (fd.net)
+	Port         // a TCP/UDP port
+	Time         // nanoseconds since the Unix epoch, printed as HH:MM:SS.nnnnnnnnn (evt.time)
+	AbsTime      // nanoseconds since the Unix epoch, printed as a number (Falco's ABSTIME)
+	RelTime      // a duration in nanoseconds (Falco's RELTIME)
 )
 
-var typeNames = [...]string{String: "string", Int: "int", Bool: "bool", IP: "ipaddr", Net: "ipnet", Port: "port", Time: "abstime"}
+var typeNames = [...]string{String: "string", Int: "int", Bool: "bool", IP: "ipaddr", Net: "ipnet", Port: "port",
+	Time: "time", AbsTime: "abstime", RelTime: "reltime"}
+
+// Numeric reports whether values of t are numbers (ordered with < and >).
+func (t Type) Numeric() bool {
+	switch t {
+	case Int, Port, Time, AbsTime, RelTime:
+		return true
+	}
+	return false
+}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) && typeNames[t] != "" {
@@ -89,6 +102,11 @@ type Extractor struct {
 	Str func(c *Ctx, i int) (string, bool)
 	Int func(c *Ctx, i int) (int64, bool)
 	IP  func(c *Ctx, i int) (netip.Addr, bool)
+
+	// HostIP is set for the fd.*ip.name fields: the address that a
+	// comparison with a host name checks against the names' resolved
+	// addresses (Falco compares addresses, not names).
+	HostIP func(c *Ctx) (netip.Addr, bool)
 }
 
 // Exists reports whether the field has a value for the event in c.
@@ -144,6 +162,8 @@ func (x *Extractor) AppendText(dst []byte, c *Ctx) []byte {
 				return strconv.AppendBool(dst, v != 0)
 			case Time:
 				return time.Unix(0, v).UTC().AppendFormat(dst, "15:04:05.000000000")
+			case AbsTime, RelTime:
+				return strconv.AppendUint(dst, uint64(v), 10)
 			}
 			return strconv.AppendInt(dst, v, 10)
 		}
@@ -155,15 +175,44 @@ func (x *Extractor) AppendText(dst []byte, c *Ctx) []byte {
 	return append(dst, "<NA>"...)
 }
 
-// Registry is the set of known fields.
-type Registry struct {
-	defs map[string]*Def
+// HostNames resolves the host names that conditions compare the
+// fd.*ip.name fields with. The rule compiler registers each name with Want;
+// evaluation asks whether an address is one of a name's addresses.
+type HostNames interface {
+	// Want adds a name to resolve.
+	Want(name string)
+	// Has reports whether ip is among the resolved addresses of name.
+	Has(name string, ip netip.Addr) bool
+	// Lookup returns a wanted name that resolved to ip.
+	Lookup(ip netip.Addr) (string, bool)
 }
 
-// New returns the registry of every field the engine supports.
-func New() *Registry {
-	r := &Registry{defs: make(map[string]*Def)}
-	for _, d := range defs() {
+// ErrUnknownField is the error Resolve wraps for a name no field has.
+var ErrUnknownField = errors.New("unknown field")
+
+// WantName registers a host name that a condition compares an
+// fd.*ip.name field with, for resolving.
+func (r *Registry) WantName(name string) {
+	if r.names != nil {
+		r.names.Want(name)
+	}
+}
+
+// Registry is the set of known fields.
+type Registry struct {
+	defs  map[string]*Def
+	names HostNames
+}
+
+// New returns the registry of every field the engine supports. The
+// fd.*ip.name fields are unavailable (always missing) unless names is
+// non-nil.
+func New() *Registry { return NewWithNames(nil) }
+
+// NewWithNames is New with a host name resolver for the fd.*ip.name fields.
+func NewWithNames(names HostNames) *Registry {
+	r := &Registry{defs: make(map[string]*Def), names: names}
+	for _, d := range append(defs(), append(moreDefs(), r.nameDefs()...)...) {
 		if _, dup := r.defs[d.Name]; dup {
 			panic("fields: duplicate definition of " + d.Name)
 		}
@@ -214,7 +263,7 @@ func (r *Registry) Resolve(name, bracket string, hasBracket bool) (*Extractor, e
 			break
 		}
 		if !ok {
-			return nil, fmt.Errorf("unknown field %s", name)
+			return nil, fmt.Errorf("%w %s", ErrUnknownField, name)
 		}
 	}
 	full := name

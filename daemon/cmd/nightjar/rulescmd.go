@@ -28,11 +28,12 @@ func rulesCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, rulesUsage)
 			return 2
 		}
-		if err := rules.Validate(args[1:]...); err != nil {
+		set, err := rules.LoadFiles(rules.ValidateOptions(), args[1:]...)
+		if err != nil {
 			printRulesError(stderr, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(args[1:], ", "))
+		printValidation(stdout, stderr, strings.Join(args[1:], ", "), set)
 		return 0
 	case "list":
 		srcs, err := rules.ReadSources(args[1:]...)
@@ -66,6 +67,29 @@ func printRulesError(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, err)
+}
+
+// printValidation prints a successful load: each warning on stderr, then
+// what was loaded on stdout.
+func printValidation(stdout, stderr io.Writer, what string, set *rules.Set) {
+	for _, w := range set.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	enabled := 0
+	for _, r := range set.Rules() {
+		if r.Enabled {
+			enabled++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d rules loaded (%d enabled), %d warnings\n", what, len(set.Rules()), enabled, len(set.Warnings()))
+	req := set.RequiredEngineVersion()
+	if req == "" {
+		req = "none"
+	}
+	fmt.Fprintf(stdout, "engine version %s (required: %s)\n", rules.EngineVersion, req)
+	for _, p := range set.RequiredPlugins() {
+		fmt.Fprintf(stdout, "required plugin %s: provided by nightjar's built-in fields\n", p)
+	}
 }
 
 func listRules(w io.Writer, set *rules.Set) {

@@ -24,6 +24,7 @@ import (
 	"github.com/nightjar-sec/nightjar/internal/alert"
 	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/rules"
+	"github.com/nightjar-sec/nightjar/rules/dnsnames"
 )
 
 // shutdownTimeout bounds the flush of pending alerts at exit.
@@ -79,6 +80,8 @@ type daemon struct {
 	delivery *delivery.Delivery
 	cfg      *config.Config // the running configuration
 	closed   bool           // the outputs are closed for good
+
+	dns *dnsnames.Cache // host names the rules compare fd.*ip.name with
 }
 
 // loadConfig reads the configuration file, or the defaults without one.
@@ -92,7 +95,7 @@ func (d *daemon) loadConfig() (*config.Config, error) {
 // loadRules loads the rules the configuration and the command line name.
 func (d *daemon) loadRules(cfg *config.Config) (*rules.Set, error) {
 	rc := cfg.Rules
-	opts := rules.Options{Hostname: cfg.Hostname}
+	opts := rules.Options{Hostname: cfg.Hostname, DNS: d.dns}
 	paths := append([]string(nil), d.extraRules...)
 	defaults := true
 	if rc != nil {
@@ -125,6 +128,8 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.cfg = cfg
+	d.dns = dnsnames.New(nil)
+	go d.dns.Run(ctx)
 	set, err := d.loadRules(cfg)
 	if err != nil {
 		return err
