@@ -27,8 +27,14 @@ const DefaultRingBufferSize = 16 << 20
 // DefaultMaxLatency is the MaxLatency used when Config leaves it 0.
 const DefaultMaxLatency = 10 * time.Millisecond
 
-// maxSyscalls is the size of the kernel's syscall_types map.
-const maxSyscalls = 512
+// The kernel's syscall_types map holds the 64-bit numbers, the ia32
+// numbers from compatBase and socketcall's calls from socketcallBase.
+const (
+	maxSyscalls    = 512
+	compatBase     = maxSyscalls
+	socketcallBase = 2 * maxSyscalls
+	maxSocketcall  = 32
+)
 
 // ErrClosed is returned by Read once the Capture is closed.
 var ErrClosed = errors.New("capture closed")
@@ -206,14 +212,28 @@ func (c *Capture) SetTypes(types []event.Type) error {
 		}
 		want[t] = true
 	}
-	for nr := uint32(0); nr < maxSyscalls; nr++ {
-		var v uint16
-		if t, ok := syscallTypes[nr]; ok && want[t] {
-			v = uint16(t)
+	keys := make([]uint32, 0, socketcallBase+maxSocketcall)
+	vals := make([]uint16, 0, socketcallBase+maxSocketcall)
+	for _, table := range []struct {
+		types map[uint32]event.Type
+		base  uint32
+		n     uint32
+	}{
+		{syscallTypes, 0, maxSyscalls},
+		{compatSyscallTypes, compatBase, maxSyscalls},
+		{socketcallTypes, socketcallBase, maxSocketcall},
+	} {
+		for nr := uint32(0); nr < table.n; nr++ {
+			var v uint16
+			if t, ok := table.types[nr]; ok && want[t] {
+				v = uint16(t)
+			}
+			keys = append(keys, table.base+nr)
+			vals = append(vals, v)
 		}
-		if err := c.objs.SyscallTypes.Put(nr, v); err != nil {
-			return fmt.Errorf("capture: set syscall %d: %w", nr, err)
-		}
+	}
+	if _, err := c.objs.SyscallTypes.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("capture: set syscall types: %w", err)
 	}
 	for t := event.Type(0); t < event.NumTypes; t++ {
 		var on uint8
