@@ -615,6 +615,8 @@ struct inode___v67 {
 	struct timespec64 __i_ctime;
 } __attribute__((preserve_access_index));
 
+#define NSEC_MASK ((1U << 30) - 1)
+
 static __always_inline s64 ts_ns(struct timespec64 *ts)
 {
 	return ts->tv_sec * 1000000000LL + ts->tv_nsec;
@@ -631,7 +633,9 @@ static __always_inline void put_inode(struct record *r, struct file *f, bool tim
 	if (!times)
 		return;
 	if (bpf_core_field_exists(ino->i_ctime_sec)) {
-		r->ino_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000LL + BPF_CORE_READ(ino, i_ctime_nsec);
+		// Multigrain time stamps (6.13 on) keep a flag in the top bits
+		// of i_ctime_nsec; nanoseconds fit 30 bits.
+		r->ino_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000LL + (BPF_CORE_READ(ino, i_ctime_nsec) & NSEC_MASK);
 		r->ino_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000LL + BPF_CORE_READ(ino, i_mtime_nsec);
 		return;
 	}

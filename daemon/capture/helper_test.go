@@ -201,6 +201,43 @@ func runHelper(args []string) error {
 			return err
 		}
 		syscall(unix.SYS_CHDIR, str("/"))
+	case "capset":
+		// Keep only CAP_CHOWN and CAP_KILL effective, CAP_CHOWN, CAP_KILL
+		// and CAP_NET_RAW permitted, CAP_KILL inheritable; then the mark.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		data := [2]unix.CapUserData{{
+			Effective:   1<<unix.CAP_CHOWN | 1<<unix.CAP_KILL,
+			Permitted:   1<<unix.CAP_CHOWN | 1<<unix.CAP_KILL | 1<<unix.CAP_NET_RAW,
+			Inheritable: 1 << unix.CAP_KILL,
+		}}
+		runtime.LockOSThread() // capabilities are per thread
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("capset: %w", err)
+		}
+		syscall(unix.SYS_CHDIR, str("/"))
+	case "deep-exec":
+		// Executes a copy of /bin/true at a path longer than PATH_MAX,
+		// reached by descending one component at a time.
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		if err := os.Chdir(arg(1)); err != nil {
+			return err
+		}
+		comp := strings.Repeat("d", 200)
+		for range 25 {
+			if err := os.Mkdir(comp, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chdir(comp); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile("true", bin, 0o755); err != nil {
+			return err
+		}
+		return unix.Exec("./true", []string{"true"}, nil)
 	case "open-race":
 		return openRace(arg(1), arg(2))
 	case "listen":
