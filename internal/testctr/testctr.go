@@ -321,6 +321,9 @@ type StartOptions struct {
 	// Privileged runs the container with every capability and device
 	// (ctr run --privileged).
 	Privileged bool
+	// Mounts are ctr run --mount specifications
+	// ("type=bind,src=/a,dst=/b,options=rbind:ro").
+	Mounts []string
 }
 
 // StartWith is Start with options.
@@ -335,6 +338,9 @@ func (c *Containerd) StartWith(t testing.TB, id, cgroupPath string, opts StartOp
 	}
 	if opts.Privileged {
 		runArgs = append(runArgs, "--privileged")
+	}
+	for _, m := range opts.Mounts {
+		runArgs = append(runArgs, "--mount", m)
 	}
 	runArgs = append(append(runArgs, ImageRef, id), args...)
 	if out, err := c.run(ctx, id, runArgs); err != nil {
