@@ -118,7 +118,11 @@ type Capture struct {
 // Open checks that the machine can run the capture, loads the programs into
 // the kernel and attaches them.
 func Open(cfg Config) (*Capture, error) {
-	if err := CheckSystem(); err != nil {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if err := checkSystem(spec); err != nil {
 		return nil, err
 	}
 	size := cfg.RingBufferSize
@@ -133,10 +137,6 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("capture: lift memlock limit: %w", err)
 	}
 
-	spec, err := bpf.LoadCapture()
-	if err != nil {
-		return nil, fmt.Errorf("capture: %w", err)
-	}
 	spec.Maps[bpf.CaptureMapEvents].MaxEntries = uint32(size)
 	latency := cfg.MaxLatency
 	if latency == 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/nightjar-sec/nightjar/bpf"
@@ -278,5 +279,29 @@ func TestKernelVersion(t *testing.T) {
 	}
 	if _, _, ok := kernelVersion("garbage"); ok {
 		t.Error(`kernelVersion("garbage") succeeded`)
+	}
+}
+
+// TestRequirements: the kernel minimum comes from what the object uses;
+// today bpf_loop (5.17) is the newest thing.
+func TestRequirements(t *testing.T) {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := Requirements(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need.Major != 5 || need.Minor != 17 || need.What != "bpf_loop" {
+		t.Errorf("Requirements = %+v, want bpf_loop, Linux 5.17", need)
+	}
+	// A helper the table does not know is an error, so that a new call
+	// in capture.c cannot lower the check's minimum unnoticed.
+	p := spec.Programs["sys_exit"].Copy()
+	p.Instructions = append(p.Instructions, asm.FnTimerStart.Call())
+	spec.Programs["sys_exit"] = p
+	if _, err := Requirements(spec); err == nil || !strings.Contains(err.Error(), "bpf_timer_start") && !strings.Contains(err.Error(), "FnTimerStart") {
+		t.Errorf("Requirements with an unknown helper: %v", err)
 	}
 }
