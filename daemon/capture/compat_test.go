@@ -15,7 +15,7 @@ import (
 
 // buildC compiles the C program testdata/name.c with gcc into a static
 // executable and returns its path.
-func buildC(t *testing.T, name string, flags ...string) string {
+func buildC(t testing.TB, name string, flags ...string) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
