@@ -15,7 +15,16 @@
 //
 // The first thing the program does is look the syscall number up in
 // syscall_types, which user space fills with the event type to report (0 =
-// not wanted); unwanted calls cost one array lookup.
+// not wanted); unwanted calls cost one array lookup. 32-bit calls (an ia32
+// process, or int $0x80 from a 64-bit one: the kernel marks both TS_COMPAT)
+// have their own numbers and argument registers, and their own half of the
+// table, so that they are reported as the same events as 64-bit calls.
+//
+// What a call acted on is taken from kernel objects where the kernel has
+// them at exit, not from user memory, which another thread may rewrite
+// between the kernel's read and ours: the path of the file an open returned
+// and of the image an exec loaded (walked up its dentries and mounts), the
+// peer of a connected socket.
 //
 // Records are variable length: a fixed header followed by only the strings
 // the event has. They are built in a per-CPU scratch buffer and copied into
@@ -89,6 +98,14 @@ enum event_type {
 #define MAX_SYSCALLS 512
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define NR_IA32_EXECVE 11
+#define NR_IA32_EXECVEAT 358
+#define NR_IA32_SOCKETCALL 102
+// syscall_types holds the 64-bit numbers, then the ia32 ones from
+// COMPAT_BASE, then socketcall's sub-calls from SOCKETCALL_BASE.
+#define COMPAT_BASE MAX_SYSCALLS
+#define SOCKETCALL_BASE (2 * MAX_SYSCALLS)
+#define MAX_SOCKETCALL 32
 #define MAX_TYPES 64
 #define MAX_PATH 4096
 #define MAX_ARGV 4096
@@ -103,7 +120,9 @@ enum event_type {
 #define RECORD_MAGIC 0x4a4e
 
 // Record flags.
-#define RF_TRUNCATED 1 // a string or argv was cut to its maximum length
+#define RF_TRUNCATED 1       // a string or argv was cut to its maximum length
+#define RF_PATH2_TRUNCATED 2 // the kernel-resolved path lost its top
+#define RF_COMPAT 4          // a 32-bit (ia32) system call
 
 #define TS_COMPAT_FLAG 0x0002
 #define S_IFMT_ 00170000
@@ -111,6 +130,7 @@ enum event_type {
 #define AF_UNIX_ 1
 #define AF_INET_ 2
 #define AF_INET6_ 10
+#define EINPROGRESS_ 115
 
 // record is the fixed header of every ring buffer record. The strings
 // follow it in this order: path, path2, argv, addr_path, local_path.
@@ -119,12 +139,24 @@ struct record {
 	u64 cgroup_id;
 	s64 res;
 	s64 args[4];
+	// The calling thread's capability sets.
+	u64 cap_effective;
+	u64 cap_permitted;
+	u64 cap_inheritable;
+	// The inode of the file an open returned or of an exec's new image;
+	// its change and modification times (ns since the epoch) for an exec.
+	u64 ino;
+	s64 ino_ctime;
+	s64 ino_mtime;
 	u32 pid;
 	u32 tid;
 	u32 ppid;
 	u32 uid;
 	u32 gid;
 	u32 loginuid;
+	// The caller's process and process group ids in its own pid namespace.
+	u32 vpid;
+	u32 vpgid;
 	char comm[16];
 	u16 type;
 	u16 path_len;
@@ -153,10 +185,12 @@ struct {
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
 
-// syscall_types maps a syscall number to the event type to report, 0 for none.
+// syscall_types maps a syscall number to the event type to report, 0 for
+// none: 64-bit numbers, ia32 numbers + COMPAT_BASE, and socketcall's call
+// numbers + SOCKETCALL_BASE.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_SYSCALLS);
+	__uint(max_entries, 2 * MAX_SYSCALLS + MAX_SOCKETCALL);
 	__type(key, u32);
 	__type(value, u16);
 } syscall_types SEC(".maps");
@@ -192,22 +226,22 @@ struct {
 	__type(value, struct execveat_args);
 } execveats SEC(".maps");
 
-// exe_scratch is where exe_path assembles a path from its last component
-// backwards.
-#define EXE_BUF 4096
-#define EXE_DEPTH 48
+// path_scratch is where put_file_path assembles a path from its last
+// component backwards.
+#define PATH_BUF 4096
+#define PATH_DEPTH 256
 #define NAME_MAX_ 255
 
-struct exe_scratch {
-	u8 buf[2 * EXE_BUF];
+struct path_scratch {
+	u8 buf[2 * PATH_BUF];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct exe_scratch);
-} exe_scratch SEC(".maps");
+	__type(value, struct path_scratch);
+} path_scratch SEC(".maps");
 
 // drops counts records lost because the ring buffer was full.
 struct {
@@ -225,6 +259,17 @@ struct {
 } scratch SEC(".maps");
 
 
+// ns_nr returns pid's number in the pid namespace at level, 0 when the pid
+// is not visible there (it belongs to an ancestor namespace only).
+static __always_inline u32 ns_nr(struct pid *pid, unsigned int level)
+{
+	int nr = 0;
+	if (!pid || BPF_CORE_READ(pid, level) < level)
+		return 0;
+	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level & 31].nr);
+	return nr;
+}
+
 static __always_inline struct record *start_record(u8 *buf, struct task_struct *task, enum event_type type, s64 res)
 {
 	struct record *r = (struct record *)buf;
@@ -238,12 +283,27 @@ static __always_inline struct record *start_record(u8 *buf, struct task_struct *
 	r->args[1] = 0;
 	r->args[2] = 0;
 	r->args[3] = 0;
+	// kernel_cap_t is one u64 from 6.3, two u32 (the same bytes) before.
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	r->cap_effective = 0;
+	r->cap_permitted = 0;
+	r->cap_inheritable = 0;
+	bpf_core_read(&r->cap_effective, sizeof(u64), &cred->cap_effective);
+	bpf_core_read(&r->cap_permitted, sizeof(u64), &cred->cap_permitted);
+	bpf_core_read(&r->cap_inheritable, sizeof(u64), &cred->cap_inheritable);
+	r->ino = 0;
+	r->ino_ctime = 0;
+	r->ino_mtime = 0;
 	r->pid = pid_tgid >> 32;
 	r->tid = (u32)pid_tgid;
 	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	r->uid = (u32)uid_gid;
 	r->gid = uid_gid >> 32;
 	r->loginuid = BPF_CORE_READ(task, loginuid.val);
+	// Ids in the caller's own pid namespace: the entry at its level.
+	unsigned int level = BPF_CORE_READ(task, thread_pid, level);
+	r->vpid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_TGID]), level);
+	r->vpgid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->type = type;
 	r->path_len = 0;
@@ -313,8 +373,8 @@ static __always_inline u32 put_user_sockaddr(struct record *r, u8 *buf, u32 off,
 	return 0;
 }
 
-// fd_sock returns the socket behind the current task's descriptor fd, or NULL.
-static __always_inline struct sock *fd_sock(struct task_struct *task, s64 fd)
+// fd_file returns the current task's open file behind descriptor fd, or NULL.
+static __always_inline struct file *fd_file(struct task_struct *task, s64 fd)
 {
 	struct file **fds;
 	struct file *f = NULL;
@@ -326,12 +386,42 @@ static __always_inline struct sock *fd_sock(struct task_struct *task, s64 fd)
 	if ((u64)fd >= max)
 		return NULL;
 	fds = BPF_CORE_READ(task, files, fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+// fd_sock returns the socket behind the current task's descriptor fd, or NULL.
+static __always_inline struct sock *fd_sock(struct task_struct *task, s64 fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f)
 		return NULL;
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
 		return NULL;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
 	return BPF_CORE_READ(sock, sk);
+}
+
+// put_unix_peer writes the bound path of a connected Unix socket's peer to
+// buf+off and returns its length, or 0 for an unbound or unknown peer.
+static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
+{
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
+	if (!peer)
+		return 0;
+	struct unix_address *addr = BPF_CORE_READ(peer, addr);
+	if (!addr)
+		return 0;
+	int len = BPF_CORE_READ(addr, len);
+	if (len <= 2)
+		return 0;
+	u32 n = len - 2;
+	if (n > MAX_UNIX_PATH)
+		n = MAX_UNIX_PATH;
+	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, (u8 *)addr->name + 2))
+		return 0;
+	return n;
 }
 
 // put_sock fills Local, and Addr when remote is set, from the socket's own
@@ -410,21 +500,21 @@ static __always_inline u32 put_exec_argv(struct record *r, u8 *buf, u32 off, str
 	return n;
 }
 
-struct exe_walk {
+struct path_walk {
 	struct dentry *d;
 	struct mount *mnt;
 	u32 pos;
 	u8 truncated;
 };
 
-// exe_step prepends one component of the walk to exe_scratch; it returns 1
-// to stop at the root.
-static long exe_step(u64 i, void *ctx)
+// path_step prepends one component of the walk to path_scratch; it returns
+// 1 to stop at the root.
+static long path_step(u64 i, void *ctx)
 {
-	struct exe_walk *w = ctx;
+	struct path_walk *w = ctx;
 	u32 zero = 0;
-	struct exe_scratch *es = bpf_map_lookup_elem(&exe_scratch, &zero);
-	if (!es)
+	struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!ps)
 		return 1;
 	struct dentry *d = w->d;
 	struct mount *mnt = w->mnt;
@@ -443,15 +533,15 @@ static long exe_step(u64 i, void *ctx)
 	if (len > NAME_MAX_)
 		len = NAME_MAX_;
 	u32 pos = w->pos;
-	if (pos > EXE_BUF || pos < len + 1) {
+	if (pos > PATH_BUF || pos < len + 1) {
 		w->truncated = 1;
 		return 1;
 	}
 	pos -= len;
 	if (len > 0)
-		bpf_probe_read_kernel(&es->buf[pos & (EXE_BUF - 1)], len & NAME_MAX_, name);
+		bpf_probe_read_kernel(&ps->buf[pos & (PATH_BUF - 1)], len & NAME_MAX_, name);
 	pos--;
-	es->buf[pos & (EXE_BUF - 1)] = '/';
+	ps->buf[pos & (PATH_BUF - 1)] = '/';
 	w->pos = pos;
 	w->d = parent;
 	// A dentry that is its own parent below no mount root is the root of
@@ -460,54 +550,130 @@ static long exe_step(u64 i, void *ctx)
 	return d == parent;
 }
 
-// put_exe_path writes the path of the task's executable, as seen from its
-// mount namespace's root, by walking dentries and mounts upwards (bpf_d_path
-// is not available to tracepoints). A path deeper than EXE_DEPTH components
-// loses its top and is flagged truncated.
-static __always_inline u32 put_exe_path(struct record *r, u8 *buf, u32 off, struct task_struct *task)
+// walk_path assembles in path_scratch the path of the dentry d on the
+// mount vfs, as seen from its mount namespace's root, by walking dentries
+// and mounts upwards (bpf_d_path is not available to tracepoints). It
+// returns the path's start in the buffer, with PATH_TRUNCATED set when the
+// path was longer than PATH_BUF bytes or deeper than PATH_DEPTH components
+// and lost its top. A global function, so that the verifier checks it once
+// rather than on every path of its callers.
+#define PATH_TRUNCATED (1 << 16)
+
+__attribute__((noinline)) int walk_path(u64 d, u64 vfs)
+{
+	struct path_walk w = {
+		.d = (struct dentry *)d,
+		.mnt = (struct mount *)(vfs - bpf_core_field_offset(struct mount, mnt)),
+		.pos = PATH_BUF,
+	};
+	long steps = bpf_loop(PATH_DEPTH, path_step, &w, 0);
+	int res = w.pos & (2 * PATH_BUF - 1);
+	if (w.truncated || steps == PATH_DEPTH)
+		res |= PATH_TRUNCATED;
+	return res;
+}
+
+// put_file_path writes the path of the open file f to buf+off and returns
+// its length.
+static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, struct file *f)
 {
 	u32 zero = 0;
-	struct file *f = BPF_CORE_READ(task, mm, exe_file);
 	if (!f)
 		return 0;
-	struct vfsmount *vfs = BPF_CORE_READ(f, f_path.mnt);
-	struct exe_walk w = {
-		.d = BPF_CORE_READ(f, f_path.dentry),
-		.mnt = (struct mount *)((u8 *)vfs - bpf_core_field_offset(struct mount, mnt)),
-		.pos = EXE_BUF,
-	};
-	long steps = bpf_loop(EXE_DEPTH, exe_step, &w, 0);
-	if (w.truncated || steps == EXE_DEPTH)
-		r->flags |= RF_TRUNCATED;
-	struct exe_scratch *es = bpf_map_lookup_elem(&exe_scratch, &zero);
-	if (!es)
+	int res = walk_path((u64)BPF_CORE_READ(f, f_path.dentry), (u64)BPF_CORE_READ(f, f_path.mnt));
+	if (res & PATH_TRUNCATED)
+		r->flags |= RF_PATH2_TRUNCATED;
+	struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!ps)
 		return 0;
-	u32 pos = w.pos;
-	if (pos >= EXE_BUF)
+	u32 pos = res & (2 * PATH_BUF - 1);
+	if (pos >= PATH_BUF)
 		return 0;
-	u32 n = EXE_BUF - pos;
-	if (n > EXE_BUF - 1)
-		n = EXE_BUF - 1;
-	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, &es->buf[pos & (EXE_BUF - 1)]))
+	u32 n = PATH_BUF - pos;
+	if (n > PATH_BUF - 1)
+		n = PATH_BUF - 1;
+	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, &ps->buf[pos & (PATH_BUF - 1)]))
 		return 0;
 	return n;
 }
 
+// Inode time stamps moved between kernels: timespec64 i_ctime (up to 6.5),
+// __i_ctime (6.6), __i_mtime (6.7 to 6.10), then separate seconds and
+// nanoseconds (6.11 on, vmlinux.h's layout).
+struct inode___v65 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v66 {
+	struct timespec64 i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v67 {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+#define NSEC_MASK ((1U << 30) - 1)
+
+static __always_inline s64 ts_ns(struct timespec64 *ts)
+{
+	return ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+// put_inode records the inode number of f and, with times set, its change
+// and modification times.
+static __always_inline void put_inode(struct record *r, struct file *f, bool times)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (!ino)
+		return;
+	r->ino = BPF_CORE_READ(ino, i_ino);
+	if (!times)
+		return;
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		// Multigrain time stamps (6.13 on) keep a flag in the top bits
+		// of i_ctime_nsec; nanoseconds fit 30 bits.
+		r->ino_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000LL + (BPF_CORE_READ(ino, i_ctime_nsec) & NSEC_MASK);
+		r->ino_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000LL + BPF_CORE_READ(ino, i_mtime_nsec);
+		return;
+	}
+	struct timespec64 c = {}, m = {};
+	struct inode___v67 *i67 = (void *)ino;
+	struct inode___v66 *i66 = (void *)ino;
+	struct inode___v65 *i65 = (void *)ino;
+	if (bpf_core_field_exists(i67->__i_mtime)) {
+		BPF_CORE_READ_INTO(&c, i67, __i_ctime);
+		BPF_CORE_READ_INTO(&m, i67, __i_mtime);
+	} else if (bpf_core_field_exists(i66->__i_ctime)) {
+		BPF_CORE_READ_INTO(&c, i66, __i_ctime);
+		BPF_CORE_READ_INTO(&m, i66, i_mtime);
+	} else {
+		BPF_CORE_READ_INTO(&c, i65, i_ctime);
+		BPF_CORE_READ_INTO(&m, i65, i_mtime);
+	}
+	r->ino_ctime = ts_ns(&c);
+	r->ino_mtime = ts_ns(&m);
+}
+
 // put_user_argv copies a user argv array (of a failed exec), at most
-// MAX_EXEC_FAILED_ARGS strings, each followed by a NUL.
-static __always_inline u32 put_user_argv(struct record *r, u8 *buf, u32 off, const char *const *uargv)
+// MAX_EXEC_FAILED_ARGS strings, each followed by a NUL. A 32-bit caller's
+// array holds 32-bit pointers.
+static __always_inline u32 put_user_argv(struct record *r, u8 *buf, u32 off, const u8 *uargv, bool compat)
 {
 	u32 start = off;
+	u32 psize = compat ? 4 : 8;
 
 	if (!uargv)
 		return 0;
 	for (int i = 0; i < MAX_EXEC_FAILED_ARGS; i++) {
-		const char *arg = NULL;
-		if (bpf_probe_read_user(&arg, sizeof(arg), &uargv[i]) || !arg)
+		u64 arg = 0;
+		if (bpf_probe_read_user(&arg, psize & 12, uargv + i * psize) || !arg)
 			break;
 		if (off - start >= MAX_ARGV - 1)
 			break;
-		long n = bpf_probe_read_user_str(buf + (off & OFF_MASK), MAX_PATH, arg);
+		long n = bpf_probe_read_user_str(buf + (off & OFF_MASK), MAX_PATH, (const void *)arg);
 		if (n <= 0)
 			break;
 		off += n;
@@ -518,61 +684,124 @@ static __always_inline u32 put_user_argv(struct record *r, u8 *buf, u32 off, con
 	return n;
 }
 
+static __always_inline bool is_compat(struct task_struct *task)
+{
+	return task->thread_info.status & TS_COMPAT_FLAG;
+}
+
+static __always_inline bool type_on(enum event_type t)
+{
+	u8 *on = bpf_map_lookup_elem(&type_enabled, &t);
+	return on && *on;
+}
+
 // Only execveat needs its arguments kept from entry; every other call
-// returns at the first comparison.
+// returns at the first comparisons.
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	if (id != NR_EXECVEAT)
+	if (id != NR_EXECVEAT && id != NR_IA32_EXECVEAT)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool compat = is_compat(task);
+	if (id != (compat ? NR_IA32_EXECVEAT : NR_EXECVEAT))
 		return 0;
 	// Kept when either exec type is wanted: a successful execveat returns
 	// as an execve and must not be reported as one.
-	u32 nr = NR_EXECVEAT, nr2 = NR_EXECVE;
-	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
-	u16 *tp2 = bpf_map_lookup_elem(&syscall_types, &nr2);
-	if ((!tp || !*tp) && (!tp2 || !*tp2))
+	if (!type_on(EV_EXECVEAT) && !type_on(EV_EXECVE))
 		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct execveat_args a = {
-		.dirfd = (s32)regs->di,
-		.flags = (s32)regs->r8,
+		.dirfd = compat ? (s32)regs->bx : (s32)regs->di,
+		.flags = compat ? (s32)regs->di : (s32)regs->r8,
 	};
 	bpf_map_update_elem(&execveats, &tgid, &a, BPF_ANY);
 	return 0;
 }
 
+// uid16 widens a 16-bit id argument of the old ia32 set*id calls, whose -1
+// ("unchanged") is 0xffff.
+static __always_inline u64 uid16(u64 v)
+{
+	v &= 0xffff;
+	return v == 0xffff ? 0xffffffff : v;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool compat = is_compat(task);
 	u32 nr = (u32)regs->orig_ax;
-	u16 *tp = bpf_map_lookup_elem(&syscall_types, &nr);
+	if (nr >= MAX_SYSCALLS)
+		return 0;
+	u32 key = compat ? nr + COMPAT_BASE : nr;
+	u16 *tp = bpf_map_lookup_elem(&syscall_types, &key);
 	if (!tp)
 		return 0;
 	u16 type = *tp;
 	u32 tgid;
 	struct execveat_args ea = {};
 
-	if (nr == NR_EXECVE || nr == NR_EXECVEAT) {
+	// An exec that switched the image's width reports with the new width's
+	// execve number: the kernel rewrites orig_ax and TS_COMPAT.
+	if (compat ? (nr == NR_IA32_EXECVE || nr == NR_IA32_EXECVEAT) : (nr == NR_EXECVE || nr == NR_EXECVEAT)) {
 		tgid = bpf_get_current_pid_tgid() >> 32;
 		struct execveat_args *p = bpf_map_lookup_elem(&execveats, &tgid);
 		if (p) {
 			ea = *p;
 			bpf_map_delete_elem(&execveats, &tgid);
-			u32 k = NR_EXECVEAT;
-			u16 *tpa = bpf_map_lookup_elem(&syscall_types, &k);
-			type = tpa ? *tpa : 0;
+			type = type_on(EV_EXECVEAT) ? EV_EXECVEAT : 0;
 		}
 	}
-	if (!type)
+	if (!type && !(compat && nr == NR_IA32_SOCKETCALL))
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (bpf_map_lookup_elem(&exclude_pids, &tgid))
 		return 0;
 
-	struct task_struct *task = bpf_get_current_task_btf();
-	// 32-bit callers use another syscall table; their numbers mean other calls.
-	if (task->thread_info.status & TS_COMPAT_FLAG)
-		return 0;
+	u64 a0, a1, a2, a3, a4, a5;
+	if (compat) {
+		// The kernel uses the low 32 bits of each register.
+		a0 = (u32)regs->bx;
+		a1 = (u32)regs->cx;
+		a2 = (u32)regs->dx;
+		a3 = (u32)regs->si;
+		a4 = (u32)regs->di;
+		a5 = (u32)regs->bp;
+	} else {
+		a0 = regs->di;
+		a1 = regs->si;
+		a2 = regs->dx;
+		a3 = regs->r10;
+		a4 = regs->r8;
+		a5 = regs->r9;
+	}
+	if (compat && nr == NR_IA32_SOCKETCALL) {
+		// socketcall(call, args): the call's arguments are an array of
+		// 32-bit values in user memory.
+		if (a0 >= MAX_SOCKETCALL)
+			return 0;
+		key = SOCKETCALL_BASE + a0;
+		tp = bpf_map_lookup_elem(&syscall_types, &key);
+		if (!tp || !*tp)
+			return 0;
+		type = *tp;
+		u32 sa[6] = {};
+		bpf_probe_read_user(sa, sizeof(sa), (const void *)a1);
+		a0 = sa[0];
+		a1 = sa[1];
+		a2 = sa[2];
+		a3 = sa[3];
+		a4 = sa[4];
+		a5 = sa[5];
+	} else if (compat && (nr == 23 || nr == 46 || nr == 70 || nr == 71 || nr == 164 || nr == 170)) {
+		// setuid, setgid, setreuid, setregid, setresuid, setresgid
+		// with 16-bit ids.
+		a0 = uid16(a0);
+		a1 = uid16(a1);
+		a2 = uid16(a2);
+	}
 
 	u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -580,9 +809,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	u8 *buf = (u8 *)s;
 	struct record *r = start_record(buf, task, type, ret);
-
-	u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx;
-	u64 a3 = regs->r10, a4 = regs->r8, a5 = regs->r9;
+	if (compat)
+		r->flags |= RF_COMPAT;
 	u32 off = sizeof(struct record);
 	u32 n = 0;
 
@@ -595,53 +823,83 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		}
 		if (ret == 0) {
 			struct mm_struct *mm = BPF_CORE_READ(task, mm);
+			struct file *exe = BPF_CORE_READ(mm, exe_file);
 			n = put_user_str(r, buf, off, (const void *)BPF_CORE_READ(mm, env_end));
 			r->path_len = n;
 			off += n;
-			n = put_exe_path(r, buf, off, task);
+			n = put_file_path(r, buf, off, exe);
 			r->path2_len = n;
 			off += n;
+			put_inode(r, exe, true);
 			n = put_exec_argv(r, buf, off, mm);
 		} else {
 			const void *fname = (const void *)(type == EV_EXECVE ? a0 : a1);
-			const void *argv = (const void *)(type == EV_EXECVE ? a1 : a2);
+			const u8 *argv = (const u8 *)(type == EV_EXECVE ? a1 : a2);
 			n = put_user_str(r, buf, off, fname);
 			r->path_len = n;
 			off += n;
-			n = put_user_argv(r, buf, off, argv);
+			n = put_user_argv(r, buf, off, argv, compat);
 		}
 		r->argv_len = n;
 		off += n;
 		break;
 	case EV_OPEN:
-		r->args[0] = a1;
-		r->args[1] = a2;
-		n = put_user_str(r, buf, off, (const void *)a0);
-		r->path_len = n;
-		off += n;
-		break;
 	case EV_OPENAT:
-		r->args[0] = (s32)a0;
-		r->args[1] = a2;
-		r->args[2] = a3;
-		n = put_user_str(r, buf, off, (const void *)a1);
-		r->path_len = n;
-		off += n;
-		break;
 	case EV_OPENAT2: {
-		struct open_how how = {};
-		r->args[0] = (s32)a0;
-		if (!bpf_probe_read_user(&how, sizeof(how), (const void *)a2)) {
-			r->args[1] = how.flags;
-			r->args[2] = how.mode;
-			r->args[3] = how.resolve;
+		const void *name = (const void *)a1;
+		if (type == EV_OPEN) {
+			name = (const void *)a0;
+			r->args[0] = a1;
+			r->args[1] = a2;
+		} else if (type == EV_OPENAT) {
+			r->args[0] = (s32)a0;
+			r->args[1] = a2;
+			r->args[2] = a3;
+		} else {
+			struct open_how how = {};
+			r->args[0] = (s32)a0;
+			if (!bpf_probe_read_user(&how, sizeof(how), (const void *)a2)) {
+				r->args[1] = how.flags;
+				r->args[2] = how.mode;
+				r->args[3] = how.resolve;
+			}
 		}
-		n = put_user_str(r, buf, off, (const void *)a1);
+		// The name as the caller passed it, which another thread may
+		// have changed since the kernel read it, then the path of the
+		// file the kernel actually opened.
+		n = put_user_str(r, buf, off, name);
 		r->path_len = n;
 		off += n;
+		if (ret >= 0) {
+			struct file *f = fd_file(task, ret);
+			n = put_file_path(r, buf, off, f);
+			r->path2_len = n;
+			off += n;
+			if (f)
+				put_inode(r, f, false);
+		}
 		break;
 	}
-	case EV_CONNECT:
+	case EV_CONNECT: {
+		r->args[0] = (s32)a0;
+		struct sock *sk = fd_sock(task, (s32)a0);
+		if (sk && (ret == 0 || ret == -EINPROGRESS_)) {
+			// The peer the socket is connected to, not the address
+			// the caller's memory holds now.
+			put_sock(r, sk, true);
+			if (r->addr_family == AF_UNIX_) {
+				n = put_unix_peer(buf, off, sk);
+				r->addr_path_len = n;
+				off += n;
+			}
+			break;
+		}
+		n = put_user_sockaddr(r, buf, off, (const void *)a1, a2);
+		r->addr_path_len = n;
+		off += n;
+		put_sock(r, sk, false);
+		break;
+	}
 	case EV_BIND:
 		r->args[0] = (s32)a0;
 		n = put_user_sockaddr(r, buf, off, (const void *)a1, a2);
@@ -678,14 +936,25 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		}
 		break;
 	case EV_SENDMSG: {
-		struct user_msghdr msg = {};
+		u64 name = 0;
+		u32 namelen = 0;
 		r->args[0] = (s32)a0;
 		if (ret > 0)
 			r->args[1] = ret;
-		bpf_probe_read_user(&msg, sizeof(msg), (const void *)a1);
-		put_sock(r, fd_sock(task, (s32)a0), msg.msg_name == NULL);
-		if (msg.msg_name) {
-			n = put_user_sockaddr(r, buf, off, msg.msg_name, (u32)msg.msg_namelen);
+		if (compat) {
+			struct compat_msghdr cmsg = {};
+			bpf_probe_read_user(&cmsg, sizeof(cmsg), (const void *)a1);
+			name = cmsg.msg_name;
+			namelen = cmsg.msg_namelen;
+		} else {
+			struct user_msghdr msg = {};
+			bpf_probe_read_user(&msg, sizeof(msg), (const void *)a1);
+			name = (u64)msg.msg_name;
+			namelen = msg.msg_namelen;
+		}
+		put_sock(r, fd_sock(task, (s32)a0), name == 0);
+		if (name) {
+			n = put_user_sockaddr(r, buf, off, (const void *)name, namelen);
 			r->addr_path_len = n;
 			off += n;
 		}

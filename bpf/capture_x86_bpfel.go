@@ -71,51 +71,59 @@ const (
 	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 52
 )
 
-type CaptureExeScratch struct {
-	_   structs.HostLayout
-	Buf [8192]uint8
-}
-
 type CaptureExecveatArgs struct {
 	_     structs.HostLayout
 	Dirfd int64
 	Flags int64
 }
 
+type CapturePathScratch struct {
+	_   structs.HostLayout
+	Buf [8192]uint8
+}
+
 type CaptureRecord struct {
-	_            structs.HostLayout
-	Ts           uint64
-	CgroupId     uint64
-	Res          int64
-	Args         [4]int64
-	Pid          uint32
-	Tid          uint32
-	Ppid         uint32
-	Uid          uint32
-	Gid          uint32
-	Loginuid     uint32
-	Comm         [16]int8
-	Type         uint16
-	PathLen      uint16
-	Path2Len     uint16
-	ArgvLen      uint16
-	AddrPathLen  uint16
-	LocalPathLen uint16
-	Proto        uint8
-	Flags        uint8
-	AddrFamily   uint16
-	AddrPort     uint16
-	LocalFamily  uint16
-	LocalPort    uint16
-	AddrIp       [16]uint8
-	LocalIp      [16]uint8
-	Magic        uint16
+	_              structs.HostLayout
+	Ts             uint64
+	CgroupId       uint64
+	Res            int64
+	Args           [4]int64
+	CapEffective   uint64
+	CapPermitted   uint64
+	CapInheritable uint64
+	Ino            uint64
+	InoCtime       int64
+	InoMtime       int64
+	Pid            uint32
+	Tid            uint32
+	Ppid           uint32
+	Uid            uint32
+	Gid            uint32
+	Loginuid       uint32
+	Vpid           uint32
+	Vpgid          uint32
+	Comm           [16]int8
+	Type           uint16
+	PathLen        uint16
+	Path2Len       uint16
+	ArgvLen        uint16
+	AddrPathLen    uint16
+	LocalPathLen   uint16
+	Proto          uint8
+	Flags          uint8
+	AddrFamily     uint16
+	AddrPort       uint16
+	LocalFamily    uint16
+	LocalPort      uint16
+	AddrIp         [16]uint8
+	LocalIp        [16]uint8
+	Magic          uint16
 }
 
 type CaptureScratch struct {
 	_    structs.HostLayout
 	Hdr  CaptureRecord
-	Data [20328]uint8
+	Data [20272]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -125,8 +133,8 @@ const (
 	CaptureMapDrops             = "drops"
 	CaptureMapEvents            = "events"
 	CaptureMapExcludePids       = "exclude_pids"
-	CaptureMapExeScratch        = "exe_scratch"
 	CaptureMapExecveats         = "execveats"
+	CaptureMapPathScratch       = "path_scratch"
 	CaptureMapScratch           = "scratch"
 	CaptureMapSyscallTypes      = "syscall_types"
 	CaptureMapTypeEnabled       = "type_enabled"
@@ -190,8 +198,8 @@ type CaptureMapSpecs struct {
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	ExcludePids  *ebpf.MapSpec `ebpf:"exclude_pids"`
-	ExeScratch   *ebpf.MapSpec `ebpf:"exe_scratch"`
 	Execveats    *ebpf.MapSpec `ebpf:"execveats"`
+	PathScratch  *ebpf.MapSpec `ebpf:"path_scratch"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallTypes *ebpf.MapSpec `ebpf:"syscall_types"`
 	TypeEnabled  *ebpf.MapSpec `ebpf:"type_enabled"`
@@ -227,8 +235,8 @@ type CaptureMaps struct {
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	ExcludePids  *ebpf.Map `ebpf:"exclude_pids"`
-	ExeScratch   *ebpf.Map `ebpf:"exe_scratch"`
 	Execveats    *ebpf.Map `ebpf:"execveats"`
+	PathScratch  *ebpf.Map `ebpf:"path_scratch"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallTypes *ebpf.Map `ebpf:"syscall_types"`
 	TypeEnabled  *ebpf.Map `ebpf:"type_enabled"`
@@ -239,8 +247,8 @@ func (m *CaptureMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.ExcludePids,
-		m.ExeScratch,
 		m.Execveats,
+		m.PathScratch,
 		m.Scratch,
 		m.SyscallTypes,
 		m.TypeEnabled,

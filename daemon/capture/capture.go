@@ -27,8 +27,17 @@ const DefaultRingBufferSize = 16 << 20
 // DefaultMaxLatency is the MaxLatency used when Config leaves it 0.
 const DefaultMaxLatency = 10 * time.Millisecond
 
-// maxSyscalls is the size of the kernel's syscall_types map.
-const maxSyscalls = 512
+// DefaultDrainTimeout is the DrainTimeout used when Config leaves it 0.
+const DefaultDrainTimeout = 2 * time.Second
+
+// The kernel's syscall_types map holds the 64-bit numbers, the ia32
+// numbers from compatBase and socketcall's calls from socketcallBase.
+const (
+	maxSyscalls    = 512
+	compatBase     = maxSyscalls
+	socketcallBase = 2 * maxSyscalls
+	maxSocketcall  = 32
+)
 
 // ErrClosed is returned by Read once the Capture is closed.
 var ErrClosed = errors.New("capture closed")
@@ -51,6 +60,11 @@ type Config struct {
 	// DefaultMaxLatency; a negative value has the kernel wake the reader
 	// whenever it has caught up, for the lowest latency at some CPU cost.
 	MaxLatency time.Duration
+	// DrainTimeout bounds how long Close waits for a concurrent Read to
+	// take the records left in the ring buffer once the programs are
+	// detached; what is left then is counted in Stats.Discarded. 0 means
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration
 }
 
 // Stats are the capture's counters since Open.
@@ -62,6 +76,9 @@ type Stats struct {
 	Drops uint64
 	// DecodeErrors is the number of records that failed to decode.
 	DecodeErrors uint64
+	// Discarded is the number of records still in the ring buffer at Close
+	// that no Read took within DrainTimeout.
+	Discarded uint64
 }
 
 // Capture is a loaded and attached set of capture programs. Read must be
@@ -82,8 +99,17 @@ type Capture struct {
 	stopFlush chan struct{}
 	flushDone chan struct{}
 
+	drainTimeout time.Duration
+	// draining is set by Close once the programs are detached: Read then
+	// returns ErrClosed when the ring buffer is empty. readers counts
+	// the Reads in progress.
+	draining atomic.Bool
+	readers  atomic.Int32
+	num      uint64 // sequence number of the last event Read returned
+
 	records      atomic.Uint64
 	decodeErrors atomic.Uint64
+	discarded    atomic.Uint64
 	// finalDrops holds the drop count read at Close, after which the
 	// kernel's counters are gone.
 	finalDrops atomic.Pointer[uint64]
@@ -92,7 +118,11 @@ type Capture struct {
 // Open checks that the machine can run the capture, loads the programs into
 // the kernel and attaches them.
 func Open(cfg Config) (*Capture, error) {
-	if err := CheckSystem(); err != nil {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if err := checkSystem(spec); err != nil {
 		return nil, err
 	}
 	size := cfg.RingBufferSize
@@ -107,10 +137,6 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("capture: lift memlock limit: %w", err)
 	}
 
-	spec, err := bpf.LoadCapture()
-	if err != nil {
-		return nil, fmt.Errorf("capture: %w", err)
-	}
 	spec.Maps[bpf.CaptureMapEvents].MaxEntries = uint32(size)
 	latency := cfg.MaxLatency
 	if latency == 0 {
@@ -124,7 +150,10 @@ func Open(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("capture: set wake-up threshold: %w", err)
 	}
 
-	c := &Capture{}
+	c := &Capture{drainTimeout: cfg.DrainTimeout}
+	if c.drainTimeout == 0 {
+		c.drainTimeout = DefaultDrainTimeout
+	}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -206,14 +235,28 @@ func (c *Capture) SetTypes(types []event.Type) error {
 		}
 		want[t] = true
 	}
-	for nr := uint32(0); nr < maxSyscalls; nr++ {
-		var v uint16
-		if t, ok := syscallTypes[nr]; ok && want[t] {
-			v = uint16(t)
+	keys := make([]uint32, 0, socketcallBase+maxSocketcall)
+	vals := make([]uint16, 0, socketcallBase+maxSocketcall)
+	for _, table := range []struct {
+		types map[uint32]event.Type
+		base  uint32
+		n     uint32
+	}{
+		{syscallTypes, 0, maxSyscalls},
+		{compatSyscallTypes, compatBase, maxSyscalls},
+		{socketcallTypes, socketcallBase, maxSocketcall},
+	} {
+		for nr := uint32(0); nr < table.n; nr++ {
+			var v uint16
+			if t, ok := table.types[nr]; ok && want[t] {
+				v = uint16(t)
+			}
+			keys = append(keys, table.base+nr)
+			vals = append(vals, v)
 		}
-		if err := c.objs.SyscallTypes.Put(nr, v); err != nil {
-			return fmt.Errorf("capture: set syscall %d: %w", nr, err)
-		}
+	}
+	if _, err := c.objs.SyscallTypes.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("capture: set syscall types: %w", err)
 	}
 	for t := event.Type(0); t < event.NumTypes; t++ {
 		var on uint8
@@ -230,14 +273,20 @@ func (c *Capture) SetTypes(types []event.Type) error {
 // Read waits for the next record and decodes it into ev, whose byte slices
 // stay valid until the next call to Read. A record that fails to decode is
 // counted in Stats and its error, wrapping ErrMalformed, returned; the
-// caller may keep reading. After Close, Read returns ErrClosed.
+// caller may keep reading. Once Close has detached the programs, Read
+// returns what is left in the ring buffer, then ErrClosed.
 func (c *Capture) Read(ev *event.Event) error {
+	c.readers.Add(1)
+	defer c.readers.Add(-1)
 	for {
 		err := c.rd.ReadInto(&c.rec)
 		if err == nil {
 			break
 		}
 		if errors.Is(err, ringbuf.ErrFlushed) {
+			if c.draining.Load() && c.rd.AvailableBytes() == 0 {
+				return ErrClosed
+			}
 			continue
 		}
 		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
@@ -250,13 +299,15 @@ func (c *Capture) Read(ev *event.Event) error {
 		c.decodeErrors.Add(1)
 		return err
 	}
+	c.num++
+	ev.Num = c.num
 	ev.Time += c.bootOffset.Load()
 	return nil
 }
 
 // Stats returns the capture's counters.
 func (c *Capture) Stats() (Stats, error) {
-	s := Stats{Records: c.records.Load(), DecodeErrors: c.decodeErrors.Load()}
+	s := Stats{Records: c.records.Load(), DecodeErrors: c.decodeErrors.Load(), Discarded: c.discarded.Load()}
 	if d := c.finalDrops.Load(); d != nil {
 		s.Drops = *d
 		return s, nil
@@ -282,8 +333,10 @@ func (c *Capture) Pending() int {
 	return c.rd.AvailableBytes()
 }
 
-// Close detaches the programs and releases the ring buffer; a blocked Read
-// returns ErrClosed. Stats keeps working after Close.
+// Close detaches the programs, lets a concurrent Read take the records
+// still in the ring buffer (up to DrainTimeout), counts the rest in
+// Stats.Discarded and releases the ring buffer; Read then returns
+// ErrClosed. Stats keeps working after Close.
 func (c *Capture) Close() error {
 	var errs []error
 	if c.stopFlush != nil {
@@ -303,6 +356,7 @@ func (c *Capture) Close() error {
 	if c.rd != nil {
 		c.rdMu.Lock()
 		if !c.closed {
+			c.drain()
 			c.closed = true
 			errs = append(errs, c.rd.Close())
 		}
@@ -310,4 +364,40 @@ func (c *Capture) Close() error {
 	}
 	errs = append(errs, c.objs.Close())
 	return errors.Join(errs...)
+}
+
+// drain waits for Read to empty the ring buffer, then counts and skips
+// what is left.
+func (c *Capture) drain() {
+	c.draining.Store(true)
+	// A consumer between two Reads is still draining; one that has not
+	// read for idleReader is not.
+	const idleReader = 50 * time.Millisecond
+	deadline := time.Now().Add(c.drainTimeout)
+	last, lastAt := c.records.Load(), time.Now()
+	for c.rd.AvailableBytes() > 0 && time.Now().Before(deadline) {
+		if n := c.records.Load(); n != last {
+			last, lastAt = n, time.Now()
+		} else if c.readers.Load() == 0 && time.Since(lastAt) > idleReader {
+			break
+		}
+		c.rd.Flush() // wakes a Read waiting for the wake-up threshold
+		time.Sleep(time.Millisecond)
+	}
+	// A Read still running sees ErrFlushed on an empty ring and returns.
+	c.rd.Flush()
+	if c.rd.AvailableBytes() == 0 {
+		return
+	}
+	// Nobody reads: take the rest here, without decoding, to count it.
+	// ReadInto waits for a Read in progress, which holds the reader.
+	c.rd.SetDeadline(time.Now())
+	var rec ringbuf.Record
+	for c.rd.AvailableBytes() > 0 {
+		if err := c.rd.ReadInto(&rec); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ringbuf.ErrFlushed) {
+			break
+		} else if err == nil {
+			c.discarded.Add(1)
+		}
+	}
 }

@@ -647,7 +647,7 @@ func TestMoreSyscalls(t *testing.T) {
 		{[]string{"raw", nr(unix.SYS_SETNS), "-1", nr(unix.CLONE_NEWNET)}, event.Setns, [4]int64{-1, unix.CLONE_NEWNET}, ebadf, "", ""},
 		{[]string{"raw", nr(unix.SYS_FINIT_MODULE), "-1", "s:", "0"}, event.FinitModule, [4]int64{-1, 0}, ebadf, "", ""},
 		{[]string{"mount", j("d")}, event.Mount, [4]int64{unix.MS_NOSUID}, 0, "nightjar", j("d")},
-		{[]string{"openat2", file}, event.Openat2, [4]int64{unix.AT_FDCWD, unix.O_RDONLY | unix.O_CLOEXEC, 0, unix.RESOLVE_NO_SYMLINKS}, 3, file, ""},
+		{[]string{"openat2", file}, event.Openat2, [4]int64{unix.AT_FDCWD, unix.O_RDONLY | unix.O_CLOEXEC, 0, unix.RESOLVE_NO_SYMLINKS}, 3, file, file},
 	}
 	for _, tc := range cases {
 		since := time.Now()

@@ -5,49 +5,64 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
+	"github.com/nightjar-sec/nightjar/bpf"
 	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // ErrMalformed is wrapped by every error Decode returns.
 var ErrMalformed = errors.New("malformed capture record")
 
-// Layout of the record header written by bpf/capture.c (struct record);
-// TestRecordLayout checks it against the generated Go mirror.
+// The header's layout is bpf2go's mirror of struct record in bpf/capture.c.
+var hdr bpf.CaptureRecord
+
 const (
-	offTs           = 0
-	offCgroupID     = 8
-	offRes          = 16
-	offArgs         = 24
-	offPID          = 56
-	offTID          = 60
-	offPPID         = 64
-	offUID          = 68
-	offGID          = 72
-	offLoginUID     = 76
-	offComm         = 80
-	offType         = 96
-	offPathLen      = 98
-	offPath2Len     = 100
-	offArgvLen      = 102
-	offAddrPathLen  = 104
-	offLocalPathLen = 106
-	offProto        = 108
-	offFlags        = 109
-	offAddrFamily   = 110
-	offAddrPort     = 112
-	offLocalFamily  = 114
-	offLocalPort    = 116
-	offAddrIP       = 118
-	offLocalIP      = 134
-	offMagic        = 150
-	headerSize      = 152
+	offTs             = int(unsafe.Offsetof(hdr.Ts))
+	offCgroupID       = int(unsafe.Offsetof(hdr.CgroupId))
+	offRes            = int(unsafe.Offsetof(hdr.Res))
+	offArgs           = int(unsafe.Offsetof(hdr.Args))
+	offCapEffective   = int(unsafe.Offsetof(hdr.CapEffective))
+	offCapPermitted   = int(unsafe.Offsetof(hdr.CapPermitted))
+	offCapInheritable = int(unsafe.Offsetof(hdr.CapInheritable))
+	offIno            = int(unsafe.Offsetof(hdr.Ino))
+	offInoCtime       = int(unsafe.Offsetof(hdr.InoCtime))
+	offInoMtime       = int(unsafe.Offsetof(hdr.InoMtime))
+	offPID            = int(unsafe.Offsetof(hdr.Pid))
+	offTID            = int(unsafe.Offsetof(hdr.Tid))
+	offPPID           = int(unsafe.Offsetof(hdr.Ppid))
+	offUID            = int(unsafe.Offsetof(hdr.Uid))
+	offGID            = int(unsafe.Offsetof(hdr.Gid))
+	offLoginUID       = int(unsafe.Offsetof(hdr.Loginuid))
+	offVPID           = int(unsafe.Offsetof(hdr.Vpid))
+	offVPGID          = int(unsafe.Offsetof(hdr.Vpgid))
+	offComm           = int(unsafe.Offsetof(hdr.Comm))
+	offType           = int(unsafe.Offsetof(hdr.Type))
+	offPathLen        = int(unsafe.Offsetof(hdr.PathLen))
+	offPath2Len       = int(unsafe.Offsetof(hdr.Path2Len))
+	offArgvLen        = int(unsafe.Offsetof(hdr.ArgvLen))
+	offAddrPathLen    = int(unsafe.Offsetof(hdr.AddrPathLen))
+	offLocalPathLen   = int(unsafe.Offsetof(hdr.LocalPathLen))
+	offProto          = int(unsafe.Offsetof(hdr.Proto))
+	offFlags          = int(unsafe.Offsetof(hdr.Flags))
+	offAddrFamily     = int(unsafe.Offsetof(hdr.AddrFamily))
+	offAddrPort       = int(unsafe.Offsetof(hdr.AddrPort))
+	offLocalFamily    = int(unsafe.Offsetof(hdr.LocalFamily))
+	offLocalPort      = int(unsafe.Offsetof(hdr.LocalPort))
+	offAddrIP         = int(unsafe.Offsetof(hdr.AddrIp))
+	offLocalIP        = int(unsafe.Offsetof(hdr.LocalIp))
+	offMagic          = int(unsafe.Offsetof(hdr.Magic))
+	headerSize        = int(unsafe.Sizeof(hdr))
 
 	recordMagic = 0x4a4e
 )
 
-// Record flags.
-const flagTruncated = 1
+// Record flags, as RF_* in bpf/capture.c.
+const (
+	flagTruncated      = 1
+	flagPath2Truncated = 2
+	flagCompat         = 4
+)
 
 var le = binary.LittleEndian
 
@@ -88,8 +103,20 @@ func Decode(raw []byte, ev *event.Event) error {
 	ev.UID = le.Uint32(raw[offUID:])
 	ev.GID = le.Uint32(raw[offGID:])
 	ev.LoginUID = le.Uint32(raw[offLoginUID:])
+	ev.VPID = le.Uint32(raw[offVPID:])
+	ev.VPGID = le.Uint32(raw[offVPGID:])
+	ev.CapEffective = le.Uint64(raw[offCapEffective:])
+	ev.CapPermitted = le.Uint64(raw[offCapPermitted:])
+	ev.CapInheritable = le.Uint64(raw[offCapInheritable:])
+	ev.Ino = le.Uint64(raw[offIno:])
+	ev.InoCtime = int64(le.Uint64(raw[offInoCtime:]))
+	ev.InoMtime = int64(le.Uint64(raw[offInoMtime:]))
 	copy(ev.Comm[:], raw[offComm:offComm+16])
 	ev.Proto = raw[offProto]
+	flags := raw[offFlags]
+	ev.Truncated = flags&flagTruncated != 0
+	ev.Path2Truncated = flags&flagPath2Truncated != 0
+	ev.Compat = flags&flagCompat != 0
 
 	ev.Addr.Family = le.Uint16(raw[offAddrFamily:])
 	ev.Addr.Port = le.Uint16(raw[offAddrPort:])

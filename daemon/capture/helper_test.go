@@ -1,11 +1,14 @@
 package capture
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -198,6 +201,45 @@ func runHelper(args []string) error {
 			return err
 		}
 		syscall(unix.SYS_CHDIR, str("/"))
+	case "capset":
+		// Keep only CAP_CHOWN and CAP_KILL effective, CAP_CHOWN, CAP_KILL
+		// and CAP_NET_RAW permitted, CAP_KILL inheritable; then the mark.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		data := [2]unix.CapUserData{{
+			Effective:   1<<unix.CAP_CHOWN | 1<<unix.CAP_KILL,
+			Permitted:   1<<unix.CAP_CHOWN | 1<<unix.CAP_KILL | 1<<unix.CAP_NET_RAW,
+			Inheritable: 1 << unix.CAP_KILL,
+		}}
+		runtime.LockOSThread() // capabilities are per thread
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("capset: %w", err)
+		}
+		syscall(unix.SYS_CHDIR, str("/"))
+	case "deep-exec":
+		// Executes a copy of /bin/true at a path longer than PATH_MAX,
+		// reached by descending one component at a time.
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		if err := os.Chdir(arg(1)); err != nil {
+			return err
+		}
+		comp := strings.Repeat("d", 200)
+		for range 25 {
+			if err := os.Mkdir(comp, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chdir(comp); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile("true", bin, 0o755); err != nil {
+			return err
+		}
+		return unix.Exec("./true", []string{"true"}, nil)
+	case "open-race":
+		return openRace(arg(1), arg(2))
 	case "listen":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -216,4 +258,61 @@ func helperMain() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// raceName is the path buffer openRace's threads share; a global, so that
+// the Go runtime never moves it.
+var raceName [256]byte
+
+// openRace opens the path in raceName n times from one thread while
+// another thread keeps rewriting it, alternating between benign and
+// /etc/shadow. It prints the thread's id, calls chdir("/") as a mark, then the inode of every file it
+// opened, one per line, in order.
+func openRace(benign, count string) error {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return err
+	}
+	names := [][]byte{append([]byte(benign), 0), []byte("/etc/shadow\x00")}
+	copy(raceName[:], names[0])
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		pinCPU(1)
+		for i := 0; !stop.Load(); i++ {
+			copy(raceName[:], names[i&1])
+		}
+	}()
+	runtime.LockOSThread()
+	pinCPU(0)
+	out := bufio.NewWriter(os.Stdout)
+	fmt.Fprintln(out, unix.Gettid())
+	// The mark from which the opens are the loop's.
+	syscall(unix.SYS_CHDIR, str("/"))
+	for range n {
+		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), uintptr(unsafe.Pointer(&raceName[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if errno != 0 {
+			continue // a torn name
+		}
+		var st unix.Stat_t
+		err := unix.Fstat(int(fd), &st)
+		unix.Close(int(fd))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, st.Ino)
+	}
+	stop.Store(true)
+	<-done
+	return out.Flush()
+}
+
+// pinCPU binds the calling thread to one CPU, so that openRace's two
+// threads run at the same time rather than in turns on one CPU.
+func pinCPU(cpu int) {
+	var set unix.CPUSet
+	set.Set(cpu % runtime.NumCPU())
+	unix.SchedSetaffinity(0, &set)
 }

@@ -7,16 +7,29 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/bpf"
 )
 
-// Minimum kernel: BTF tracepoints, the BPF ring buffer and
-// bpf_get_current_task_btf are all there from 5.11.
-const minMajor, minMinor = 5, 11
-
 // CheckSystem returns an error of one sentence naming what is missing when
-// this machine cannot run the capture programs.
+// this machine cannot run the capture programs. The oldest kernel it
+// accepts is the one that has everything the eBPF object uses (see
+// Requirements).
 func CheckSystem() error {
+	spec, err := bpf.LoadCapture()
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	return checkSystem(spec)
+}
+
+func checkSystem(spec *ebpf.CollectionSpec) error {
+	need, err := Requirements(spec)
+	if err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("not running as root: loading the eBPF programs needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)")
 	}
@@ -25,8 +38,8 @@ func CheckSystem() error {
 		return fmt.Errorf("capture: uname: %w", err)
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	if major, minor, ok := kernelVersion(release); ok && (major < minMajor || major == minMajor && minor < minMinor) {
-		return fmt.Errorf("kernel %s is too old: the eBPF capture needs Linux %d.%d or later", release, minMajor, minMinor)
+	if major, minor, ok := kernelVersion(release); ok && (major < need.Major || major == need.Major && minor < need.Minor) {
+		return fmt.Errorf("kernel %s is too old: the eBPF capture needs Linux %d.%d or later (for %s)", release, need.Major, need.Minor, need.What)
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return errors.New("this kernel has no BTF: /sys/kernel/btf/vmlinux is missing (the kernel must be built with CONFIG_DEBUG_INFO_BTF=y)")

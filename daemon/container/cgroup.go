@@ -44,84 +44,160 @@ func ParseCgroupPath(path string) (id string, runtime string, ok bool) {
 }
 
 // ParseCgroup parses a cgroup path (the third field of a /proc/<pid>/cgroup
-// line). It recognises:
+// line). It recognises a container only where its runtime puts it, at a
+// fixed place below the hierarchy's root:
 //
 //	/docker/<id>                                    docker, cgroupfs driver
 //	/system.slice/docker-<id>.scope                 docker, systemd driver
-//	/kubepods/besteffort/pod<uid>/<id>              containerd (CRI), cgroupfs
-//	/kubepods.slice/.../kubepods-burstable-pod<uid>.slice/cri-containerd-<id>.scope
-//	/kubepods/.../pod<uid>/crio-<id>, crio-<id>.scope        cri-o
-//	/machine.slice/libpod-<id>.scope, /libpod_parent/libpod-<id>  podman
-//	/ecs/<task id>/<id>, /ecs/<cluster>/<task id>/<id>       ECS
+//	/kubepods[/<qos>]/pod<uid>/<id>                 containerd (CRI), cgroupfs
+//	/kubepods.slice[/kubepods-<qos>.slice]/kubepods[-<qos>]-pod<uid>.slice/cri-containerd-<id>.scope
+//	    (and crio-<id>[.scope], docker-<id>.scope, docker/<id> in a pod)
+//	/machine.slice/crio-<id>.scope                  cri-o outside Kubernetes
+//	/machine.slice[/machine-libpod_pod_<pod>.slice]/libpod-<id>.scope   podman
+//	/libpod_parent/libpod-<id>, /libpod_parent/<id>                     podman, cgroupfs
+//	/ecs/<task id>/<id>, /ecs/<cluster>/<task id>/<id>                  ECS
+//	/<namespace>/<id>                               containerd's own namespaces
 //
-// where <id> is 64 hex digits (ECS on Fargate: <32 hex>-<digits>). The
-// deepest component that names a container wins, so nested cgroups a
-// container creates below its own (".../libpod-<id>.scope/container") still
-// map to it. Conmon's scopes ("crio-conmon-<id>.scope") are not containers.
+// where <id> is 64 hex digits (ECS on Fargate: <32 hex>-<digits>). Cgroups a
+// container creates below its own (".../libpod-<id>.scope/container") map
+// to it. Only root creates cgroups at these places, so a user who names a
+// cgroup like a container elsewhere (in a delegated subtree such as
+// /user.slice/.../user@1000.service/..., or below a container's own cgroup)
+// does not make its processes that container: they stay host processes, or
+// the container they really run in. Rootless containers, which live in a
+// user's delegated subtree, are therefore host processes of their user.
+// Conmon's scopes ("crio-conmon-<id>.scope") are not containers.
 func ParseCgroup(path string) (Info, bool) {
-	var info Info
-	rest := path
-	for rest != "" {
-		i := strings.LastIndexByte(rest, '/')
-		comp := rest[i+1:]
-		parent := ""
-		if i >= 0 {
-			parent = rest[:i]
-		}
-		if id, rt, ok := parseComponent(comp, parent); ok {
-			info.FullID = id
-			info.Runtime = rt
-			info.ID = shortID(id)
-			info.PodUID = podUID(parent)
-			return info, true
-		}
-		if i < 0 {
-			break
-		}
-		rest = parent
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		return Info{}, false
 	}
-	return Info{}, false
+	var c [5]string
+	n := 0
+	for n < len(c) && rest != "" {
+		c[n], rest, _ = strings.Cut(rest, "/")
+		n++
+	}
+	comp := c[:n]
+	at := func(i int) string {
+		if i < len(comp) {
+			return comp[i]
+		}
+		return ""
+	}
+	var id, rt, pod string
+	switch at(0) {
+	case "docker":
+		id, rt = hexOr(at(1)), RuntimeDocker
+	case "system.slice":
+		id, rt = scoped(at(1), "docker-"), RuntimeDocker
+	case "machine.slice":
+		i := 1
+		if s, ok := strings.CutSuffix(at(1), ".slice"); ok && strings.HasPrefix(s, "machine-libpod_pod_") {
+			i = 2
+		}
+		if id, rt = scoped(at(i), "libpod-"), RuntimePodman; id == "" && i == 1 {
+			id, rt = scoped(at(i), "crio-"), RuntimeCRIO
+		}
+	case "libpod_parent":
+		if id = hexOr(at(1)); id == "" {
+			id = prefixed(at(1), "libpod-")
+		}
+		rt = RuntimePodman
+	case "kubepods", "kubepods.slice":
+		id, rt, pod = kubepods(comp)
+	case "ecs":
+		// /ecs/<task>/<id> or /ecs/<cluster>/<task>/<id>; a task id is
+		// never shaped like a container id, and cgroups below the
+		// container's are its own.
+		for _, i := range []int{2, 3} {
+			if s := at(i); isHex(s, 64) || isFargateID(s) {
+				id, rt = s, RuntimeECS
+				break
+			}
+		}
+	case "":
+	default:
+		id, rt = hexOr(at(1)), RuntimeContainerd
+	}
+	if id == "" {
+		return Info{}, false
+	}
+	return Info{FullID: id, ID: shortID(id), Runtime: rt, PodUID: pod}, true
 }
 
-// parseComponent decides whether one path component names a container;
-// parent (the path above it) gives the runtime of bare ids.
-func parseComponent(comp, parent string) (id, runtime string, ok bool) {
-	name := strings.TrimSuffix(comp, ".scope")
+// kubepods parses the components of a path below kubelet's root: an
+// optional QoS class, the pod, then the container.
+func kubepods(comp []string) (id, runtime, pod string) {
+	i := 1
+	if i < len(comp) {
+		switch comp[i] {
+		case "besteffort", "burstable", "kubepods-besteffort.slice", "kubepods-burstable.slice":
+			i++
+		}
+	}
+	if i >= len(comp) {
+		return "", "", ""
+	}
+	if s, ok := strings.CutSuffix(comp[i], ".slice"); ok {
+		if j := strings.LastIndex(s, "-pod"); j >= 0 && strings.HasPrefix(s, "kubepods-") {
+			if uid := strings.ReplaceAll(s[j+4:], "_", "-"); isUID(uid) {
+				pod = uid
+			}
+		}
+	} else if s, ok := strings.CutPrefix(comp[i], "pod"); ok && isUID(s) {
+		pod = s
+	}
+	if pod == "" || i+1 >= len(comp) {
+		return "", "", ""
+	}
+	ctr := comp[i+1]
+	switch {
+	case isHex(ctr, 64):
+		return ctr, RuntimeContainerd, pod
+	case ctr == "docker" && i+2 < len(comp) && isHex(comp[i+2], 64):
+		return comp[i+2], RuntimeDocker, pod
+	}
 	for _, p := range []struct{ prefix, runtime string }{
-		{"docker-", RuntimeDocker},
 		{"cri-containerd-", RuntimeContainerd},
 		{"crio-", RuntimeCRIO},
-		{"libpod-", RuntimePodman},
+		{"docker-", RuntimeDocker},
 	} {
-		if s, found := strings.CutPrefix(name, p.prefix); found {
-			if isHex(s, 64) {
-				return s, p.runtime, true
-			}
-			return "", "", false
+		if id := prefixed(ctr, p.prefix); id != "" {
+			return id, p.runtime, pod
 		}
 	}
-	if comp != name {
-		return "", "", false // some other systemd scope
+	return "", "", ""
+}
+
+// hexOr returns s when it is a 64-hex id, else "".
+func hexOr(s string) string {
+	if isHex(s, 64) {
+		return s
 	}
-	inECS := strings.HasPrefix(parent, "/ecs/") || strings.HasPrefix(parent+"/", "ecs/")
-	if isHex(comp, 64) {
-		switch {
-		case inECS:
-			return comp, RuntimeECS, true
-		case hasComponent(parent, "docker"):
-			return comp, RuntimeDocker, true
-		case hasComponent(parent, "libpod_parent"):
-			return comp, RuntimePodman, true
-		default:
-			// Kubelet with the cgroupfs driver and containerd's own
-			// namespaces put bare ids under their parent.
-			return comp, RuntimeContainerd, true
-		}
+	return ""
+}
+
+// scoped returns the id of a systemd scope "<prefix><id>.scope", or "".
+func scoped(s, prefix string) string {
+	s, ok := strings.CutSuffix(s, ".scope")
+	if !ok {
+		return ""
 	}
-	if inECS && isFargateID(comp) {
-		return comp, RuntimeECS, true
+	id, ok := strings.CutPrefix(s, prefix)
+	if !ok {
+		return ""
 	}
-	return "", "", false
+	return hexOr(id)
+}
+
+// prefixed returns the id of "<prefix><id>" or "<prefix><id>.scope", or "".
+func prefixed(s, prefix string) string {
+	s = strings.TrimSuffix(s, ".scope")
+	if id, ok := strings.CutPrefix(s, prefix); ok {
+		return hexOr(id)
+	}
+	return ""
 }
 
 // isFargateID reports whether s has the shape of an ECS Fargate container
@@ -139,33 +215,6 @@ func isFargateID(s string) bool {
 	return true
 }
 
-// podUID finds the Kubernetes pod uid in the components above a container:
-// "pod<uid>" (cgroupfs driver) or "kubepods-<qos>-pod<uid>.slice" (systemd
-// driver, where the uid's dashes are written as underscores).
-func podUID(parent string) string {
-	if !strings.Contains(parent, "kubepods") {
-		return ""
-	}
-	for parent != "" {
-		i := strings.LastIndexByte(parent, '/')
-		comp := parent[i+1:]
-		if s, ok := strings.CutSuffix(comp, ".slice"); ok {
-			if j := strings.LastIndex(s, "-pod"); j >= 0 {
-				if uid := strings.ReplaceAll(s[j+4:], "_", "-"); isUID(uid) {
-					return uid
-				}
-			}
-		} else if s, ok := strings.CutPrefix(comp, "pod"); ok && isUID(s) {
-			return s
-		}
-		if i < 0 {
-			break
-		}
-		parent = parent[:i]
-	}
-	return ""
-}
-
 // isUID reports whether s looks like a pod uid: hex digits and dashes. Static
 // pods use a 32-hex hash instead of a dashed UUID.
 func isUID(s string) bool {
@@ -179,17 +228,6 @@ func isUID(s string) bool {
 		}
 	}
 	return true
-}
-
-func hasComponent(path, name string) bool {
-	for path != "" {
-		var comp string
-		comp, path, _ = strings.Cut(path, "/")
-		if comp == name {
-			return true
-		}
-	}
-	return false
 }
 
 func shortID(id string) string {

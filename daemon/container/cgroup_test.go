@@ -37,7 +37,8 @@ func TestParseCgroup(t *testing.T) {
 		{"/machine.slice/crio-" + hexID + ".scope", RuntimeCRIO, hexID, ""},
 		// podman
 		{"/machine.slice/libpod-" + hexID + ".scope", RuntimePodman, hexID, ""},
-		{"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + hexID + ".scope/container", RuntimePodman, hexID, ""},
+		{"/machine.slice/machine-libpod_pod_" + hexID[:20] + ".slice/libpod-" + hexID + ".scope", RuntimePodman, hexID, ""},
+		{"/machine.slice/libpod-" + hexID + ".scope/container", RuntimePodman, hexID, ""},
 		{"/libpod_parent/libpod-" + hexID, RuntimePodman, hexID, ""},
 		{"/libpod_parent/" + hexID, RuntimePodman, hexID, ""},
 		// ECS
@@ -85,9 +86,38 @@ func TestParseCgroupHost(t *testing.T) {
 		"/system.slice/docker-" + hexID + "x.scope",     // trailing junk
 		"/ecs/" + taskID + "/" + taskID + "-",           // Fargate id without number
 		"/process_api/87b45aaa00da0378d63165179aae5b86", // 32 hex outside ECS
+		// Named like containers where only a user's or a container's
+		// own delegated cgroups can be.
+		"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + hexID + ".scope/container",
+		"/user.slice/user-1000.slice/user@1000.service/app.slice/docker-" + hexID + ".scope",
+		"/user.slice/user-1000.slice/session-3.scope/docker/" + hexID,
+		"/user.slice/user-1000.slice/" + hexID,
+		"/system.slice/nightjar-test.service/docker-" + hexID + ".scope",
+		"/system.slice/foo.service/kubepods/besteffort/pod" + podDsh + "/" + hexID,
+		"/docker/x/" + hexID,
+		"/ecs/" + taskID + "/a/b/" + hexID,
+		"/kubepods/besteffort/" + hexID,
 	} {
 		if info, ok := ParseCgroup(path); ok {
 			t.Errorf("ParseCgroup(%q) = %+v, want host", path, info)
+		}
+	}
+}
+
+// TestParseCgroupNestedKeepsOuter: a cgroup a container creates below its
+// own, named like another container, is still the outer container.
+func TestParseCgroupNestedKeepsOuter(t *testing.T) {
+	other := strings.Repeat("ab", 32)
+	for _, path := range []string{
+		"/docker/" + hexID + "/docker-" + other + ".scope",
+		"/system.slice/docker-" + hexID + ".scope/docker/" + other,
+		"/kubepods/besteffort/pod" + podDsh + "/" + hexID + "/" + other,
+		"/ecs/" + taskID + "/" + hexID + "/" + other,
+		"/default/" + hexID + "/" + other,
+	} {
+		info, ok := ParseCgroup(path)
+		if !ok || info.FullID != hexID {
+			t.Errorf("ParseCgroup(%q) = %+v, %v, want container %s", path, info, ok, hexID[:12])
 		}
 	}
 }

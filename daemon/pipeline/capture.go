@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/internal/event"
@@ -21,4 +23,28 @@ func (s CaptureSource) Read(ev *event.Event) error {
 		return errors.Join(ErrSkip, err)
 	}
 	return err
+}
+
+// Seeder fills a process table from /proc; *proctable.Table implements it.
+type Seeder interface {
+	Seed(ctx context.Context) error
+}
+
+// OpenCapture opens the kernel capture and then seeds the process table,
+// in that order: a process that starts or execs while /proc is being read
+// is in the ring buffer, and its events, handled after the seed in the
+// order they happened, bring the table up to date. (Seeding first would
+// lose whatever happened between the read of /proc and the attach.) Run
+// the pipeline only after OpenCapture returns; the ring buffer holds the
+// events meanwhile.
+func OpenCapture(ctx context.Context, cfg capture.Config, procs Seeder) (*capture.Capture, error) {
+	c, err := capture.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := procs.Seed(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("seed process table: %w", err)
+	}
+	return c, nil
 }

@@ -127,7 +127,15 @@ func (t *Table) open(e *entry, ev *event.Event) {
 	if ev.Type != event.Open {
 		dirfd, flags = ev.Args[0], ev.Args[1]
 	}
-	name := t.resolve(e, dirfd, ev.Path)
+	var name []byte
+	if ev.Res >= 0 && len(ev.Path2) > 0 && !ev.Path2Truncated {
+		// The path of the file the kernel opened, which no racing
+		// thread can have changed.
+		name = append(t.scratch[:0], ev.Path2...)
+		t.scratch = name
+	} else {
+		name = t.resolve(e, dirfd, ev.Path)
+	}
 	typ := uint8(event.FDFile)
 	if flags&(unix.O_DIRECTORY|unix.O_PATH) != 0 {
 		// Opened to be used as a directory (dirfd, fchdir), or O_PATH,
@@ -227,7 +235,7 @@ func (t *Table) connect(e *entry, ev *event.Event) {
 	}
 	f := t.socketFor(e, fd, ev.Addr.Family)
 	if f == nil {
-		ev.FD = t.scratchSocket(fd, ev.Local, ev.Addr, ev.Proto, false)
+		ev.FD = t.scratchSocket(fd, ev.Local, ev.Addr, ev.Proto, false, ev.Res == 0)
 		return
 	}
 	f.setRemote(ev.Addr, f.remotePath)
@@ -237,6 +245,7 @@ func (t *Table) connect(e *entry, ev *event.Event) {
 	if ev.Proto != 0 {
 		f.fd.Proto = ev.Proto
 	}
+	f.fd.Connected = ev.Res == 0
 	f.fd.Name = appendTuple(f.fd.Name[:0], &f.fd.Local, &f.fd.Remote)
 	ev.FD = &f.fd
 }
@@ -263,12 +272,13 @@ func (t *Table) accept(e *entry, ev *event.Event) {
 	cloexec := ev.Type == event.Accept4 && ev.Args[1]&unix.SOCK_CLOEXEC != 0
 	f := t.put(e, int32(ev.Res), fdTypeOfFamily(family), cloexec)
 	if f == nil {
-		ev.FD = t.scratchSocket(int32(ev.Res), local, ev.Addr, proto, true)
+		ev.FD = t.scratchSocket(int32(ev.Res), local, ev.Addr, proto, true, true)
 		return
 	}
 	f.setLocal(local, f.localPath)
 	f.setRemote(ev.Addr, f.remotePath)
 	f.fd.Proto = proto
+	f.fd.Connected = true
 	// Falco's tuple is client->server: the peer first.
 	f.fd.Name = appendTuple(f.fd.Name[:0], &f.fd.Remote, &f.fd.Local)
 	ev.FD = &f.fd
@@ -313,13 +323,13 @@ func (t *Table) send(e *entry, ev *event.Event) {
 			proto = f.fd.Proto
 		}
 	}
-	ev.FD = t.scratchSocket(fd, local, ev.Addr, proto, false)
+	ev.FD = t.scratchSocket(fd, local, ev.Addr, proto, false, false)
 }
 
 // scratchSocket describes a socket that is not stored, in the scratch
 // descriptor. Its tuple is local->remote, or remote->local for an accepted
 // connection (Falco's tuples put the client first).
-func (t *Table) scratchSocket(fd int32, local, remote event.SockAddr, proto uint8, accepted bool) *event.FD {
+func (t *Table) scratchSocket(fd int32, local, remote event.SockAddr, proto uint8, accepted, connected bool) *event.FD {
 	family := remote.Family
 	if family == 0 {
 		family = local.Family
@@ -329,7 +339,7 @@ func (t *Table) scratchSocket(fd int32, local, remote event.SockAddr, proto uint
 	} else {
 		t.scratch = appendTuple(t.scratch[:0], &local, &remote)
 	}
-	t.scratchFD = event.FD{Num: fd, Type: fdTypeOfFamily(family), Name: t.scratch, Local: local, Remote: remote, Proto: proto}
+	t.scratchFD = event.FD{Num: fd, Type: fdTypeOfFamily(family), Name: t.scratch, Local: local, Remote: remote, Proto: proto, Connected: connected}
 	return &t.scratchFD
 }
 

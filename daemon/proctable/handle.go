@@ -124,6 +124,12 @@ func (t *Table) refresh(e *entry, ev *event.Event) {
 		p.LoginUser = t.loginName(ev.LoginUID)
 	}
 	p.GID = ev.GID
+	// The kernel reports these with every event, so capset, set*id and
+	// setpgid show on the next one.
+	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
+	if ev.VPID != 0 {
+		p.VPID, p.VPGID = ev.VPID, ev.VPGID
+	}
 	if ev.CgroupID != 0 && ev.CgroupID != p.CgroupID {
 		t.setContainer(p, ev.CgroupID)
 	}
@@ -203,6 +209,8 @@ func (t *Table) fromEvent(ev *event.Event) *entry {
 	p.Name = ev.CommString()
 	p.Exe = p.Name
 	p.UID, p.GID, p.LoginUID = ev.UID, ev.GID, ev.LoginUID
+	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
+	p.VPID, p.VPGID = ev.VPID, ev.VPGID
 	if pe := t.procs[ev.PPID]; pe != nil {
 		p.Parent = &pe.proc
 		p.Cwd = pe.proc.Cwd // a better guess than nothing
@@ -282,12 +290,17 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 		}
 	}
 	p.ExePath = t.exePath(e, ev)
+	p.ExePathTruncated = len(ev.Path2) > 0 && ev.Path2Truncated
+	p.ExeIno, p.ExeInoCtime, p.ExeInoMtime = ev.Ino, ev.InoCtime, ev.InoMtime
 	// The terminal and session may have changed since the fork (setsid
 	// and TIOCSCTTY are not captured): a runtime's exec --tty sets them
 	// up in the child just before it execs. Read them again.
 	if b, err := os.ReadFile(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/stat"); err == nil {
 		if st, err := parseStat("stat", b); err == nil {
-			p.TTY, p.SID, p.VPGID = st.tty, st.session, st.pgrp
+			p.TTY, p.SID = st.tty, st.session
+			if ev.VPID == 0 {
+				p.VPGID = st.pgrp
+			}
 		}
 	}
 	if p.Exe == "" {

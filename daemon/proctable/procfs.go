@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
@@ -71,6 +73,13 @@ func (t *Table) readProc(pid uint32) (*entry, error) {
 		p.Exe = p.Name
 	}
 	p.ExeFromMemfd = strings.HasPrefix(p.ExePath, "memfd:") || strings.HasPrefix(p.ExePath, "/memfd:")
+	// The exe link opens the image itself, even when its path is gone.
+	var exe unix.Stat_t
+	if err := unix.Stat(dir+"/exe", &exe); err == nil {
+		p.ExeIno = exe.Ino
+		p.ExeInoCtime = exe.Ctim.Nano()
+		p.ExeInoMtime = exe.Mtim.Nano()
+	}
 	if env := readEnv(dir + "/environ"); env != nil {
 		p.Env = env
 	}
@@ -175,8 +184,9 @@ func parseStat(name string, b []byte) (procStat, error) {
 	return st, nil
 }
 
-// parseStatus takes the effective uid and gid, the effective capabilities
-// and the innermost namespace's process group id from /proc/<pid>/status.
+// parseStatus takes the effective uid and gid, the capability sets and the
+// innermost namespace's process and process group ids from
+// /proc/<pid>/status.
 func parseStatus(name string, b []byte, p *event.Process) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	seen := 0
@@ -204,7 +214,7 @@ func parseStatus(name string, b []byte, p *event.Process) error {
 				p.GID = uint32(v)
 			}
 			seen++
-		case "CapEff":
+		case "CapEff", "CapPrm", "CapInh":
 			if len(fields) != 1 {
 				return bad()
 			}
@@ -212,8 +222,16 @@ func parseStatus(name string, b []byte, p *event.Process) error {
 			if err != nil {
 				return bad()
 			}
-			p.CapEffective = v
-		case "NSpgid":
+			switch key {
+			case "CapEff":
+				p.CapEffective = v
+			case "CapPrm":
+				p.CapPermitted = v
+			default:
+				p.CapInheritable = v
+			}
+		case "NSpid", "NSpgid":
+			// The last entry is the process's own pid namespace.
 			if len(fields) == 0 {
 				return bad()
 			}
@@ -221,7 +239,11 @@ func parseStatus(name string, b []byte, p *event.Process) error {
 			if err != nil {
 				return bad()
 			}
-			p.VPGID = uint32(v)
+			if key == "NSpid" {
+				p.VPID = uint32(v)
+			} else {
+				p.VPGID = uint32(v)
+			}
 		}
 	}
 	if seen < 2 {

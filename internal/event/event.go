@@ -165,7 +165,9 @@ type Event struct {
 	// symlink target, chdir path, mount source); Path2 the second one (new
 	// path, link path, mount target). Neither is resolved against the cwd.
 	// For a successful exec, Path2 is the executable's absolute path as seen
-	// from the process's mount namespace (Falco's proc.exepath).
+	// from the process's mount namespace (Falco's proc.exepath); for a
+	// successful open, the path of the file the kernel opened, from the same
+	// root, which unlike Path no other thread can change under the call.
 	Path, Path2 []byte
 	// Argv holds the NUL-separated argument vector of an exec.
 	Argv []byte
@@ -174,6 +176,25 @@ type Event struct {
 	Addr, Local SockAddr
 	// Proto is the socket's IP protocol (IPPROTO_TCP, IPPROTO_UDP, ...), if any.
 	Proto uint8
+
+	// What the kernel knew of the caller at the event: the thread's
+	// capability sets and its process and process group ids in its own
+	// pid namespace (0 when not visible there).
+	CapEffective, CapPermitted, CapInheritable uint64
+	VPID, VPGID                                uint32
+	// Ino is the inode number of the file a successful open returned or of
+	// the image a successful exec loaded; InoCtime and InoMtime are the
+	// image's change and modification times (exec only, nanoseconds since
+	// the Unix epoch).
+	Ino                uint64
+	InoCtime, InoMtime int64
+	// Compat reports a 32-bit (ia32) system call, made by a 32-bit process
+	// or through int $0x80.
+	Compat bool
+	// Truncated reports that a string argument or the argv was cut at the
+	// kernel side's maximum length; Path2Truncated that Path2, a path the
+	// kernel resolved, lost its leading components.
+	Truncated, Path2Truncated bool
 
 	// Proc is the process that made the call; state fills it in user space.
 	Proc *Process

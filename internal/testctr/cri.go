@@ -186,6 +186,7 @@ type ContainerConfig struct {
 	Args       []string // command run in the busybox image
 	Labels     map[string]string
 	Privileged bool
+	Mounts     []*runtimeapi.Mount
 }
 
 // Start creates and starts a container of the busybox image in the pod.
@@ -202,6 +203,7 @@ func (p *Pod) Start(t testing.TB, cc ContainerConfig) *PodContainer {
 		Image:    &runtimeapi.ImageSpec{Image: ImageRef},
 		Command:  cc.Args,
 		Labels:   labels,
+		Mounts:   cc.Mounts,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 				Privileged:       cc.Privileged,

@@ -1,8 +1,8 @@
 // Package containerd is the metadata provider for containers that
 // containerd runs outside Kubernetes (nerdctl, ctr, docker's moby
 // namespace): it reads the container record from containerd's containers
-// API and fills the container's image, privileged flag and, for nerdctl,
-// its name.
+// API and fills the container's image, privileged flag, creation time, bind
+// mounts and, for nerdctl, its name.
 //
 // It speaks containerd's gRPC API through the generated stubs of
 // github.com/containerd/containerd/api alone; containerd's client library
@@ -181,14 +181,63 @@ func fill(c *event.Container, rec *containersapi.Container) error {
 			c.Name = name
 		}
 	}
+	// containerd records when the container was created, not when its
+	// task started; for ctr and nerdctl run the two are the same moment.
+	if ts := rec.GetCreatedAt(); ts != nil {
+		c.StartTS = ts.AsTime().UnixNano()
+	}
 	if spec := rec.GetSpec(); spec != nil && len(spec.GetValue()) > 0 {
 		priv, err := Privileged(spec.GetValue())
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
 		c.Privileged = priv
+		if c.Mounts, err = Mounts(spec.GetValue()); err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
 	}
 	return nil
+}
+
+// Mounts returns the bind mounts of an OCI runtime spec (JSON): the host
+// directories and files a container sees, which is what Falco's
+// container.mount fields describe. The file systems every container gets
+// (proc, sysfs, tmpfs, devpts, ...) are left out.
+func Mounts(specJSON []byte) ([]event.ContainerMount, error) {
+	var s struct {
+		Mounts []struct {
+			Destination string   `json:"destination"`
+			Type        string   `json:"type"`
+			Source      string   `json:"source"`
+			Options     []string `json:"options"`
+		} `json:"mounts"`
+	}
+	if err := json.Unmarshal(specJSON, &s); err != nil {
+		return nil, fmt.Errorf("decode OCI spec: %w", err)
+	}
+	var out []event.ContainerMount
+	for _, m := range s.Mounts {
+		bind := m.Type == "bind"
+		rw := true
+		prop := ""
+		for _, o := range m.Options {
+			switch o {
+			case "bind", "rbind":
+				bind = true
+			case "ro":
+				rw = false
+			case "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable":
+				prop = o
+			}
+		}
+		if !bind {
+			continue
+		}
+		out = append(out, event.ContainerMount{
+			Source: m.Source, Dest: m.Destination, Mode: strings.Join(m.Options, ","), RW: rw, Propagation: prop,
+		})
+	}
+	return out, nil
 }
 
 // ociSpec is the part of an OCI runtime spec Privileged reads.

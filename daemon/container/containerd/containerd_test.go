@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/internal/event"
@@ -20,8 +21,11 @@ func TestMain(m *testing.M) { os.Exit(testctr.Main(m)) }
 func TestEnrich(t *testing.T) {
 	c := testctr.Start(t)
 	plainID, privID := testctr.NewID(), testctr.NewID()
+	began := time.Now()
+	vol := t.TempDir()
 	plain := c.StartWith(t, plainID, "/"+c.Namespace+"/"+plainID,
-		testctr.StartOptions{Labels: map[string]string{LabelNerdctlName: "web-1"}}, "sleep", "600")
+		testctr.StartOptions{Labels: map[string]string{LabelNerdctlName: "web-1"}, Mounts: []testctr.Mount{{Source: vol, Dest: "/data", ReadOnly: true}}},
+		"sleep", "600")
 	priv := c.StartWith(t, privID, "/"+c.Namespace+"/"+privID,
 		testctr.StartOptions{Privileged: true}, "sleep", "600")
 
@@ -34,7 +38,8 @@ func TestEnrich(t *testing.T) {
 		ct   *testctr.Container
 		want event.Container
 	}{
-		{plain, event.Container{Name: "web-1", ImageRepository: "nightjar.test/busybox", ImageTag: "latest"}},
+		{plain, event.Container{Name: "web-1", ImageRepository: "nightjar.test/busybox", ImageTag: "latest",
+			Mounts: []event.ContainerMount{{Source: vol, Dest: "/data", Mode: "rbind,ro", RW: false}}}},
 		{priv, event.Container{ImageRepository: "nightjar.test/busybox", ImageTag: "latest", Privileged: true}},
 	} {
 		path, err := container.CgroupV2Path("/proc", tt.ct.PID)
@@ -51,6 +56,10 @@ func TestEnrich(t *testing.T) {
 		}
 		want := tt.want
 		want.ID, want.FullID, want.Runtime = info.ID, info.FullID, info.Runtime
+		if ts := time.Unix(0, got.StartTS); ts.Before(began.Add(-time.Second)) || ts.After(time.Now()) {
+			t.Errorf("Enrich(%s): start time %v, want between %v and now", info.ID, ts, began)
+		}
+		got.StartTS = 0
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Enrich(%s):\n got %+v\nwant %+v", info.ID, got, want)
 		}

@@ -1,7 +1,8 @@
 // Package cri is the Kubernetes metadata provider: it asks a container
 // runtime's CRI service (containerd, cri-o) over its Unix socket about a
 // container and its pod sandbox, and fills the container's name, image,
-// privileged flag and pod namespace, name, uid and labels.
+// privileged flag, start time, mounts and pod namespace, name, uid and
+// labels.
 package cri
 
 import (
@@ -189,7 +190,7 @@ func (e *endpoint) findSandbox(ctx context.Context, uid string) (string, error) 
 }
 
 // fillContainer sets what the container status tells: name, image,
-// privileged, and the pod from kubelet's labels.
+// privileged, start time, mounts, and the pod from kubelet's labels.
 func fillContainer(c *event.Container, st *runtimeapi.ContainerStatus, info verboseInfo) {
 	labels := st.GetLabels()
 	// Falco's container.name on Kubernetes is the container's name in
@@ -211,6 +212,8 @@ func fillContainer(c *event.Container, st *runtimeapi.ContainerStatus, info verb
 	}
 	c.ImageRepository, c.ImageTag = imageref.Split(image)
 	c.Privileged = info.Privileged || info.Config.Linux.SecurityContext.Privileged
+	c.StartTS = st.GetStartedAt()
+	c.Mounts = mounts(st.GetMounts())
 	if v := labels[LabelPodNamespace]; v != "" {
 		c.K8sNamespace = v
 	}
@@ -220,6 +223,32 @@ func fillContainer(c *event.Container, st *runtimeapi.ContainerStatus, info verb
 	if v := labels[LabelPodUID]; v != "" {
 		c.K8sPodUID = v
 	}
+}
+
+// mounts converts the status's mounts (the volumes of the container's
+// config) to Falco's container.mount fields. The propagation names are
+// the mount(8) ones the runtime applies for each CRI mode.
+func mounts(ms []*runtimeapi.Mount) []event.ContainerMount {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]event.ContainerMount, 0, len(ms))
+	for _, m := range ms {
+		cm := event.ContainerMount{Source: m.GetHostPath(), Dest: m.GetContainerPath(), RW: !m.GetReadonly(), Mode: "rw"}
+		if m.GetReadonly() {
+			cm.Mode = "ro"
+		}
+		switch m.GetPropagation() {
+		case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+			cm.Propagation = "rprivate"
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			cm.Propagation = "rslave"
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			cm.Propagation = "rshared"
+		}
+		out = append(out, cm)
+	}
+	return out
 }
 
 // fillPod sets the pod's identity and labels from its sandbox. Kubelet's

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/internal/event"
 	"github.com/nightjar-sec/nightjar/internal/testctr"
@@ -26,7 +28,11 @@ func TestEnrichContainerd(t *testing.T) {
 		Name: "web-7c9", Namespace: "payments", Privileged: true,
 		Labels: map[string]string{"app": "web", "tier": "frontend"},
 	})
-	web := pod.Start(t, testctr.ContainerConfig{Name: "nginx", Args: []string{"sleep", "600"}})
+	began := time.Now()
+	vol := t.TempDir()
+	web := pod.Start(t, testctr.ContainerConfig{Name: "nginx", Args: []string{"sleep", "600"}, Mounts: []*runtimeapi.Mount{
+		{ContainerPath: "/data", HostPath: vol, Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_PRIVATE},
+	}})
 	agent := pod.Start(t, testctr.ContainerConfig{Name: "agent", Args: []string{"sleep", "600"}, Privileged: true})
 
 	// A bogus endpoint first: the provider must go on to the next.
@@ -40,7 +46,11 @@ func TestEnrichContainerd(t *testing.T) {
 		ct         *testctr.PodContainer
 		name       string
 		privileged bool
-	}{{web, "nginx", false}, {agent, "agent", true}} {
+		mounts     []event.ContainerMount
+	}{
+		{web, "nginx", false, []event.ContainerMount{{Source: vol, Dest: "/data", Mode: "ro", Propagation: "rprivate"}}},
+		{agent, "agent", true, nil},
+	} {
 		ctr := fromCgroup(t, tt.ct.PID)
 		if ctr.FullID != tt.ct.ID || ctr.K8sPodUID != pod.UID {
 			t.Fatalf("cgroup of pid %d gives %+v, want id %s pod %s", tt.ct.PID, ctr, tt.ct.ID, pod.UID)
@@ -56,8 +66,13 @@ func TestEnrichContainerd(t *testing.T) {
 			Name: tt.name, ImageRepository: "nightjar.test/busybox", ImageTag: "latest",
 			Privileged: tt.privileged, K8sNamespace: "payments", K8sPodName: "web-7c9", K8sPodUID: pod.UID,
 		}
+		want.Mounts = tt.mounts
+		if ts := time.Unix(0, ctr.StartTS); ts.Before(began.Add(-time.Second)) || ts.After(time.Now()) {
+			t.Errorf("Enrich %s: start time %v, want between %v and now", tt.name, ts, began)
+		}
 		got := *ctr
 		got.K8sPodLabels = nil
+		got.StartTS = 0
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Enrich %s:\n got %+v\nwant %+v", tt.name, got, want)
 		}

@@ -1,0 +1,154 @@
+package capture
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/daemon/proctable"
+	"github.com/nightjar-sec/nightjar/internal/event"
+)
+
+// tableOf feeds the collected events of pid, in order, to a new process
+// table and returns the process's entry after the last event matching
+// last.
+func tableOf(t *testing.T, col *collector, pid uint32, last func(*event.Event) bool) *event.Process {
+	t.Helper()
+	tab := proctable.New(proctable.Config{})
+	col.mu.Lock()
+	evs := append([]event.Event(nil), col.events...)
+	col.mu.Unlock()
+	var p *event.Process
+	for i := range evs {
+		ev := &evs[i]
+		if ev.PID != pid {
+			continue
+		}
+		tab.Handle(ev)
+		if last(ev) {
+			p = ev.Proc
+			break
+		}
+	}
+	if p == nil {
+		t.Fatalf("no matching event of pid %d", pid)
+	}
+	cp := *p
+	return &cp
+}
+
+func isMark(ev *event.Event) bool { return ev.Type == event.Chdir && string(ev.Path) == "/" }
+
+// TestCapabilities: the capability sets of every event are the thread's
+// current ones, so a capset shows on the next event and in the process
+// table.
+func TestCapabilities(t *testing.T) {
+	pid := runHelperProcess(t, true, "capset")
+	col := sharedCol(t)
+	ev := col.waitFor(t, pid, event.Chdir, isMark)
+	const eff = 1<<unix.CAP_CHOWN | 1<<unix.CAP_KILL
+	const prm = eff | 1<<unix.CAP_NET_RAW
+	const inh = 1 << unix.CAP_KILL
+	if ev.CapEffective != eff || ev.CapPermitted != prm || ev.CapInheritable != inh {
+		t.Errorf("after capset: effective %#x permitted %#x inheritable %#x, want %#x %#x %#x",
+			ev.CapEffective, ev.CapPermitted, ev.CapInheritable, eff, prm, inh)
+	}
+	var root unix.CapUserData
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{}
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		t.Fatal(err)
+	}
+	root = data[0]
+	start := col.waitFor(t, pid, event.Execve, nil)
+	if uint32(start.CapEffective) != root.Effective {
+		t.Errorf("before capset: effective %#x, want the test's %#x", start.CapEffective, root.Effective)
+	}
+	p := tableOf(t, col, pid, isMark)
+	if p.CapEffective != eff || p.CapPermitted != prm || p.CapInheritable != inh {
+		t.Errorf("process table: effective %#x permitted %#x inheritable %#x", p.CapEffective, p.CapPermitted, p.CapInheritable)
+	}
+}
+
+// TestNamespacePIDs: a process in a new pid namespace is pid 1 there; the
+// events carry that id and the host's.
+func TestNamespacePIDs(t *testing.T) {
+	col := sharedCol(t)
+	cmd := exec.Command(os.Args[0], "chdir", "/")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setpgid: true}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper in a new pid namespace: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	ev := col.waitFor(t, pid, event.Chdir, isMark)
+	if ev.PID != pid || ev.VPID != 1 || ev.VPGID != 1 {
+		t.Errorf("in a new pid namespace: pid %d vpid %d vpgid %d, want %d 1 1", ev.PID, ev.VPID, ev.VPGID, pid)
+	}
+	if p := tableOf(t, col, pid, isMark); p.VPID != 1 || p.VPGID != 1 || p.PID != pid {
+		t.Errorf("process table: pid %d vpid %d vpgid %d", p.PID, p.VPID, p.VPGID)
+	}
+	// In the host's namespace the ids are the same.
+	self := runHelperProcess(t, true, "chdir", "/")
+	if ev := col.waitFor(t, self, event.Chdir, isMark); ev.VPID != self {
+		t.Errorf("on the host: pid %d vpid %d", self, ev.VPID)
+	}
+}
+
+// TestExecInode: an exec reports the new image's inode number and its
+// change and modification times.
+func TestExecInode(t *testing.T) {
+	bin, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "true")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 789, time.UTC)
+	if err := os.Chtimes(exe, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(exe, &st); err != nil {
+		t.Fatal(err)
+	}
+	pid := runHelperProcess(t, true, "exec", exe)
+	col := sharedCol(t)
+	ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == exe })
+	if ev.Ino != st.Ino || ev.InoMtime != mtime.UnixNano() || ev.InoCtime != st.Ctim.Nano() {
+		t.Errorf("exec inode %d mtime %d ctime %d, want %d %d %d", ev.Ino, ev.InoMtime, ev.InoCtime, st.Ino, mtime.UnixNano(), st.Ctim.Nano())
+	}
+	p := tableOf(t, col, pid, func(e *event.Event) bool { return e.Type == event.Execve && string(e.Path) == exe })
+	if p.ExeIno != st.Ino || p.ExeInoMtime != mtime.UnixNano() || p.ExeInoCtime != st.Ctim.Nano() || p.ExePath != exe || p.ExePathTruncated {
+		t.Errorf("process table: exe %q truncated %v inode %d mtime %d ctime %d", p.ExePath, p.ExePathTruncated, p.ExeIno, p.ExeInoMtime, p.ExeInoCtime)
+	}
+}
+
+// TestExePathTruncated: an executable whose path is longer than the
+// kernel side's buffer is reported with the end of its path, flagged.
+func TestExePathTruncated(t *testing.T) {
+	dir := t.TempDir()
+	pid := runHelperProcess(t, true, "deep-exec", dir)
+	col := sharedCol(t)
+	ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return string(ev.Path) == "./true" })
+	if !ev.Path2Truncated || !strings.HasSuffix(string(ev.Path2), strings.Repeat("d", 200)+"/true") || len(ev.Path2) >= 4096 {
+		t.Errorf("deep exec: path2 truncated %v, %d bytes ending %q", ev.Path2Truncated, len(ev.Path2), ev.Path2[max(0, len(ev.Path2)-40):])
+	}
+	p := tableOf(t, col, pid, func(e *event.Event) bool { return e.Type == event.Execve && string(e.Path) == "./true" })
+	if !p.ExePathTruncated || p.ExePath != string(ev.Path2) {
+		t.Errorf("process table: exe path truncated %v, %d bytes", p.ExePathTruncated, len(p.ExePath))
+	}
+	// A path that fits is not flagged.
+	pid = runHelperProcess(t, true, "exec", "/bin/true")
+	if ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" }); ev.Path2Truncated || ev.Truncated {
+		t.Errorf("/bin/true: path2 %q flagged truncated", ev.Path2)
+	}
+}
