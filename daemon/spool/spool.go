@@ -102,6 +102,8 @@ type Spool struct {
 	dropped uint64
 	pending int // unconsumed records
 	closed  bool
+
+	cursorFailing bool // the last cursor write failed
 }
 
 // Open opens (creating if needed) the spool in dir and recovers its contents:
@@ -458,21 +460,35 @@ func (s *Spool) dropHead() error {
 	return s.removeHead()
 }
 
-// removeHead forgets the oldest segment (never the last one): the cursor is
-// moved past it first, then the file is removed, so a crash in between
-// leaves a file that recovery knows to be consumed.
+// removeHead forgets the oldest segment (never the last one). The file goes
+// first, which frees space for the cursor on a full disk; a crash before the
+// cursor is written leaves it naming a missing segment, and recovery starts
+// at the next one, which is where the head now is.
 func (s *Spool) removeHead() error {
 	head := s.segs[0]
 	s.segs = s.segs[1:]
 	s.total -= head.size
-	if err := s.writeCursor(); err != nil {
-		return err
-	}
-	s.crash("remove.cursor")
 	if err := os.Remove(s.segPath(head.seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: %w", err)
 	}
+	s.crash("remove.file")
+	s.saveCursor()
 	return nil
+}
+
+// saveCursor writes the cursor. A failure (a full disk) is logged and the
+// cursor is written again with the next change: until then a crash would
+// deliver some consumed records again, never lose unconsumed ones.
+func (s *Spool) saveCursor() {
+	err := s.writeCursor()
+	switch {
+	case err != nil && !s.cursorFailing:
+		s.cursorFailing = true
+		s.log.Error("spool: cannot write the cursor; consumed records may be delivered again after a restart", "err", err)
+	case err == nil && s.cursorFailing:
+		s.cursorFailing = false
+		s.log.Info("spool: cursor written again")
+	}
 }
 
 // Peek returns up to max records from the head, oldest first, without
@@ -570,7 +586,8 @@ func (s *Spool) Commit(p Pos) error {
 		return s.removeHead()
 	}
 	s.crash("commit.cursor")
-	return s.writeCursor()
+	s.saveCursor()
+	return nil
 }
 
 // Prepend puts records before everything in the spool (a batch that was taken
@@ -635,7 +652,13 @@ func (s *Spool) writeCursor() error {
 	tmp := p + tmpSuffix
 	if err := writeFile(tmp, b); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("spool: cursor: %w", err)
+		// On a full disk a new file cannot get a block, but the cursor has
+		// one: overwrite it in place. One small write is not torn by a
+		// crash of the process.
+		if ierr := overwrite(p, b); ierr != nil {
+			return fmt.Errorf("spool: cursor: %w", err)
+		}
+		return nil
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("spool: cursor: %w", err)
@@ -649,6 +672,21 @@ func writeFile(path string, b []byte) error {
 		return err
 	}
 	_, err = f.Write(b)
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+func overwrite(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|openFlags, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
 	if e := f.Close(); err == nil {
 		err = e
 	}
