@@ -46,6 +46,7 @@ const (
 	segSuffix  = ".seg"
 	tmpSuffix  = ".tmp"
 	cursorName = "cursor"
+	lockName   = "lock"
 	// firstSeq leaves room below it for Prepend, which writes segments
 	// numbered before the current head.
 	firstSeq = uint64(1) << 40
@@ -93,6 +94,7 @@ type Spool struct {
 	dir  string
 	opts Options
 	log  *slog.Logger
+	lock *os.File // flock'd while open
 
 	mu      sync.Mutex
 	segs    []*segment // ascending seq; never empty; the last one is being written
@@ -129,8 +131,18 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err := trustdir.Check(dir, false); err != nil {
 		return nil, fmt.Errorf("spool: refusing directory: %w", err)
 	}
-	s := &Spool{dir: dir, opts: opts, log: opts.Logger}
+	// Two processes (or two outputs) sharing a spool would corrupt it.
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR|openFlags, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("spool: %s is in use by another output or process: %w", dir, err)
+	}
+	s := &Spool{dir: dir, opts: opts, log: opts.Logger, lock: lock}
 	if err := s.recover(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return s, nil
@@ -753,6 +765,7 @@ func (s *Spool) Close() error {
 	if e := s.w.Close(); err == nil {
 		err = e
 	}
+	s.lock.Close()
 	if err != nil {
 		return fmt.Errorf("spool: close: %w", err)
 	}

@@ -254,7 +254,20 @@ func (d *daemon) run(ctx context.Context) error {
 		"event_types", len(types), "config", d.cfgPath)
 
 	pipeDone := make(chan error, 1)
+	// The stall check counts from here, not from before the programs loaded.
+	d.metrics.CaptureAlive()
 	go func() { pipeDone <- d.pipe.Run(ctx) }()
+	// Reloads run beside this loop, one at a time, so that the capture's
+	// health keeps being reported while an old output flushes; a SIGHUP
+	// during a reload asks for one more.
+	reloadReq := make(chan struct{}, 1)
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		for range reloadReq {
+			d.reload()
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -279,7 +292,10 @@ loop:
 			pipeDone = nil
 			break loop
 		case <-hup:
-			d.reload()
+			select {
+			case reloadReq <- struct{}{}:
+			default:
+			}
 		case sig := <-usr:
 			d.pause.set(sig == syscall.SIGUSR1)
 			d.log.Warn("event loop", "paused", sig == syscall.SIGUSR1)
@@ -287,6 +303,8 @@ loop:
 			d.report()
 		}
 	}
+	close(reloadReq)
+	<-reloadDone
 	// Closing the capture unblocks the pipeline's Read.
 	d.pause.set(false)
 	if err := d.capture.Close(); err != nil {
