@@ -44,6 +44,7 @@ type Config struct {
 	Metrics   *Metrics       `hcl:"metrics,block"`
 	Health    *Health        `hcl:"health,block"`
 	Metadata  *Metadata      `hcl:"metadata,block"`
+	Debug     *Debug         `hcl:"debug,block"`
 
 	// Path is the file the configuration was loaded from; empty for Default.
 	Path string
@@ -183,6 +184,15 @@ type Metrics struct {
 	Listen  string `hcl:"listen,optional"`
 }
 
+// Debug holds diagnostic switches, all off by default and not for production.
+type Debug struct {
+	// PauseSignals makes SIGUSR1 pause the event loop and SIGUSR2 resume
+	// it, so that the capture_stall health check can be exercised on a
+	// running daemon. While paused, events wait in the ring buffer (and are
+	// dropped, counted, once it is full).
+	PauseSignals bool `hcl:"pause_signals,optional"`
+}
+
 // Health sets when /healthz reports unhealthy and when kernel drops raise an alert.
 type Health struct {
 	RawCaptureStall  string `hcl:"capture_stall,optional"`
@@ -250,6 +260,7 @@ func Default() *Config {
 		Metrics: &Metrics{Enabled: true, Listen: "127.0.0.1:9376"},
 		Health: &Health{RawCaptureStall: "30s", RawOutputFailure: "5m",
 			DropAlertThreshold: 1, RawDropAlertInterval: "60s"},
+		Debug: &Debug{},
 		Metadata: &Metadata{
 			CRIEndpoints:      []string{"/run/containerd/containerd.sock", "/run/crio/crio.sock"},
 			ContainerdAddress: "/run/containerd/containerd.sock",

@@ -237,5 +237,9 @@ func (d *Delivery) Close(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		d.log.Error("delivery: flush cut short", "err", err)
 	}
+	if d.metrics != nil {
+		// Keep these outputs' counts in the totals after a reload.
+		d.metrics.RetireOutputs(d.fanout.Stats())
+	}
 	return err
 }

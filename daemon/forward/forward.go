@@ -122,6 +122,10 @@ type Output struct {
 	failing  time.Time
 	memDrops uint64
 
+	spoolFailing  bool      // the last spool write failed
+	spoolRetryAt  time.Time // no spool write before this, after a failure
+	memDropLogged time.Time
+
 	notify chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -199,7 +203,10 @@ func (o *Output) Send(_ context.Context, a *alert.Alert) error {
 	enc, err := AppendEntry((*bp)[:0], a)
 	if err != nil {
 		o.encPool.Put(bp)
-		return fmt.Errorf("forward: encode alert: %w", err)
+		o.mu.Lock()
+		o.memDrops++
+		o.mu.Unlock()
+		return fmt.Errorf("forward: encode alert (dropped): %w", err)
 	}
 	entry := bytes.Clone(enc)
 	*bp = enc
@@ -214,30 +221,35 @@ func (o *Output) enqueue(entry []byte) error {
 		o.memDrops++
 		return errors.New("forward: closed; alert dropped")
 	}
-	switch {
-	case o.spool != nil && (o.down || o.spool.Len() > 0 || len(o.mem) >= o.opts.QueueSize):
-		// Everything after the first spooled alert goes to the spool too,
-		// so that the order is kept.
-		if err := o.spillLocked(); err != nil {
-			o.memDrops++
-			return err
-		}
-		if err := o.spool.Append(entry); err != nil {
-			return fmt.Errorf("forward: spool: %w", err)
-		}
-	case len(o.mem) >= o.opts.QueueSize:
+	o.mem = append(o.mem, entry)
+	// Everything after the first spooled alert goes to the spool too, so
+	// that the order is kept. When the spool cannot take it (a full disk)
+	// the alert waits in memory, and the spool is tried again later.
+	if o.spool != nil && (o.down || o.spool.Len() > 0 || len(o.mem) > o.opts.QueueSize) {
+		o.spillLocked(time.Now())
+	}
+	if len(o.mem) > o.opts.QueueSize {
 		o.mem[0] = nil
 		o.mem = o.mem[1:]
 		o.memDrops++
-		o.mem = append(o.mem, entry)
-	default:
-		o.mem = append(o.mem, entry)
+		o.noteMemDropLocked()
 	}
 	select {
 	case o.notify <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// noteMemDropLocked logs the first alert dropped from a full memory queue
+// and then at most one line a minute; every drop is counted in Stats.
+func (o *Output) noteMemDropLocked() {
+	now := time.Now()
+	if now.Sub(o.memDropLogged) < time.Minute {
+		return
+	}
+	o.memDropLogged = now
+	o.log.Error("forward: memory queue full; oldest alerts dropped", "queue_size", o.opts.QueueSize, "dropped_total", o.memDrops, "spool", o.spool != nil)
 }
 
 func (o *Output) isDone() bool {
@@ -249,17 +261,31 @@ func (o *Output) isDone() bool {
 	}
 }
 
-// spillLocked moves the in-memory queue to the tail of the spool, keeping order.
-func (o *Output) spillLocked() error {
-	if len(o.mem) == 0 {
-		return nil
+// spoolRetry is how long the spool rests after a failed write (a full
+// disk) before it is tried again; alerts wait in memory meanwhile.
+const spoolRetry = 500 * time.Millisecond
+
+// spillLocked moves the in-memory queue to the tail of the spool, keeping
+// order. What the spool cannot take stays in memory.
+func (o *Output) spillLocked(now time.Time) {
+	if len(o.mem) == 0 || now.Before(o.spoolRetryAt) {
+		return
 	}
-	if err := o.spool.Append(o.mem...); err != nil {
-		return fmt.Errorf("forward: spool: %w", err)
+	n, err := o.spool.Append(o.mem...)
+	clear(o.mem[:n])
+	o.mem = o.mem[n:]
+	if err != nil {
+		o.spoolRetryAt = now.Add(spoolRetry)
+		if !o.spoolFailing {
+			o.spoolFailing = true
+			o.log.Error("forward: spool write failed; alerts wait in memory", "err", err, "queue_size", o.opts.QueueSize)
+		}
+		return
 	}
-	clear(o.mem)
-	o.mem = o.mem[:0]
-	return nil
+	if o.spoolFailing {
+		o.spoolFailing = false
+		o.log.Info("forward: spool writable again")
+	}
 }
 
 // failLocked records a failed connection: an unacknowledged batch taken
@@ -280,15 +306,17 @@ func (o *Output) spillAllLocked() {
 	if b := o.inflight; b != nil {
 		if !b.fromSpool {
 			if err := o.spool.Prepend(b.entries); err != nil {
-				o.log.Error("forward: cannot spool unacknowledged chunk; keeping it in memory", "err", err)
+				// It stays in flight and is sent first on the next connection.
+				if !o.spoolFailing {
+					o.spoolFailing = true
+					o.log.Error("forward: cannot spool unacknowledged chunk; keeping it in memory", "err", err)
+				}
 				return
 			}
 		}
 		o.inflight = nil
 	}
-	if err := o.spillLocked(); err != nil {
-		o.log.Error("forward: cannot spool queued alerts; keeping them in memory", "err", err)
-	}
+	o.spillLocked(time.Now())
 }
 
 // next returns the batch to send: the unacknowledged one first, then the
@@ -613,21 +641,23 @@ func (o *Output) Close(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.spool != nil {
+		o.spoolRetryAt = time.Time{}
 		o.spillAllLocked()
 		if e := o.spool.Close(); err == nil {
 			err = e
 		}
-		return err
 	}
+	// Without a spool, or with one that could not take them, what is left
+	// in memory is lost now: counted and logged.
 	lost := uint64(len(o.mem))
-	if o.inflight != nil {
-		lost += uint64(len(o.inflight.entries))
-		o.inflight = nil
+	if b := o.inflight; b != nil && !b.fromSpool {
+		lost += uint64(len(b.entries))
 	}
+	o.inflight = nil
 	o.mem = nil
 	if lost > 0 {
 		o.memDrops += lost
-		o.log.Error("forward: closed with undelivered alerts and no spool", "dropped", lost)
+		o.log.Error("forward: closed with undelivered alerts that could not be spooled", "dropped", lost, "spool", o.spool != nil)
 	}
 	return err
 }

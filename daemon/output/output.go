@@ -52,16 +52,31 @@ type FanoutOptions struct {
 	Logger    *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// CloseGrace bounds how long Close waits, after its context has ended,
+	// for sinks still inside Send to return. Default 2s.
+	CloseGrace time.Duration
 }
 
 // Fanout sends each alert to every sink. It is safe for concurrent use.
+//
+// Accounting: every alert given to Send is counted exactly once per sink.
+// The fan-out counts what never reached the sink (its queue was full, it
+// was closed, or Close cut the flush short) as dropped. For a plain sink it
+// also counts Send's outcome: delivered, or dropped on error. A Reporter
+// sink counts its own outcomes; the fan-out then only logs Send's error.
 type Fanout struct {
 	opts  FanoutOptions
 	lanes []*lane
 	wg    sync.WaitGroup
 
-	mu     sync.RWMutex
-	closed bool
+	// sendCtx is passed to every Send; Close cancels it when its own
+	// context ends, so that no Send outlives the flush by much.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+
+	mu       sync.RWMutex
+	closed   bool
+	closeCtx context.Context // set by Close before the queues are closed
 }
 
 type lane struct {
@@ -71,6 +86,9 @@ type lane struct {
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	failing   atomic.Int64 // unix nanoseconds of the first failure in a row, 0 when fine
+	closeErr  error        // from sink.Close, written before done is closed
+	done      chan struct{}
+	lastLog   atomic.Int64 // unix nanoseconds of the last logged failure
 }
 
 // NewFanout starts one delivery goroutine per sink.
@@ -84,9 +102,13 @@ func NewFanout(opts FanoutOptions, sinks ...Sink) *Fanout {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CloseGrace <= 0 {
+		opts.CloseGrace = 2 * time.Second
+	}
 	f := &Fanout{opts: opts}
+	f.sendCtx, f.cancelSend = context.WithCancel(context.Background())
 	for _, s := range sinks {
-		l := &lane{sink: s, queue: make(chan *alert.Alert, opts.QueueSize)}
+		l := &lane{sink: s, queue: make(chan *alert.Alert, opts.QueueSize), done: make(chan struct{})}
 		l.reporter, _ = s.(Reporter)
 		f.lanes = append(f.lanes, l)
 		f.wg.Add(1)
@@ -95,28 +117,51 @@ func NewFanout(opts FanoutOptions, sinks ...Sink) *Fanout {
 	return f
 }
 
+// run delivers one sink's queue and, once the queue is closed and empty,
+// closes the sink: only this goroutine ever calls the sink, so a sink is
+// never closed while it is inside Send.
 func (f *Fanout) run(l *lane) {
 	defer f.wg.Done()
+	defer close(l.done)
 	for a := range l.queue {
-		err := l.sink.Send(context.Background(), a)
+		if f.sendCtx.Err() != nil {
+			// Close gave up on the flush: what is left is counted, not sent.
+			l.dropped.Add(1)
+			continue
+		}
+		err := l.sink.Send(f.sendCtx, a)
 		if l.reporter != nil {
-			// The sink counts its own outcomes; Send failing means it
-			// refused the alert outright.
+			// The sink counted this alert itself, whatever the outcome.
 			if err != nil {
-				l.dropped.Add(1)
-				f.opts.Logger.Error("output refused alert", "output", l.sink.Name(), "rule", a.Rule, "err", err)
+				f.logFailure(l, a, err)
 			}
 			continue
 		}
 		if err != nil {
 			l.dropped.Add(1)
 			l.failing.CompareAndSwap(0, f.opts.Now().UnixNano())
-			f.opts.Logger.Error("alert not delivered", "output", l.sink.Name(), "rule", a.Rule, "err", err)
+			f.logFailure(l, a, err)
 			continue
 		}
 		l.delivered.Add(1)
 		l.failing.Store(0)
 	}
+	f.mu.RLock()
+	ctx := f.closeCtx
+	f.mu.RUnlock()
+	if err := l.sink.Close(ctx); err != nil {
+		l.closeErr = fmt.Errorf("output %s: close: %w", l.sink.Name(), err)
+	}
+}
+
+// logFailure logs a failed send at most once a second per sink; every
+// failure is counted in Stats.
+func (f *Fanout) logFailure(l *lane, a *alert.Alert, err error) {
+	now := f.opts.Now().UnixNano()
+	if last := l.lastLog.Load(); now-last < int64(time.Second) || !l.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	f.opts.Logger.Error("alert not delivered", "output", l.sink.Name(), "rule", a.Rule, "err", err)
 }
 
 // Send queues a for every sink. It never blocks: a sink whose queue is full
@@ -163,8 +208,10 @@ func (f *Fanout) Stats() map[string]Stats {
 }
 
 // Close stops accepting alerts, lets every sink drain its queue and closes
-// the sinks, all bounded by ctx. Alerts still queued when ctx ends are
-// counted as dropped.
+// the sinks, all bounded by ctx. When ctx ends first, the sinks' sends are
+// cancelled and what is still queued is counted as dropped; Close then
+// waits up to CloseGrace for sinks still inside Send, and reports any that
+// did not return (each is closed by its own goroutine when it does).
 func (f *Fanout) Close(ctx context.Context) error {
 	f.mu.Lock()
 	if f.closed {
@@ -172,6 +219,7 @@ func (f *Fanout) Close(ctx context.Context) error {
 		return nil
 	}
 	f.closed = true
+	f.closeCtx = ctx
 	for _, l := range f.lanes {
 		close(l.queue)
 	}
@@ -183,21 +231,34 @@ func (f *Fanout) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		f.cancelSend()
 		for _, l := range f.lanes {
-			// Empty what is left so it is counted rather than lost.
-			for range len(l.queue) {
-				select {
-				case <-l.queue:
-					l.dropped.Add(1)
-				default:
-				}
+			// Count what is left now rather than when a sink stuck in
+			// Send gets to it (the lane drops the rest without sending).
+			for range l.queue {
+				l.dropped.Add(1)
 			}
 		}
 		errs = append(errs, fmt.Errorf("output: flush: %w", ctx.Err()))
+		t := time.NewTimer(f.opts.CloseGrace)
+		select {
+		case <-done:
+			t.Stop()
+		case <-t.C:
+			for _, l := range f.lanes {
+				select {
+				case <-l.done:
+				default:
+					errs = append(errs, fmt.Errorf("output %s: still sending %s after the flush deadline", l.sink.Name(), f.opts.CloseGrace))
+				}
+			}
+			return errors.Join(errs...)
+		}
 	}
+	f.cancelSend()
 	for _, l := range f.lanes {
-		if err := l.sink.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("output %s: close: %w", l.sink.Name(), err))
+		if l.closeErr != nil {
+			errs = append(errs, l.closeErr)
 		}
 	}
 	return errors.Join(errs...)

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -235,7 +236,7 @@ func TestFanoutCounters(t *testing.T) {
 func TestFanoutCloseDeadlineCountsLeftovers(t *testing.T) {
 	slow := blockingSink{started: make(chan struct{}, 1), release: make(chan struct{})}
 	defer close(slow.release)
-	f := NewFanout(FanoutOptions{QueueSize: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, slow)
+	f := NewFanout(FanoutOptions{QueueSize: 10, CloseGrace: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, slow)
 	for i := range 6 {
 		if err := f.Send(testAlert(i)); err != nil {
 			t.Fatal(err)
@@ -250,5 +251,80 @@ func TestFanoutCloseDeadlineCountsLeftovers(t *testing.T) {
 	// One alert is stuck in Send; the 5 queued ones are counted as dropped.
 	if st := f.Stats()["slow"]; st.Dropped != 5 || st.Pending != 0 {
 		t.Fatalf("stats %+v, want 5 dropped", st)
+	}
+}
+
+// ctxSink blocks in Send until its context ends, and records whether Close
+// was called while a Send was running.
+type ctxSink struct {
+	mu            sync.Mutex
+	inSend        bool
+	closedInSend  bool
+	closed, sends int
+	started       chan struct{}
+}
+
+func (c *ctxSink) Name() string { return "ctx" }
+func (c *ctxSink) Send(ctx context.Context, _ *alert.Alert) error {
+	c.mu.Lock()
+	c.inSend = true
+	c.sends++
+	c.mu.Unlock()
+	select {
+	case c.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	time.Sleep(20 * time.Millisecond) // the sink takes a moment to give up
+	c.mu.Lock()
+	c.inSend = false
+	c.mu.Unlock()
+	return ctx.Err()
+}
+func (c *ctxSink) Close(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed++
+	if c.inSend {
+		c.closedInSend = true
+	}
+	return nil
+}
+
+// A sink still in Send when the flush deadline passes is not closed under
+// it, and no goroutine outlives Close: reloads do not leak.
+func TestFanoutCloseWaitsForSendAndLeaksNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		sink := &ctxSink{started: make(chan struct{}, 1)}
+		f := NewFanout(FanoutOptions{QueueSize: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sink)
+		for i := range 3 {
+			f.Send(testAlert(i))
+		}
+		<-sink.started
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		err := f.Close(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want the deadline", err)
+		}
+		sink.mu.Lock()
+		closedInSend, closed, sends := sink.closedInSend, sink.closed, sink.sends
+		sink.mu.Unlock()
+		if closedInSend || closed != 1 {
+			t.Fatalf("sink closed %d times, during Send: %v", closed, closedInSend)
+		}
+		st := f.Stats()["ctx"]
+		if sends != 1 || st.Dropped != 3 || st.Delivered != 0 {
+			t.Fatalf("sends %d, stats %+v: want the one cut short and the 2 queued dropped", sends, st)
+		}
+	}
+	// Goroutines wind down asynchronously; give them a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("%d goroutines after 20 fan-outs were closed, %d before", n, before)
 	}
 }

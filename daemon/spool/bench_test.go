@@ -17,7 +17,7 @@ func BenchmarkAppend(b *testing.B) {
 	b.SetBytes(int64(len(benchRec)))
 	b.ResetTimer()
 	for range b.N {
-		if err := s.Append(benchRec); err != nil {
+		if _, err := s.Append(benchRec); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 	b.SetBytes(int64(len(benchRec)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i += len(batch) {
-		if err := s.Append(batch[:min(len(batch), b.N-i)]...); err != nil {
+		if _, err := s.Append(batch[:min(len(batch), b.N-i)]...); err != nil {
 			b.Fatal(err)
 		}
 	}

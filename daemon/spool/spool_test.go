@@ -37,7 +37,7 @@ func TestOrderAcrossSegmentsAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if err := s.Append(rec(i)); err != nil {
+		if _, err := s.Append(rec(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +96,7 @@ func TestSizeLimitDropsOldestAndCounts(t *testing.T) {
 	defer s.Close()
 	const n = 100
 	for i := range n {
-		if err := s.Append(rec(i)); err != nil {
+		if _, err := s.Append(rec(i)); err != nil {
 			t.Fatal(err)
 		}
 		if s.Size() > 400 {
@@ -117,8 +117,11 @@ func TestSizeLimitDropsOldestAndCounts(t *testing.T) {
 			t.Fatalf("record %d = %q, want %q", i, r, want)
 		}
 	}
-	if err := s.Append(make([]byte, 200)); err == nil {
-		t.Fatal("a record larger than a segment was accepted")
+	if n, err := s.Append(make([]byte, 200)); n != 1 || err != nil {
+		t.Fatalf("Append of an oversized record = %d, %v; want it taken (dropped) without error", n, err)
+	}
+	if s.Len() != 0 {
+		t.Fatalf("an oversized record was stored: Len = %d", s.Len())
 	}
 	if s.Dropped() != uint64(n-kept+1) {
 		t.Fatalf("oversized record not counted as dropped: %d", s.Dropped())
@@ -167,7 +170,7 @@ func TestPrependGoesFirst(t *testing.T) {
 	for i := 10; i < 20; i++ {
 		s.Append(rec(i))
 	}
-	// Consume part of the head so Prepend has to compact it.
+	// Consume part of the head: the cursor must keep skipping it after the prepend.
 	_, pos, _ := s.Peek(2)
 	s.Commit(pos)
 	if err := s.Prepend([][]byte{rec(0), rec(1)}); err != nil {

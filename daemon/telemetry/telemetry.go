@@ -58,7 +58,15 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	outputs func() map[string]output.Stats
+	// retired sums the final counters of the outputs replaced by reloads,
+	// so that the exported totals never go backwards.
+	retired map[string]output.Stats
+	health  healthLimits
+
+	droppedBeforeOutputs *prometheus.CounterVec
 }
+
+type healthLimits struct{ captureStall, outputFailure time.Duration }
 
 // New returns Metrics registered on a new registry, with the Go runtime and
 // process collectors.
@@ -71,6 +79,11 @@ func New(opts Options) *Metrics {
 		reg:     prometheus.NewRegistry(),
 		started: opts.Now(),
 		outputs: opts.Outputs,
+		retired: map[string]output.Stats{},
+		health:  healthLimits{opts.CaptureStall, opts.OutputFailure},
+		droppedBeforeOutputs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nightjar_alerts_dropped_total", Help: "Alerts dropped before reaching any output, by reason (reload: the outputs were being replaced and the hand-over buffer was full).",
+		}, []string{"reason"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nightjar_events_captured_total", Help: "Events read from the kernel ring buffer, by event type.",
 		}, []string{"type"}),
@@ -87,7 +100,7 @@ func New(opts Options) *Metrics {
 			Name: "nightjar_alerts_suppressed_total", Help: "Alerts held back by noise control, by rule and reason (rate_limited, duplicate).",
 		}, []string{"rule", "reason"}),
 	}
-	m.reg.MustRegister(m.events, m.decoderErrors, m.ruleEvals, m.alerts, m.suppressed,
+	m.reg.MustRegister(m.events, m.decoderErrors, m.ruleEvals, m.alerts, m.suppressed, m.droppedBeforeOutputs,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "nightjar_kernel_drops_total", Help: "Events the kernel side dropped (ring buffer full), summed over CPUs.",
 		}, func() float64 { return float64(m.kernelDrops.Load()) }),
@@ -117,14 +130,62 @@ func (m *Metrics) SetOutputs(f func() map[string]output.Stats) {
 	m.mu.Unlock()
 }
 
+// RetireOutputs takes the final counters of outputs that a reload closed:
+// their delivered, dropped and reconnect counts are carried into the
+// totals, and they stop being the source of the outputs' counters until
+// SetOutputs names the new ones.
+func (m *Metrics) RetireOutputs(final map[string]output.Stats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, st := range final {
+		r := m.retired[name]
+		r.Delivered += st.Delivered
+		r.Dropped += st.Dropped + st.Pending // left in memory at close: lost
+		r.Reconnects += st.Reconnects
+		m.retired[name] = r
+	}
+	m.outputs = nil
+}
+
+// SetHealth changes the /healthz limits (after a reload); zero disables a check.
+func (m *Metrics) SetHealth(captureStall, outputFailure time.Duration) {
+	m.mu.Lock()
+	m.health = healthLimits{captureStall, outputFailure}
+	m.mu.Unlock()
+}
+
+// AlertsDropped counts alerts lost before any output saw them.
+func (m *Metrics) AlertsDropped(reason string, n uint64) {
+	m.droppedBeforeOutputs.WithLabelValues(reason).Add(float64(n))
+}
+
 func (m *Metrics) outputStats() map[string]output.Stats {
 	m.mu.Lock()
 	f := m.outputs
-	m.mu.Unlock()
-	if f == nil {
-		return nil
+	retired := make(map[string]output.Stats, len(m.retired))
+	for k, v := range m.retired {
+		retired[k] = v
 	}
-	return f()
+	m.mu.Unlock()
+	var cur map[string]output.Stats
+	if f != nil {
+		cur = f()
+	}
+	if len(retired) == 0 {
+		return cur
+	}
+	out := make(map[string]output.Stats, len(cur)+len(retired))
+	for k, v := range cur {
+		out[k] = v
+	}
+	for k, r := range retired {
+		st := out[k]
+		st.Delivered += r.Delivered
+		st.Dropped += r.Dropped
+		st.Reconnects += r.Reconnects
+		out[k] = st
+	}
+	return out
 }
 
 // EventsCaptured adds n events of the given type (e.g. "execve").
@@ -164,17 +225,20 @@ func (m *Metrics) CaptureAlive() { m.lastCapture.Store(m.opts.Now().UnixNano()) 
 // Health reports whether the daemon is healthy, and if not, why.
 func (m *Metrics) Health() (bool, []string) {
 	now := m.opts.Now()
+	m.mu.Lock()
+	limits := m.health
+	m.mu.Unlock()
 	var problems []string
-	if m.opts.CaptureStall > 0 {
+	if limits.captureStall > 0 {
 		last := m.started
 		if ns := m.lastCapture.Load(); ns != 0 {
 			last = time.Unix(0, ns)
 		}
-		if d := now.Sub(last); d > m.opts.CaptureStall {
-			problems = append(problems, fmt.Sprintf("capture: no progress for %s (limit %s)", d.Round(time.Millisecond), m.opts.CaptureStall))
+		if d := now.Sub(last); d > limits.captureStall {
+			problems = append(problems, fmt.Sprintf("capture: no progress for %s (limit %s)", d.Round(time.Millisecond), limits.captureStall))
 		}
 	}
-	if m.opts.OutputFailure > 0 {
+	if limits.outputFailure > 0 {
 		stats := m.outputStats()
 		names := make([]string, 0, len(stats))
 		for n := range stats {
@@ -183,8 +247,8 @@ func (m *Metrics) Health() (bool, []string) {
 		sort.Strings(names)
 		for _, n := range names {
 			since := stats[n].FailingSince
-			if !since.IsZero() && now.Sub(since) > m.opts.OutputFailure {
-				problems = append(problems, fmt.Sprintf("output %s: failing for %s (limit %s)", n, now.Sub(since).Round(time.Millisecond), m.opts.OutputFailure))
+			if !since.IsZero() && now.Sub(since) > limits.outputFailure {
+				problems = append(problems, fmt.Sprintf("output %s: failing for %s (limit %s)", n, now.Sub(since).Round(time.Millisecond), limits.outputFailure))
 			}
 		}
 	}

@@ -207,3 +207,19 @@ func TestDropAlerter(t *testing.T) {
 		t.Fatal("alert without new drops")
 	}
 }
+
+func TestRetiredOutputsStayInTotals(t *testing.T) {
+	m := New(Options{})
+	m.SetOutputs(func() map[string]output.Stats {
+		return map[string]output.Stats{"forward": {Delivered: 10, Dropped: 3, Pending: 2, Reconnects: 1}}
+	})
+	// A reload closes the outputs with 2 alerts still in memory.
+	m.RetireOutputs(map[string]output.Stats{"forward": {Delivered: 10, Dropped: 3, Pending: 2, Reconnects: 1}})
+	m.SetOutputs(func() map[string]output.Stats {
+		return map[string]output.Stats{"forward": {Delivered: 4, Spooled: 7}}
+	})
+	st := m.outputStats()["forward"]
+	if st.Delivered != 14 || st.Dropped != 5 || st.Reconnects != 1 || st.Spooled != 7 || st.Pending != 0 {
+		t.Fatalf("after reload %+v; want delivered 14, dropped 5 (3 + 2 left in memory), spooled 7", st)
+	}
+}

@@ -300,6 +300,7 @@ forward_output {
   enabled     = true
   address     = "unix://%s"
   require_ack = true
+  spool { enabled = false }
 }
 metrics {
   enabled = true
@@ -491,6 +492,7 @@ rules {
 forward_output {
   enabled = true
   address = "unix://%s"
+  spool { enabled = false }
 }
 `, rulesPath, sock))
 	fl.waitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))

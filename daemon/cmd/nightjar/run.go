@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,13 +77,64 @@ type daemon struct {
 	// Counters as of the previous report, for deltas.
 	events, evals uint64
 
-	mu       sync.RWMutex // guards delivery and cfg against a reload
-	delivery *delivery.Delivery
+	// mu guards the fields below. It is never held across I/O: a reload
+	// swaps the outputs while alerts keep being accepted into gap, so the
+	// event loop never waits for an old output's flush.
+	mu       sync.RWMutex
+	delivery *delivery.Delivery // nil while a reload replaces the outputs
+	gap      []*alert.Alert     // alerts raised while delivery is nil
+	gapLimit int
 	cfg      *config.Config // the running configuration
 	closed   bool           // the outputs are closed for good
 
-	dns *dnsnames.Cache // host names the rules compare fd.*ip.name with
+	dns   *dnsnames.Cache // host names the rules compare fd.*ip.name with
+	pause pauseGate       // debug.pause_signals
 }
+
+// pauseGate holds the event loop while paused (debug.pause_signals).
+type pauseGate struct {
+	paused atomic.Bool
+	mu     sync.Mutex
+	resume chan struct{}
+}
+
+func (g *pauseGate) set(paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if paused == g.paused.Load() {
+		return
+	}
+	if paused {
+		g.resume = make(chan struct{})
+	} else {
+		close(g.resume)
+	}
+	g.paused.Store(paused)
+}
+
+// wait blocks while the gate is paused; one atomic load when it is not.
+func (g *pauseGate) wait() {
+	if !g.paused.Load() {
+		return
+	}
+	g.mu.Lock()
+	ch := g.resume
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// healthOptions are the /healthz limits of cfg.
+func healthOptions(cfg *config.Config) telemetry.Options {
+	if cfg.Health == nil {
+		return telemetry.Options{}
+	}
+	return telemetry.Options{CaptureStall: cfg.Health.CaptureStall, OutputFailure: cfg.Health.OutputFailure}
+}
+
+// gapLimit bounds the alerts held while a reload replaces the outputs.
+func gapLimit(cfg *config.Config) int { return max(cfg.OutputQueueSize, 10000) }
 
 // loadConfig reads the configuration file, or the defaults without one.
 func (d *daemon) loadConfig() (*config.Config, error) {
@@ -138,7 +190,8 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("rules", "warning", w.Error())
 	}
 
-	d.metrics = telemetry.New(telemetry.Options{})
+	d.metrics = telemetry.New(healthOptions(cfg))
+	d.gapLimit = gapLimit(cfg)
 	// delivery.New points the metrics at its outputs, here and on reload.
 	if d.delivery, err = delivery.New(cfg, d.metrics, d.log); err != nil {
 		return err
@@ -195,6 +248,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Emit:      d.emit,
 		OnSkip:    func(error) { d.metrics.DecoderError("malformed") },
 		OnEvent: func(ev *event.Event) {
+			d.pause.wait()
 			if ev.Type < event.NumTypes {
 				counters[ev.Type].Inc()
 			}
@@ -204,10 +258,30 @@ func (d *daemon) run(ctx context.Context) error {
 		"event_types", len(types), "config", d.cfgPath)
 
 	pipeDone := make(chan error, 1)
+	// The stall check counts from here, not from before the programs loaded.
+	d.metrics.CaptureAlive()
 	go func() { pipeDone <- d.pipe.Run(ctx) }()
+	// Reloads run beside this loop, one at a time, so that the capture's
+	// health keeps being reported while an old output flushes; a SIGHUP
+	// during a reload asks for one more.
+	reloadReq := make(chan struct{}, 1)
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		for range reloadReq {
+			d.reload()
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr := make(chan os.Signal, 1)
+	if cfg.Debug != nil && cfg.Debug.PauseSignals {
+		signal.Notify(usr, syscall.SIGUSR1, syscall.SIGUSR2)
+		defer signal.Stop(usr)
+		d.log.Warn("debug.pause_signals is on: SIGUSR1 pauses the event loop, SIGUSR2 resumes it")
+	}
+	defer d.pause.set(false)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
@@ -222,12 +296,21 @@ loop:
 			pipeDone = nil
 			break loop
 		case <-hup:
-			d.reload()
+			select {
+			case reloadReq <- struct{}{}:
+			default:
+			}
+		case sig := <-usr:
+			d.pause.set(sig == syscall.SIGUSR1)
+			d.log.Warn("event loop", "paused", sig == syscall.SIGUSR1)
 		case <-tick.C:
 			d.report()
 		}
 	}
+	close(reloadReq)
+	<-reloadDone
 	// Closing the capture unblocks the pipeline's Read.
+	d.pause.set(false)
 	if err := d.capture.Close(); err != nil {
 		d.log.Warn("close capture", "err", err)
 	}
@@ -247,23 +330,45 @@ loop:
 // closes the outputs; later calls do nothing.
 func (d *daemon) closeOutputs() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return
 	}
 	d.closed = true
+	dl := d.delivery
+	d.mu.Unlock()
+	if dl == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := d.delivery.Close(ctx); err != nil {
+	if err := dl.Close(ctx); err != nil {
 		d.log.Error("flush alerts at exit", "err", err)
 	}
 }
 
-// emit hands an alert to delivery; it runs on the event goroutine.
+// emit hands an alert to delivery; it runs on the event goroutine and
+// never waits for an output. While a reload replaces the outputs the alert
+// is held (up to gapLimit, beyond which it is dropped and counted) and
+// handed to the new outputs.
 func (d *daemon) emit(a *alert.Alert) {
 	d.mu.RLock()
-	d.delivery.Send(a)
+	if dl := d.delivery; dl != nil {
+		dl.Send(a)
+		d.mu.RUnlock()
+		return
+	}
 	d.mu.RUnlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.delivery != nil:
+		d.delivery.Send(a)
+	case len(d.gap) < d.gapLimit:
+		d.gap = append(d.gap, a)
+	default:
+		d.metrics.AlertsDropped("reload", 1)
+	}
 }
 
 // report publishes the capture's counters.
@@ -285,7 +390,9 @@ func (d *daemon) report() {
 		d.evals = ps.Evaluations
 	}
 	d.mu.RLock()
-	d.delivery.KernelDrops(st.Drops)
+	if d.delivery != nil {
+		d.delivery.KernelDrops(st.Drops)
+	}
 	d.mu.RUnlock()
 }
 
@@ -309,13 +416,18 @@ func (d *daemon) reload() {
 	}
 	d.pipe.Reload(set)
 	// Two deliveries must not share a spool directory, so the old one is
-	// closed before the new one opens; alerts of the gap wait on the lock.
+	// closed before the new one opens. Meanwhile emit holds the alerts in
+	// d.gap; nothing waits for the old outputs' flush.
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := d.delivery.Close(ctx); err != nil {
-		d.log.Error("reload: flush alerts", "err", err)
+	old := d.delivery
+	d.delivery = nil
+	d.mu.Unlock()
+	if old != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err := old.Close(ctx); err != nil {
+			d.log.Error("reload: flush alerts", "err", err)
+		}
+		cancel()
 	}
 	nd, err := delivery.New(cfg, d.metrics, d.log)
 	if err != nil {
@@ -324,11 +436,21 @@ func (d *daemon) reload() {
 		if nd, err = delivery.New(cfg, d.metrics, d.log); err != nil {
 			// Keep the closed delivery: it counts what it cannot send.
 			d.log.Error("reload: no outputs", "err", err)
-			return
+			nd = old
 		}
 	}
+	d.mu.Lock()
+	for _, a := range d.gap {
+		nd.Send(a)
+	}
+	held := len(d.gap)
+	d.gap = nil
 	d.delivery, d.cfg = nd, cfg
-	d.log.Info("reloaded", "rules", countEnabled(set))
+	d.gapLimit = gapLimit(cfg)
+	d.mu.Unlock()
+	h := healthOptions(cfg)
+	d.metrics.SetHealth(h.CaptureStall, h.OutputFailure)
+	d.log.Info("reloaded", "rules", countEnabled(set), "alerts_held", held)
 }
 
 func countEnabled(set *rules.Set) int {
