@@ -18,6 +18,7 @@ var (
 		"failures":  prometheus.NewDesc("nightjar_output_failures_total", "Requests that failed.", []string{"destination"}, nil),
 		"dropped":   prometheus.NewDesc("nightjar_output_records_dropped_total", "Records given up: refused by the service or failed permanently.", []string{"destination"}, nil),
 		"truncated": prometheus.NewDesc("nightjar_output_records_truncated_total", "Records shortened to fit the service's size limit.", []string{"destination"}, nil),
+		"evictions": prometheus.NewDesc("nightjar_output_cache_evictions_total", "Entries dropped from the destination's bounded caches.", []string{"destination"}, nil),
 	}
 	descSkipped  = prometheus.NewDesc("nightjar_output_records_skipped_total", "Malformed records and records that are not maps.", nil, nil)
 	descUnrouted = prometheus.NewDesc("nightjar_output_records_unrouted_total", "Records that matched no route.", nil, nil)
@@ -50,6 +51,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDest["failures"], s.Failures, id)
 		counter(descDest["dropped"], s.Dropped, id)
 		counter(descDest["truncated"], s.Truncated, id)
+		counter(descDest["evictions"], s.CacheEvictions, id)
 	}
 	k := c.r.Counters()
 	counter(descSkipped, k.Skipped)
