@@ -90,10 +90,10 @@ type Destination struct {
 	limiter      *destination.Limiter
 	metrics      *destination.Metrics
 
-	meta       *metadata.Client
-	detectMu   sync.Mutex
-	detected   bool              // set once detection succeeded; the fields below are fixed from then on
-	gce        map[string]string // instance_id, zone, cluster-name, location from the metadata server
+	meta     *metadata.Client
+	detectMu sync.Mutex
+	detected bool              // set once detection succeeded; the fields below are fixed from then on
+	gce      map[string]string // instance_id, zone, cluster-name, location from the metadata server
 }
 
 var defaultLabels = map[string]string{
