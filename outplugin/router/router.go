@@ -208,7 +208,31 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) (status St
 
 	done := r.tracker.get(key, len(chunk)) // nil when this chunk was never partly delivered
 	r.route(tag, st, done)
-	failed := r.deliver(ctx, tag, st.byDst)
+	// With a store, a destination that finishes while others still run
+	// has its progress saved when the flush is a retry or a slow one, so
+	// that a crash before the flush returns repeats nothing it delivered.
+	// Quick first attempts, the common case, write nothing.
+	var progress func(result)
+	if r.tracker.store != nil {
+		start := time.Now()
+		progress = func(res result) {
+			if done == nil && time.Since(start) < progressAfter {
+				return
+			}
+			if done == nil {
+				done = r.tracker.newDelivery(len(chunk), nd)
+			}
+			done.settleResult(res)
+			r.tracker.put(key, done)
+		}
+	}
+	results := r.deliver(ctx, tag, st.byDst, progress)
+	var failed []result
+	for _, res := range results {
+		if res.err != nil {
+			failed = append(failed, res)
+		}
+	}
 	if len(failed) == 0 {
 		r.tracker.remove(key)
 		r.chunks[OK].Add(1)
@@ -238,23 +262,8 @@ func (r *Router) Flush(ctx context.Context, tag string, chunk []byte) (status St
 	if done == nil {
 		done = r.tracker.newDelivery(len(chunk), nd)
 	}
-	failedDst := make([]bool, nd)
-	for _, res := range failed {
-		failedDst[res.dst] = true
-		permanent := destination.IsPermanent(res.err)
-		for i, rec := range res.batch.Records {
-			if permanent || res.batch.Acked(i) {
-				done.settle(res.dst, rec.Index)
-			}
-		}
-	}
-	for d, recs := range st.byDst {
-		if failedDst[d] {
-			continue
-		}
-		for _, rec := range recs {
-			done.settle(d, rec.Index)
-		}
+	for _, res := range results {
+		done.settleResult(res)
 	}
 	r.tracker.put(key, done)
 	r.chunks[Retry].Add(1)
@@ -322,9 +331,14 @@ func (r *Router) route(tag string, st *flushState, done *delivery) {
 	}
 }
 
-// deliver sends every destination its records in parallel and returns the
-// destinations that failed.
-func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Record) []result {
+// progressAfter is how long a first attempt runs before the destinations
+// that finish have their progress saved.
+const progressAfter = time.Second
+
+// deliver sends every destination its records in parallel and returns
+// each destination's outcome. progress, if not nil, is called from the
+// calling goroutine with each outcome but the last, as they come in.
+func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Record, progress func(result)) []result {
 	results := make(chan result, len(byDst))
 	running := 0
 	for d, recs := range byDst {
@@ -341,13 +355,15 @@ func (r *Router) deliver(ctx context.Context, tag string, byDst [][]*record.Reco
 			results <- result{d, b, err}
 		}()
 	}
-	var failed []result
-	for range running {
-		if res := <-results; res.err != nil {
-			failed = append(failed, res)
+	out := make([]result, 0, running)
+	for left := running; left > 0; left-- {
+		res := <-results
+		out = append(out, res)
+		if progress != nil && left > 1 {
+			progress(res)
 		}
 	}
-	return failed
+	return out
 }
 
 // send calls a destination, turning a panic into a permanent error: a bug

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nightjar-sec/nightjar/outplugin/destination"
 )
 
 // tracker remembers, for chunks that were only partly delivered, which
@@ -176,6 +178,18 @@ func (t *tracker) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries)
+}
+
+// settleResult records what one destination's outcome settled: all its
+// records when it succeeded or failed permanently (dropped and counted),
+// else those it acknowledged.
+func (d *delivery) settleResult(res result) {
+	all := res.err == nil || destination.IsPermanent(res.err)
+	for i, rec := range res.batch.Records {
+		if all || res.batch.Acked(i) {
+			d.settle(res.dst, rec.Index)
+		}
+	}
 }
 
 func (d *delivery) settled(dst, idx int) bool {

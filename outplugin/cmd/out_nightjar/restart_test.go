@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,28 +66,7 @@ func TestRestartExactlyOnce(t *testing.T) {
 	}
 	defer cl.Close()
 	dir := t.TempDir()
-	routesFile := writeFile(t, dir, "routes.hcl", []byte(fmt.Sprintf(`destination "cloudwatch" "cw" {
-  region            = "us-east-1"
-  endpoint          = %q
-  access_key_id     = "AKIDTEST"
-  secret_access_key = "secret"
-  log_group         = "/restart/{{ tag }}"
-  log_stream        = "{{ hostname }}"
-  max_attempts      = 1
-  concurrency       = 1
-}
-destination "cloud_logging" "cl" {
-  project      = "p"
-  endpoint     = %q
-  insecure     = true
-  cluster_name = "c"
-  location     = "l"
-  log_name     = "{{ tag }}"
-  max_attempts = 1
-  concurrency  = 1
-}
-route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }
-`, cw.URL(), cl.Addr())))
+	routesFile := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl, "60s")))
 	inst := routesFile + "|info||" + filepath.Join(dir, "state")
 	now := time.Now()
 	killed := writeFile(t, dir, "killed.msgpack", recordtest.Chunk(recordtest.EventTime, 0, 5000, now))
@@ -160,4 +141,121 @@ func uuidOf(t *testing.T, msg string) string {
 		t.Fatalf("bad message %q: %v", msg, err)
 	}
 	return a.UUID
+}
+
+// restartRoutes sends every record to both test servers, CloudWatch with
+// the given request timeout.
+func restartRoutes(cw *cwtest.Server, cl *cltest.Server, cwTimeout string) string {
+	return fmt.Sprintf(`destination "cloudwatch" "cw" {
+  region            = "us-east-1"
+  endpoint          = %q
+  access_key_id     = "AKIDTEST"
+  secret_access_key = "secret"
+  log_group         = "/restart/{{ tag }}"
+  log_stream        = "{{ hostname }}"
+  max_attempts      = 1
+  concurrency       = 1
+  timeout           = %q
+}
+destination "cloud_logging" "cl" {
+  project      = "p"
+  endpoint     = %q
+  insecure     = true
+  cluster_name = "c"
+  location     = "l"
+  log_name     = "{{ tag }}"
+  max_attempts = 1
+  concurrency  = 1
+}
+route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }
+`, cw.URL(), cwTimeout, cl.Addr())
+}
+
+// TestKilledDuringRetry: the host is killed in the middle of the retry
+// flush itself. The first attempt leaves part of the chunk owed at both
+// destinations; on the retry Cloud Logging takes the rest while CloudWatch
+// hangs, and the host is killed then. Cloud Logging's progress was saved
+// when it finished, so after the restart only CloudWatch receives
+// anything, and each server holds each record once.
+func TestKilledDuringRetry(t *testing.T) {
+	build(t)
+	cw, err := cwtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cw.Close()
+	cl, err := cltest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	inst := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl, "60s"))) + "|info||" + state
+	chunk := writeFile(t, dir, "chunk.msgpack", recordtest.Chunk(recordtest.EventTime, 0, 5000, time.Now()))
+
+	// First attempt: the third PutLogEvents and the second WriteLogEntries
+	// fail. Retry: the owed PutLogEvents batch hangs.
+	cw.Inject("PutLogEvents", 0, 0, cwtest.Unavailable, 0, cwtest.Hang)
+	cl.Inject(codes.OK, codes.Unavailable)
+	cmd := exec.Command(hostProg, pluginSO, inst, "0:midretry:"+chunk+":1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for l := range lines {
+		if l == "flush 0 inst=0 attempt=0 ret=2" {
+			break
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(state, "*.state"))
+	if len(files) != 1 {
+		t.Fatalf("%d state files after the first attempt, want 1\nstderr:\n%s", len(files), stderr.String())
+	}
+	first, _ := os.ReadFile(files[0])
+	// The retry is running: wait for Cloud Logging's progress to reach
+	// the disk, CloudWatch still hanging, then kill.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now, _ := os.ReadFile(files[0])
+		if len(now) > 0 && !bytes.Equal(now, first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress saved during the retry; Cloud Logging holds %d\nstderr:\n%s", cl.Accepted(), stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(cw.Events("/restart/midretry", "node-1")); n == 5000 {
+		t.Fatal("CloudWatch holds the whole chunk before the kill; the hang did not happen")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	out, _ := runHost(t, []string{inst}, []string{"0:midretry:" + chunk + ":3"})
+	hasLines(t, out, "flush 0 inst=0 attempt=0 ret=1")
+	seen := map[string]int{}
+	for _, e := range cw.Events("/restart/midretry", "node-1") {
+		seen[uuidOf(t, e.Message)]++
+	}
+	checkOnce(t, "cloudwatch", seen, 0)
+	seen = map[string]int{}
+	for _, e := range cl.Entries() {
+		seen[e.InsertId]++
+	}
+	checkOnce(t, "cloud logging", seen, 0)
 }
