@@ -163,13 +163,14 @@ func (t *tracker) dropLocked(key uint64) {
 	}
 }
 
-// remove forgets a chunk that needs no more attempts.
+// remove forgets a chunk that needs no more attempts. The file goes even
+// when the memory state does not hold the key: an eviction racing with a
+// save can leave a file behind.
 func (t *tracker) remove(key uint64) {
 	t.mu.Lock()
-	_, ok := t.entries[key]
 	delete(t.entries, key)
 	t.mu.Unlock()
-	if ok && t.store != nil {
+	if t.store != nil {
 		t.store.remove(key)
 	}
 }
