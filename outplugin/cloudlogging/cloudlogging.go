@@ -90,9 +90,10 @@ type Destination struct {
 	limiter      *destination.Limiter
 	metrics      *destination.Metrics
 
-	detectOnce sync.Once
-	detectErr  error
-	gce        map[string]string // instance_id, zone, cluster-name, location from the metadata server
+	meta     *metadata.Client
+	detectMu sync.Mutex
+	detected bool              // set once detection succeeded; the fields below are fixed from then on
+	gce      map[string]string // instance_id, zone, cluster-name, location from the metadata server
 }
 
 var defaultLabels = map[string]string{
@@ -170,6 +171,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		return bad("Cloud Logging client", err.Error())
 	}
 	d.client = client
+	// A client of our own: the package-level OnGCE memoizes its first
+	// answer for the life of the process.
+	d.meta = metadata.NewWithOptions(&metadata.Options{})
 	return d, diags
 }
 
@@ -209,48 +213,66 @@ func (d *Destination) Close() error { return d.client.Close() }
 
 // detect fills what was not configured from the environment: the project
 // from GOOGLE_CLOUD_PROJECT or the metadata server, and GCE facts for the
-// monitored resource. It runs once, at the first Send.
+// monitored resource. Its result is kept only when every lookup got an
+// answer: a metadata server that fails (starting up, restarting) makes this
+// Send fail transiently, and the next Send asks again.
 func (d *Destination) detect(ctx context.Context) error {
-	d.detectOnce.Do(func() {
-		d.gce = map[string]string{}
-		if d.project == "" {
-			d.project = os.Getenv("GOOGLE_CLOUD_PROJECT")
-		}
-		needGCE := d.project == "" || d.resourceType == "gce_instance" ||
-			((d.resourceType == "auto" || d.resourceType == "k8s_container") && (d.clusterName == "" || d.location == ""))
-		if needGCE && metadata.OnGCE() {
-			c := metadata.NewClient(nil)
-			get := func(k, path string) {
-				if v, err := c.GetWithContext(ctx, path); err == nil {
-					d.gce[k] = strings.TrimSpace(v)
-				}
+	d.detectMu.Lock()
+	defer d.detectMu.Unlock()
+	if d.detected {
+		return nil
+	}
+	project, cluster, location := d.project, d.clusterName, d.location
+	if project == "" {
+		project = os.Getenv("GOOGLE_CLOUD_PROJECT")
+	}
+	gce := map[string]string{}
+	needGCE := project == "" || d.resourceType == "gce_instance" ||
+		((d.resourceType == "auto" || d.resourceType == "k8s_container") && (cluster == "" || location == ""))
+	if needGCE && d.meta.OnGCEWithContext(ctx) {
+		for _, q := range [...]struct{ key, path string }{
+			{"project", "project/project-id"},
+			{"instance_id", "instance/id"},
+			{"zone", "instance/zone"},
+			{"cluster_name", "instance/attributes/cluster-name"},
+			{"location", "instance/attributes/cluster-location"},
+		} {
+			v, err := d.meta.GetWithContext(ctx, q.path)
+			var undefined metadata.NotDefinedError
+			switch {
+			case err == nil:
+				gce[q.key] = strings.TrimSpace(v)
+			case errors.As(err, &undefined):
+				// An answer: this machine has no such attribute.
+			default:
+				err = fmt.Errorf("cloud_logging: metadata server: %s: %w", q.path, err)
+				d.limiter.Log(d.log, slog.LevelWarn, "metadata", "metadata server lookup failed; chunk will be retried", "error", err)
+				return err
 			}
-			get("project", "project/project-id")
-			get("instance_id", "instance/id")
-			get("zone", "instance/zone")
-			get("cluster_name", "instance/attributes/cluster-name")
-			get("location", "instance/attributes/cluster-location")
-			if z := d.gce["zone"]; z != "" {
-				d.gce["zone"] = z[strings.LastIndexByte(z, '/')+1:]
-			}
-			if d.project == "" {
-				d.project = d.gce["project"]
-			}
 		}
-		if d.project == "" {
-			d.detectErr = destination.Permanent(errors.New("cloud_logging: project not set and not detectable (set project, GOOGLE_CLOUD_PROJECT, or run on Google Cloud)"))
+		if z := gce["zone"]; z != "" {
+			gce["zone"] = z[strings.LastIndexByte(z, '/')+1:]
 		}
-		if d.clusterName == "" {
-			d.clusterName = d.gce["cluster_name"]
+		if project == "" {
+			project = gce["project"]
 		}
-		if d.location == "" {
-			d.location = d.gce["location"]
-		}
-		if d.location == "" {
-			d.location = d.gce["zone"]
-		}
-	})
-	return d.detectErr
+	}
+	if project == "" {
+		// Not cached either: the probe runs again at the next Send.
+		return destination.Permanent(errors.New("cloud_logging: project not set and not detectable (set project, GOOGLE_CLOUD_PROJECT, or run on Google Cloud)"))
+	}
+	if cluster == "" {
+		cluster = gce["cluster_name"]
+	}
+	if location == "" {
+		location = gce["location"]
+	}
+	if location == "" {
+		location = gce["zone"]
+	}
+	d.project, d.clusterName, d.location, d.gce = project, cluster, location, gce
+	d.detected = true
+	return nil
 }
 
 var severities = [...]ltype.LogSeverity{

@@ -94,9 +94,11 @@ type Destination struct {
 	metrics       *destination.Metrics
 	now           func() time.Time
 	buffers       sync.Pool // *[]byte, message buffers reused across flushes
-	createdMu     sync.Mutex
-	createdGroups map[string]bool
+	groups        *groupCache
 }
+
+// maxKnownGroups bounds the log groups remembered as existing.
+const maxKnownGroups = 1024
 
 var validRetention = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
@@ -115,7 +117,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		createGroup: s.CreateLogGroup == nil || *s.CreateLogGroup, createStream: s.CreateLogStream == nil || *s.CreateLogStream,
 		retention: int32(s.RetentionDays), kmsKeyID: s.KMSKeyID, tags: s.Tags, class: types.LogGroupClass(s.LogGroupClass),
 		timeout: 10 * time.Second, backoff: destination.DefaultBackoff(), concurrency: 4,
-		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, now: time.Now, createdGroups: map[string]bool{},
+		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics, now: time.Now,
+		groups: newGroupCache(maxKnownGroups, &cfg.Metrics.CacheEvictions),
 	}
 	var dg hcl.Diagnostics
 	if d.group, dg = destination.TemplateAttr(s.LogGroup, cfg.Eval, ""); dg.HasErrors() {
@@ -250,6 +253,8 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		}
 		streams[k] = append(streams[k], event{ts: ts, msg: msg, idx: i})
 	}
+
+	d.retryRetention(ctx, order)
 
 	type job struct {
 		key streamKey
@@ -450,15 +455,18 @@ func (d *Destination) put(ctx context.Context, k streamKey, evs []event, ack fun
 			d.metrics.Batches.Add(1)
 			return nil
 		}
-		d.metrics.Failures.Add(1)
 		code := errorCode(err)
-		switch {
-		case code == "ResourceNotFoundException" && !created && (d.createGroup || d.createStream):
+		if code == "ResourceNotFoundException" && !created && (d.createGroup || d.createStream) {
+			// The normal first write to a new stream: not a failure.
 			if cerr := d.create(ctx, k); cerr != nil {
+				d.metrics.Failures.Add(1)
 				return cerr
 			}
 			created = true
 			continue
+		}
+		d.metrics.Failures.Add(1)
+		switch {
 		case code == "ResourceNotFoundException" && created:
 			// Just created; the service may not show it yet. Retry below.
 		case code == "InvalidParameterException":
@@ -510,14 +518,9 @@ func rejectedSet(info *types.RejectedLogEventsInfo, n int) []bool {
 
 // create makes the group (when allowed and missing) and the stream.
 func (d *Destination) create(ctx context.Context, k streamKey) error {
-	if d.createGroup {
-		d.createdMu.Lock()
-		done := d.createdGroups[k.group]
-		d.createdMu.Unlock()
-		if !done {
-			if err := d.createGroupOnce(ctx, k.group); err != nil {
-				return err
-			}
+	if d.createGroup && !d.groups.known(k.group) {
+		if err := d.createLogGroup(ctx, k.group); err != nil {
+			return err
 		}
 	}
 	if !d.createStream {
@@ -532,7 +535,11 @@ func (d *Destination) create(ctx context.Context, k streamKey) error {
 	return nil
 }
 
-func (d *Destination) createGroupOnce(ctx context.Context, group string) error {
+// createLogGroup creates a group the cache does not know. A group that
+// exists already is only remembered. The retention policy of a group this
+// call created is owed until PutRetentionPolicy succeeds: a failure there
+// does not hold back the records, and a later Send tries again.
+func (d *Destination) createLogGroup(ctx context.Context, group string) error {
 	actx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	in := &cloudwatchlogs.CreateLogGroupInput{LogGroupName: &group, LogGroupClass: d.class}
@@ -543,18 +550,39 @@ func (d *Destination) createGroupOnce(ctx context.Context, group string) error {
 		in.Tags = d.tags
 	}
 	_, err := d.client.CreateLogGroup(actx, in)
-	if err != nil && errorCode(err) != "ResourceAlreadyExistsException" {
+	switch {
+	case err == nil:
+		d.groups.add(group, d.retention > 0, d.now())
+		d.retryRetention(ctx, []streamKey{{group: group}})
+	case errorCode(err) == "ResourceAlreadyExistsException":
+		d.groups.add(group, false, d.now())
+	default:
 		return classify(fmt.Errorf("cloudwatch CreateLogGroup %s: %w", group, err))
 	}
-	if err == nil && d.retention > 0 {
-		if _, err := d.client.PutRetentionPolicy(actx, &cloudwatchlogs.PutRetentionPolicyInput{LogGroupName: &group, RetentionInDays: &d.retention}); err != nil {
-			return classify(fmt.Errorf("cloudwatch PutRetentionPolicy %s: %w", group, err))
+	return nil
+}
+
+// retryRetention sets the retention policy of the groups among keys whose
+// policy is owed and due.
+func (d *Destination) retryRetention(ctx context.Context, keys []streamKey) {
+	if d.retention <= 0 {
+		return
+	}
+	tried := map[string]bool{}
+	for _, k := range keys {
+		if tried[k.group] || !d.groups.retentionDue(k.group, d.now()) {
+			continue
+		}
+		tried[k.group] = true
+		actx, cancel := context.WithTimeout(ctx, d.timeout)
+		_, err := d.client.PutRetentionPolicy(actx, &cloudwatchlogs.PutRetentionPolicyInput{LogGroupName: aws.String(k.group), RetentionInDays: &d.retention})
+		cancel()
+		d.groups.retentionResult(k.group, err == nil, d.now())
+		if err != nil {
+			d.metrics.Failures.Add(1)
+			d.limiter.Log(d.log, slog.LevelWarn, "retention", "cloudwatch PutRetentionPolicy failed; records are delivered and the policy is retried later", "log_group", k.group, "retention_days", d.retention, "error", err)
 		}
 	}
-	d.createdMu.Lock()
-	d.createdGroups[group] = true
-	d.createdMu.Unlock()
-	return nil
 }
 
 func errorCode(err error) string {

@@ -288,3 +288,98 @@ sts_endpoint = %q`, srv.URL()))
 		t.Errorf("PutLogEvents signed with %q, want the assumed role's key", k)
 	}
 }
+
+// TestCreateOnDemandIsNoFailure: the first PutLogEvents to a stream that
+// does not exist yet is answered ResourceNotFoundException by the server;
+// creating the stream and writing again is the normal path, not a failure.
+func TestCreateOnDemandIsNoFailure(t *testing.T) {
+	srv := newServer(t)
+	d, m := load(t, srv, `log_group = "/new/{{ output_fields.k8s.ns.name }}"
+log_stream = "{{ hostname }}"`)
+	now := time.Now()
+	var chunk []byte
+	for i, ns := range []string{"a", "b", "a"} {
+		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Namespace: ns}))
+	}
+	if _, err := send(t, d, decode(t, chunk)); err != nil {
+		t.Fatal(err)
+	}
+	// One more stream in a group that exists: CreateLogStream only.
+	chunk = recordtest.AppendRecord(nil, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 9, Time: now, Namespace: "a", Hostname: "node-2"}))
+	if _, err := send(t, d, decode(t, chunk)); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests("PutLogEvents"); n != 6 {
+		t.Errorf("PutLogEvents requests %d, want 6 (3 answered ResourceNotFoundException)", n)
+	}
+	if n := srv.Requests("CreateLogGroup"); n != 2 {
+		t.Errorf("CreateLogGroup requests %d, want 2", n)
+	}
+	if s := m.Snapshot(); s.Failures != 0 || s.Retries != 0 || s.Sent != 4 {
+		t.Errorf("counters %+v, want 4 sent and no failures or retries", s)
+	}
+}
+
+// TestRetentionRetried: PutRetentionPolicy fails once after the group is
+// created. The records are delivered all the same and the policy is set on
+// the next Send.
+func TestRetentionRetried(t *testing.T) {
+	srv := newServer(t)
+	d, m := load(t, srv, `log_group = "/ret"
+log_stream = "s"
+retention_days = 90`)
+	srv.Inject("PutRetentionPolicy", cwtest.Unavailable)
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := srv.Group("/ret")
+	if g.Retention != 0 || len(g.Streams["s"]) != 5 {
+		t.Fatalf("after the failed policy: retention %d, %d events; want 0 and 5", g.Retention, len(g.Streams["s"]))
+	}
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 5, 5, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	g, _ = srv.Group("/ret")
+	if g.Retention != 90 || len(g.Streams["s"]) != 10 {
+		t.Errorf("after the retry: retention %d, %d events; want 90 and 10", g.Retention, len(g.Streams["s"]))
+	}
+	if n := srv.Requests("PutRetentionPolicy"); n != 2 {
+		t.Errorf("PutRetentionPolicy requests %d, want 2", n)
+	}
+	// Once set, the policy is not sent again.
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 10, 1, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests("PutRetentionPolicy"); n != 2 {
+		t.Errorf("PutRetentionPolicy requests %d after the policy was set, want 2", n)
+	}
+	if s := m.Snapshot(); s.Failures != 1 {
+		t.Errorf("failures %d, want 1 (the refused policy)", s.Failures)
+	}
+}
+
+// TestKnownGroupsBound: templated group names cannot grow the cache of
+// known groups past its bound; evictions are counted.
+func TestKnownGroupsBound(t *testing.T) {
+	srv := newServer(t)
+	d, m := load(t, srv, `log_group = "/lru/{{ output_fields.k8s.ns.name }}"`)
+	cloudwatch.SetKnownGroupsMax(d, 2)
+	now := time.Now()
+	for i, ns := range []string{"a", "b", "c", "d", "a"} {
+		chunk := recordtest.AppendRecord(nil, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Namespace: ns, Hostname: fmt.Sprintf("h%d", i)}))
+		if _, err := send(t, d, decode(t, chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cloudwatch.KnownGroups(d); n != 2 {
+		t.Errorf("known groups %d, want 2", n)
+	}
+	// a, b, c, d fill and overflow the cache; the new stream in a finds a
+	// evicted, so CreateLogGroup answers ResourceAlreadyExists.
+	if s := m.Snapshot(); s.CacheEvictions != 3 || s.Sent != 5 {
+		t.Errorf("counters %+v, want 3 evictions and 5 sent", s)
+	}
+	if n := srv.Requests("CreateLogGroup"); n != 5 {
+		t.Errorf("CreateLogGroup requests %d, want 5", n)
+	}
+}

@@ -113,16 +113,23 @@ type Metrics struct {
 	Failures  atomic.Uint64 // requests that failed (transient or permanent)
 	Dropped   atomic.Uint64 // records given up: rejected by the service or permanently failed
 	Truncated atomic.Uint64 // records shortened to fit the service's size limit
+	// CacheEvictions counts entries a destination dropped from its bounded
+	// caches (such as the log groups known to exist).
+	CacheEvictions atomic.Uint64
 }
 
 // Snapshot is a point-in-time copy of Metrics.
 type Snapshot struct {
 	Sent, Batches, Retries, Failures, Dropped, Truncated uint64
+	CacheEvictions                                       uint64
 }
 
 // Snapshot returns the current counter values.
 func (m *Metrics) Snapshot() Snapshot {
-	return Snapshot{m.Sent.Load(), m.Batches.Load(), m.Retries.Load(), m.Failures.Load(), m.Dropped.Load(), m.Truncated.Load()}
+	return Snapshot{
+		Sent: m.Sent.Load(), Batches: m.Batches.Load(), Retries: m.Retries.Load(), Failures: m.Failures.Load(),
+		Dropped: m.Dropped.Load(), Truncated: m.Truncated.Load(), CacheEvictions: m.CacheEvictions.Load(),
+	}
 }
 
 type permanentError struct{ err error }

@@ -93,18 +93,23 @@ func Open(id int, props Properties) (*Instance, error) {
 		}
 		opts.TrackerMax = n
 	}
+	opts.StateDir = props("state_dir")
 	cfg, err := routes.Load(path, routes.Options{Registry: Registry(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	inst := &Instance{Router: router.New(cfg, opts), log: log}
+	r, err := router.Open(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{Router: r, log: log}
 	if addr := props("metrics_listen"); addr != "" {
 		if err := inst.serveMetrics(addr); err != nil {
 			inst.Router.Close()
 			return nil, err
 		}
 	}
-	log.Info("nightjar output started", "config", path, "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
+	log.Info("nightjar output started", "config", path, "destinations", len(cfg.Destinations), "routes", len(cfg.Routes), "state_dir", opts.StateDir)
 	return inst, nil
 }
 

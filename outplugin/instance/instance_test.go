@@ -54,7 +54,7 @@ route "urgent" {
 route "rest" { to = [destination.cloudwatch.a] }
 `), 0o644)
 	addr := freeAddr(t)
-	props := map[string]string{"config": cfg, "log_level": "warn", "metrics_listen": addr, "log_interval": "1h"}
+	props := map[string]string{"config": cfg, "log_level": "warn", "metrics_listen": addr, "log_interval": "1h", "state_dir": t.TempDir()}
 	inst, err := instance.Open(1, func(k string) string { return props[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +73,8 @@ route "rest" { to = [destination.cloudwatch.a] }
 		`nightjar_output_records_sent_total{destination="cloudwatch.a"} 20`,
 		`nightjar_output_records_sent_total{destination="cloud_logging.b"} 0`,
 		`nightjar_output_chunks_total{status="ok"} 1`,
+		`nightjar_output_state_corrupt_total 0`,
+		`nightjar_output_panics_total 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
@@ -100,6 +102,7 @@ route "r" { to = [destination.cloudwatch.a] }`), 0o644)
 		{map[string]string{"config": good, "retry_state_max": "many"}, "retry_state_max"},
 		{map[string]string{"config": good, "flush_timeout": "0s"}, "flush_timeout"},
 		{map[string]string{"config": filepath.Join(dir, "none.hcl")}, "none.hcl"},
+		{map[string]string{"config": good, "state_dir": good}, "state_dir"},
 	} {
 		_, err := instance.Open(1, func(k string) string { return tc.props[k] })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

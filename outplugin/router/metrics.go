@@ -18,12 +18,17 @@ var (
 		"failures":  prometheus.NewDesc("nightjar_output_failures_total", "Requests that failed.", []string{"destination"}, nil),
 		"dropped":   prometheus.NewDesc("nightjar_output_records_dropped_total", "Records given up: refused by the service or failed permanently.", []string{"destination"}, nil),
 		"truncated": prometheus.NewDesc("nightjar_output_records_truncated_total", "Records shortened to fit the service's size limit.", []string{"destination"}, nil),
+		"evictions": prometheus.NewDesc("nightjar_output_cache_evictions_total", "Entries dropped from the destination's bounded caches.", []string{"destination"}, nil),
 	}
-	descSkipped  = prometheus.NewDesc("nightjar_output_records_skipped_total", "Malformed records and records that are not maps.", nil, nil)
-	descUnrouted = prometheus.NewDesc("nightjar_output_records_unrouted_total", "Records that matched no route.", nil, nil)
-	descChunks   = prometheus.NewDesc("nightjar_output_chunks_total", "Flushed chunks by outcome.", []string{"status"}, nil)
-	descTracked  = prometheus.NewDesc("nightjar_output_tracked_chunks", "Partly delivered chunks whose delivery state is kept for retries.", nil, nil)
-	descEvicted  = prometheus.NewDesc("nightjar_output_tracker_evicted_total", "Delivery states dropped by expiry or the size bound.", nil, nil)
+	descSkipped   = prometheus.NewDesc("nightjar_output_records_skipped_total", "Malformed records and records that are not maps.", nil, nil)
+	descUnrouted  = prometheus.NewDesc("nightjar_output_records_unrouted_total", "Records that matched no route.", nil, nil)
+	descChunks    = prometheus.NewDesc("nightjar_output_chunks_total", "Flushed chunks by outcome.", []string{"status"}, nil)
+	descTracked   = prometheus.NewDesc("nightjar_output_tracked_chunks", "Partly delivered chunks whose delivery state is kept for retries.", nil, nil)
+	descEvicted   = prometheus.NewDesc("nightjar_output_tracker_evicted_total", "Delivery states dropped by expiry or the size bound.", nil, nil)
+	descPanics    = prometheus.NewDesc("nightjar_output_panics_total", "Flushes and destination calls that panicked.", nil, nil)
+	descPanicDrop = prometheus.NewDesc("nightjar_output_records_panic_dropped_total", "Records of chunks dropped because the flush panicked.", nil, nil)
+	descStateErr  = prometheus.NewDesc("nightjar_output_state_write_errors_total", "Delivery states that could not be saved to state_dir.", nil, nil)
+	descStateBad  = prometheus.NewDesc("nightjar_output_state_corrupt_total", "State files ignored at start-up because they were torn or corrupt.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
@@ -35,6 +40,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descChunks
 	ch <- descTracked
 	ch <- descEvicted
+	ch <- descPanics
+	ch <- descPanicDrop
+	ch <- descStateErr
+	ch <- descStateBad
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -50,6 +59,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDest["failures"], s.Failures, id)
 		counter(descDest["dropped"], s.Dropped, id)
 		counter(descDest["truncated"], s.Truncated, id)
+		counter(descDest["evictions"], s.CacheEvictions, id)
 	}
 	k := c.r.Counters()
 	counter(descSkipped, k.Skipped)
@@ -59,4 +69,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descChunks, k.ChunksError, "error")
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(k.TrackedChunks))
 	counter(descEvicted, k.TrackerEvicted)
+	counter(descPanics, k.Panics)
+	counter(descPanicDrop, k.PanicDropped)
+	counter(descStateErr, k.StateWriteErrors)
+	counter(descStateBad, k.StateCorrupt)
 }

@@ -259,7 +259,9 @@ func TestSkippedRecords(t *testing.T) {
 // workers do.
 func TestConcurrentFlushes(t *testing.T) {
 	e := newEnv(t)
-	r := newRouter(t, e.cloudwatch("cw", "")+e.cloudLogging("cl", "")+`route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`, router.Options{})
+	// A request timing out after the server stored it is resent: on a
+	// loaded machine under -race the default 10s is not enough.
+	r := newRouter(t, e.cloudwatch("cw", `timeout = "60s"`)+e.cloudLogging("cl", `timeout = "60s"`)+`route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`, router.Options{})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)

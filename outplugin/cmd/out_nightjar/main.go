@@ -52,6 +52,8 @@ func FLBPluginInit(plugin unsafe.Pointer) int {
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
 	defer func() {
 		// A panic would abort Fluent Bit; drop the chunk instead, loudly.
+		// The router recovers and counts panics of the flush itself; this
+		// covers only the few lines of the shell.
 		if p := recover(); p != nil {
 			fmt.Fprintf(os.Stderr, "[error] [output:nightjar] flush panicked, chunk dropped: %v\n%s", p, debug.Stack())
 			ret = output.FLB_ERROR

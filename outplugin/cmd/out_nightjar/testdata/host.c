@@ -5,14 +5,21 @@
  * FlushCtx and exit, printing each return code for the Go test to check.
  *
  * usage: host plugin.so instances flushes
- *   instances: "config|log_level|metrics_listen;..." one per instance
+ *   instances: "config|log_level|metrics_listen|state_dir;..." one per
+ *              instance; trailing fields may be left out
  *   flushes:   "instance:tag:file:max_retries;..." chunks to flush in order;
  *              on FLB_RETRY the chunk is flushed again, as Fluent Bit's
  *              scheduler would, up to max_retries times.
  * A flush entry starting with '&' runs concurrently with the previous one.
+ * Two more entries act on the whole host once the running flush is done:
+ *   "restart:N" exits instance N and initialises it again with the same
+ *               properties, as Fluent Bit's hot reload does;
+ *   "kill"      kills the host with SIGKILL, as a crash or an OOM kill
+ *               would: no exit callback runs.
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,7 @@ struct flb_output_instance {
     char *config;
     char *log_level;
     char *metrics_listen;
+    char *state_dir;
 };
 
 static char *get_property(char *key, void *ins)
@@ -33,6 +41,7 @@ static char *get_property(char *key, void *ins)
     if (strcmp(key, "config") == 0) return o->config;
     if (strcmp(key, "log_level") == 0) return o->log_level;
     if (strcmp(key, "metrics_listen") == 0 && o->metrics_listen[0]) return o->metrics_listen;
+    if (strcmp(key, "state_dir") == 0 && o->state_dir[0]) return o->state_dir;
     return NULL; /* as flb_output_get_property does for unset keys */
 }
 
@@ -105,16 +114,16 @@ int main(int argc, char **argv)
 
     int n = 0;
     for (char *save = NULL, *spec = strtok_r(argv[2], ";", &save); spec && n < MAX_INST; spec = strtok_r(NULL, ";", &save), n++) {
-        char *f[3] = { "", "", "" };
+        char *f[4] = { "", "", "", "" };
         int k = 0;
-        for (char *p = spec; k < 3; k++) {
+        for (char *p = spec; k < 4; k++) {
             f[k] = p;
             char *bar = strchr(p, '|');
             if (!bar) { k++; break; }
             *bar = 0;
             p = bar + 1;
         }
-        props[n] = (struct flb_output_instance){ f[0], f[1], f[2] };
+        props[n] = (struct flb_output_instance){ f[0], f[1], f[2], f[3] };
         plugins[n].api = &api;
         plugins[n].o_ins = &props[n];
         plugins[n].context = &contexts[n];
@@ -125,8 +134,23 @@ int main(int argc, char **argv)
 
     struct job jobs[64];
     pthread_t threads[64];
-    int nj = 0;
-    for (char *save = NULL, *spec = strtok_r(argv[3], ";", &save); spec && nj < 64; spec = strtok_r(NULL, ";", &save), nj++) {
+    int nj = 0, last = -1; /* last: the most recent job still to be joined */
+    for (char *save = NULL, *spec = strtok_r(argv[3], ";", &save); spec && nj < 64; spec = strtok_r(NULL, ";", &save)) {
+        if (strcmp(spec, "kill") == 0 || strncmp(spec, "restart:", 8) == 0) {
+            if (last >= 0) pthread_join(threads[last], NULL);
+            last = -1;
+            if (spec[0] == 'k') {
+                printf("kill\n");
+                fflush(stdout);
+                raise(SIGKILL);
+            }
+            int i = atoi(spec + 8);
+            printf("exit_ctx %d ret=%d\n", i, exit_ctx(contexts[i].remote_context));
+            contexts[i].remote_context = NULL;
+            printf("init %d ret=%d\n", i, init(&plugins[i]));
+            fflush(stdout);
+            continue;
+        }
         int concurrent = spec[0] == '&';
         if (concurrent) spec++;
         struct job *j = &jobs[nj];
@@ -135,11 +159,12 @@ int main(int argc, char **argv)
         j->tag = strtok(NULL, ":");
         j->file = strtok(NULL, ":");
         j->retries = atoi(strtok(NULL, ":"));
-        if (!concurrent && nj > 0) pthread_join(threads[nj - 1], NULL);
+        if (!concurrent && last >= 0) pthread_join(threads[last], NULL);
         pthread_create(&threads[nj], NULL, run_job, j);
-        if (concurrent) pthread_join(threads[nj - 1], NULL);
+        if (concurrent && last >= 0) pthread_join(threads[last], NULL);
+        last = nj++;
     }
-    if (nj > 0) pthread_join(threads[nj - 1], NULL);
+    if (last >= 0) pthread_join(threads[last], NULL);
 
     for (int i = 0; i < n; i++) {
         if (contexts[i].remote_context) {
