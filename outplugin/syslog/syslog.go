@@ -15,7 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
-		"strconv"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,7 +113,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "address"}, {Name: "format"}, {Name: "framing"}, {Name: "facility"}, {Name: "custom_fields"},
 		{Name: "leef_delimiter"}, {Name: "max_message_bytes"}, {Name: "timeout"}, {Name: "sd_id"}, {Name: "max_attempts"},
-	}})
+	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
 	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
 		rng := cfg.Body.MissingItemRange()
 		if a, ok := content.Attributes[attr]; ok {
@@ -247,6 +247,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		}
 		if d.tls, err = tlsConfig(t, u.Hostname()); err != nil {
 			rng := cfg.Body.MissingItemRange()
+			if bs := content.Blocks.OfType("tls"); len(bs) > 0 {
+				rng = bs[0].DefRange
+			}
 			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid tls block", Detail: err.Error(), Subject: &rng})
 		}
 	}
