@@ -323,7 +323,7 @@ product_version = "2.1"`, rs.TCP))
 		"rt": fmt.Sprint(when.UnixMilli()), "dvchost": "node-1", "cat": "syscall", "msg": "18:00:00: Critical A shell was spawned (seq=1)",
 		"suser": "root", "sproc": "bash", "fname": "/etc/shadow", "src": "10.0.0.1", "dst": "10.0.0.2", "spt": "40000", "dpt": "443",
 		"externalId": "0b7c6c9e-0000-4000-8000-000000000001",
-		"cs1Label": "container.id", "cs1": "3f2a1b9c0d4e", "cs2Label": "k8s.ns.name", "cs2": "prod",
+		"cs1Label":   "container.id", "cs1": "3f2a1b9c0d4e", "cs2Label": "k8s.ns.name", "cs2": "prod",
 		"cs4Label": "proc.cmdline", "cs4": "bash -i", "cs5Label": "tags", "cs5": `["container","shell"]`,
 		"cs6Label": "priority", "cs6": "Critical",
 	}
