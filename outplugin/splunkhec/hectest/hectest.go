@@ -113,6 +113,8 @@ type Server struct {
 	rejected []string
 	accepted int
 	quit     chan struct{}
+
+	closeOnce sync.Once
 }
 
 type pendingAck struct {
@@ -139,8 +141,10 @@ func start(token string, tls bool) *Server {
 
 // Close stops the server.
 func (s *Server) Close() {
-	close(s.quit)
-	s.Server.Close()
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		s.Server.Close()
+	})
 }
 
 // Inject queues faults for the next event requests, one per request.
