@@ -205,10 +205,11 @@ func appendLEEFValue(b []byte, s string, delim byte) []byte {
 // fields are the parts of an alert that the formats name.
 type fields struct {
 	rule, priority, source, output, hostname, uuid string
-	tags                                           string // comma-separated
-	user, file, proc, cmdline                      string
-	srcIP, dstIP, srcPort, dstPort, proto          string
-	ts                                             time.Time
+	tags                                         string // comma-separated
+	user, file, proc, cmdline                    string
+	srcIP, dstIP, srcPort, dstPort, proto        string
+	ts                                           time.Time
+	custom                                       []string // values of the destination's custom fields
 }
 
 func text(r *record.Record, path string) string {
@@ -218,34 +219,83 @@ func text(r *record.Record, path string) string {
 	return ""
 }
 
-// alertFields extracts what the formats need from r. The alert's own time
-// field wins over the record's timestamp.
-func alertFields(r *record.Record) fields {
-	f := fields{
-		rule: text(r, "rule"), priority: text(r, "priority"), source: text(r, "source"),
-		output: text(r, "output"), hostname: text(r, "hostname"), uuid: text(r, "uuid"),
-		user: text(r, "output_fields.user.name"), file: text(r, "output_fields.fd.name"),
-		proc: text(r, "output_fields.proc.name"), cmdline: text(r, "output_fields.proc.cmdline"),
-		srcIP: text(r, "output_fields.fd.cip"), dstIP: text(r, "output_fields.fd.sip"),
-		srcPort: text(r, "output_fields.fd.cport"), dstPort: text(r, "output_fields.fd.sport"),
-		proto: text(r, "output_fields.fd.l4proto"),
-		ts:    r.Time,
-	}
-	if v, ok := r.Lookup("time"); ok {
-		if t, err := time.Parse(time.RFC3339Nano, v.Text()); err == nil {
-			f.ts = t
+// alertFields extracts what the formats need from r in one pass over the
+// record and one over its output_fields. The alert's own time field wins
+// over the record's timestamp.
+func (d *Destination) alertFields(r *record.Record) fields {
+	f := fields{ts: r.Time, custom: make([]string, len(d.custom))}
+	found := make([]bool, len(d.custom))
+	set := func(key string, v record.Value, top bool) {
+		for i, c := range d.custom {
+			if !found[i] && (top && c.path == key || !top && c.outputField == key) {
+				f.custom[i], found[i] = v.Text(), true
+			}
 		}
 	}
-	if v, ok := r.Lookup("tags"); ok && v.IsArray() {
-		var sb strings.Builder
-		v.Elems(func(e record.Value) bool {
-			if sb.Len() > 0 {
-				sb.WriteByte(',')
+	r.Body.Each(func(k []byte, v record.Value) bool {
+		switch string(k) {
+		case "rule":
+			f.rule = v.Text()
+		case "priority":
+			f.priority = v.Text()
+		case "source":
+			f.source = v.Text()
+		case "output":
+			f.output = v.Text()
+		case "hostname":
+			f.hostname = v.Text()
+		case "uuid":
+			f.uuid = v.Text()
+		case "time":
+			if t, err := time.Parse(time.RFC3339Nano, v.Text()); err == nil {
+				f.ts = t
 			}
-			sb.WriteString(e.Text())
-			return true
-		})
-		f.tags = sb.String()
+		case "tags":
+			if v.IsArray() {
+				var sb strings.Builder
+				v.Elems(func(e record.Value) bool {
+					if sb.Len() > 0 {
+						sb.WriteByte(',')
+					}
+					sb.WriteString(e.Text())
+					return true
+				})
+				f.tags = sb.String()
+			}
+		case "output_fields":
+			v.Each(func(k []byte, v record.Value) bool {
+				switch string(k) {
+				case "user.name":
+					f.user = v.Text()
+				case "fd.name":
+					f.file = v.Text()
+				case "proc.name":
+					f.proc = v.Text()
+				case "proc.cmdline":
+					f.cmdline = v.Text()
+				case "fd.cip":
+					f.srcIP = v.Text()
+				case "fd.sip":
+					f.dstIP = v.Text()
+				case "fd.cport":
+					f.srcPort = v.Text()
+				case "fd.sport":
+					f.dstPort = v.Text()
+				case "fd.l4proto":
+					f.proto = v.Text()
+				}
+				set(string(k), v, false)
+				return true
+			})
+		}
+		set(string(k), v, true)
+		return true
+	})
+	// Paths the passes did not resolve (nested maps, dotted keys elsewhere).
+	for i, c := range d.custom {
+		if !found[i] {
+			f.custom[i] = text(r, c.path)
+		}
 	}
 	return f
 }
@@ -254,6 +304,7 @@ func alertFields(r *record.Record) fields {
 // or as a LEEF attribute named by its label.
 type customField struct {
 	path, label string
+	outputField string // the key under output_fields, when path names one
 }
 
 // appendCEF writes a CEF:0 line for r.
@@ -299,7 +350,7 @@ func (d *Destination) appendCEF(b []byte, r *record.Record, f fields) []byte {
 	kv("proto", f.proto)
 	kv("externalId", f.uuid)
 	for i, c := range d.custom {
-		v := text(r, c.path)
+		v := f.custom[i]
 		if v == "" {
 			continue
 		}
@@ -359,8 +410,8 @@ func (d *Destination) appendLEEF(b []byte, r *record.Record, f fields) []byte {
 	kv("priority", f.priority)
 	kv("procName", f.proc)
 	kv("uuid", f.uuid)
-	for _, c := range d.custom {
-		kv(c.label, text(r, c.path))
+	for i, c := range d.custom {
+		kv(c.label, f.custom[i])
 	}
 	return b
 }

@@ -211,7 +211,14 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		if p == "" || strings.ContainsAny(label, " =|\\\t\r\n") {
 			return bad("custom_fields", "Invalid custom_fields", fmt.Sprintf("%q is not a field path.", p))
 		}
-		d.custom = append(d.custom, customField{path: p, label: label})
+		c := customField{path: p, label: label}
+		if of, ok := strings.CutPrefix(p, "output_fields."); ok {
+			c.outputField = of
+		}
+		d.custom = append(d.custom, c)
+	}
+	if d.format == RFC5424 {
+		d.custom = nil // carried by CEF and LEEF only
 	}
 	if s.LEEFDelimiter != nil {
 		v := *s.LEEFDelimiter
@@ -305,7 +312,7 @@ func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bo
 		b = append(b, "0000000000 "...)
 	}
 	msgStart := len(b)
-	f := alertFields(r)
+	f := d.alertFields(r)
 	sev, _ := alertSeverity(f.priority)
 	h := header{pri: d.facility*8 + sev, ts: f.ts, msgID: d.msgID.Render(tag, r)}
 	if v, ok := d.hostname.Try(tag, r); ok {
