@@ -205,11 +205,11 @@ func appendLEEFValue(b []byte, s string, delim byte) []byte {
 // fields are the parts of an alert that the formats name.
 type fields struct {
 	rule, priority, source, output, hostname, uuid string
-	tags                                         string // comma-separated
-	user, file, proc, cmdline                    string
-	srcIP, dstIP, srcPort, dstPort, proto        string
-	ts                                           time.Time
-	custom                                       []string // values of the destination's custom fields
+	tags                                           string // comma-separated
+	user, file, proc, cmdline                      string
+	srcIP, dstIP, srcPort, dstPort, proto          string
+	ts                                             time.Time
+	custom                                         []string // values of the destination's custom fields
 }
 
 func text(r *record.Record, path string) string {

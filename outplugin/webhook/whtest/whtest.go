@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -185,17 +186,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch fault {
 	case Unavailable:
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, "unavailable", 503)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	case Throttle:
 		w.Header().Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
-		http.Error(w, "slow down", 429)
+		http.Error(w, "slow down", http.StatusTooManyRequests)
 		return
 	case BadGateway:
-		http.Error(w, "bad gateway", 502)
+		http.Error(w, "bad gateway", http.StatusBadGateway)
 		return
 	case Unauthorized:
-		http.Error(w, "unauthorized", 401)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	case Hang:
 		select {
@@ -288,7 +289,7 @@ func parse(format string, data []byte) ([]json.RawMessage, error) {
 			return nil, fmt.Errorf("not a Falco payload: %w", err)
 		}
 		if p.Rule == "" || p.Output == "" || p.Time.IsZero() || !slices.Contains(falcoPriorities, strings.ToLower(p.Priority)) {
-			return nil, fmt.Errorf("Falco payload lacks rule, output, time or a valid priority")
+			return nil, errors.New("the Falco payload lacks rule, output, time or a valid priority")
 		}
 		return []json.RawMessage{bytes.Clone(data)}, nil
 	case JSONArray:
@@ -297,7 +298,7 @@ func parse(format string, data []byte) ([]json.RawMessage, error) {
 			return nil, err
 		}
 		if len(arr) == 0 {
-			return nil, fmt.Errorf("empty array")
+			return nil, errors.New("empty array")
 		}
 		for i, a := range arr {
 			if _, err := object(a); err != nil {
@@ -307,7 +308,7 @@ func parse(format string, data []byte) ([]json.RawMessage, error) {
 		return arr, nil
 	case NDJSON:
 		if len(data) == 0 || data[len(data)-1] != '\n' {
-			return nil, fmt.Errorf("NDJSON must end with a newline")
+			return nil, errors.New("NDJSON must end with a newline")
 		}
 		var out []json.RawMessage
 		for i, line := range bytes.Split(data[:len(data)-1], []byte("\n")) {
