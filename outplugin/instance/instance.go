@@ -21,6 +21,9 @@ import (
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
+	"github.com/nightjar-sec/nightjar/outplugin/splunkhec"
+	"github.com/nightjar-sec/nightjar/outplugin/syslog"
+	"github.com/nightjar-sec/nightjar/outplugin/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -34,6 +37,9 @@ func Registry() *destination.Registry {
 	reg := destination.NewRegistry()
 	cloudwatch.Register(reg)
 	cloudlogging.Register(reg)
+	splunkhec.Register(reg)
+	syslog.Register(reg)
+	webhook.Register(reg)
 	return reg
 }
 
