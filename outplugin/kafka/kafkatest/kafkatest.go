@@ -13,8 +13,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -57,10 +57,10 @@ type Cluster struct {
 	*kfake.Cluster
 	// ClientOpts are added to the consumer of ReadAll (TLS, SASL).
 	ClientOpts []kgo.Opt
-	mu      sync.Mutex
-	batches []Batch
-	auths   []string // access keys that passed MSK IAM authentication
-	authErr []string
+	mu         sync.Mutex
+	batches    []Batch
+	auths      []string // access keys that passed MSK IAM authentication
+	authErr    []string
 }
 
 // New starts a cluster with opts and observes its produce requests.
