@@ -9,7 +9,14 @@ require (
 
 require github.com/google/uuid v1.6.0
 
-require k8s.io/cri-api v0.37.2
+require (
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
+	k8s.io/cri-api v0.37.2
+)
+
+require github.com/pierrec/lz4/v4 v4.1.33 // indirect
 
 require (
 	github.com/containerd/containerd/api v1.12.0
@@ -56,7 +63,7 @@ require (
 	github.com/googleapis/enterprise-certificate-proxy v0.3.23 // indirect
 	github.com/googleapis/gax-go/v2 v2.27.0
 	github.com/hashicorp/hcl/v2 v2.25.0
-	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect

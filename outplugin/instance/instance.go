@@ -19,6 +19,8 @@ import (
 	"github.com/nightjar-sec/nightjar/outplugin/cloudlogging"
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
+	"github.com/nightjar-sec/nightjar/outplugin/kafka"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
 	"github.com/nightjar-sec/nightjar/outplugin/splunkhec"
@@ -37,6 +39,8 @@ func Registry() *destination.Registry {
 	reg := destination.NewRegistry()
 	cloudwatch.Register(reg)
 	cloudlogging.Register(reg)
+	elasticsearch.Register(reg)
+	kafka.Register(reg)
 	splunkhec.Register(reg)
 	syslog.Register(reg)
 	webhook.Register(reg)

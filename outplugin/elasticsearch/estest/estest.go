@@ -1,0 +1,737 @@
+// Package estest is a local Elasticsearch / OpenSearch _bulk endpoint for
+// tests. It enforces the bulk protocol as the services document it and
+// answers per item the way they do, and it injects faults.
+//
+// What it enforces, from the Elasticsearch and OpenSearch documentation:
+//   - The bulk body is newline-delimited JSON: an action and metadata line
+//     (index, create, update or delete) followed, except for delete, by the
+//     source line; "the final line of data must end with a newline
+//     character" — else 400, "The bulk request must be terminated by a
+//     newline [\n]".
+//   - The Content-Type must be application/x-ndjson.
+//   - A body larger than http.max_content_length (100mb by default; fixed
+//     at 10 MiB on smaller Amazon OpenSearch Service instance types) is
+//     refused with 413 Request Entity Too Large.
+//   - create "indexes the specified document if it does not already exist"
+//     and fails the item with 409 version_conflict_engine_exception when a
+//     document with that _id exists; index replaces it.
+//   - Data streams are append-only: only create is accepted ("only write ops
+//     with an op_type of create are allowed in data streams") and every
+//     document needs a @timestamp field.
+//   - Index names are lowercase, without \ / * ? " < > | , # : or space,
+//     do not start with - _ +, are not . or .., at most 255 bytes.
+//   - Dynamic mapping: the first document that carries a field fixes its
+//     type in the index; a later value of another type is a
+//     mapper_parsing_exception (400) for that item only.
+//   - Amazon OpenSearch Service (es) and Serverless (aoss) requests carry a
+//     SigV4 signature, verified here by signing the received request again
+//     with the SDK's signer; aoss also needs X-Amz-Content-Sha256. Expired
+//     credentials answer 403 "The security token included in the request is
+//     expired".
+package estest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// MaxContentLength is Elasticsearch's default http.max_content_length.
+const MaxContentLength = 100 << 20
+
+// AWSMaxContentLength is the request payload limit of the smaller Amazon
+// OpenSearch Service instance types ("Request size exceeded 10485760
+// bytes").
+const AWSMaxContentLength = 10 << 20
+
+// Fault is a failure injected into one _bulk request.
+type Fault int
+
+const (
+	// None lets the request through.
+	None Fault = iota
+	// Unavailable answers 503.
+	Unavailable
+	// TooManyRequests answers 429 es_rejected_execution_exception.
+	TooManyRequests
+	// InternalError answers 500.
+	InternalError
+	// Hang holds the request until the client gives up.
+	Hang
+	// Drop closes the connection without reading the request.
+	Drop
+	// DropAfterWrite indexes the request, then closes the connection
+	// without answering: the client cannot know the documents landed.
+	DropAfterWrite
+	// PartialReject indexes one item in three; the others fail with 429
+	// (rejected execution) or 503 (unavailable shards).
+	PartialReject
+	// ExpiredToken answers 403 as AWS does for expired credentials.
+	ExpiredToken
+)
+
+// Config describes the cluster the server plays.
+type Config struct {
+	// MaxContentLength bounds request bodies; 0 means MaxContentLength.
+	MaxContentLength int
+	// DataStreams are name patterns (path.Match) of data streams, as an
+	// index template with a data_stream section makes them.
+	DataStreams []string
+	// Username and Password, when set, are required as basic auth.
+	Username, Password string
+	// APIKey, when set, is required as "Authorization: ApiKey <APIKey>".
+	APIKey string
+	// SigV4, when set, requires AWS signatures.
+	SigV4 *SigV4
+	// TLS serves HTTPS with a self-signed certificate (see CAFile).
+	TLS bool
+}
+
+// SigV4 is what the AWS side accepts.
+type SigV4 struct {
+	Region  string
+	Service string            // "es" or "aoss"
+	Keys    map[string]string // access key ID → secret key
+}
+
+// Doc is one stored document.
+type Doc struct {
+	Index, ID string
+	Source    json.RawMessage
+}
+
+// Server is a running test cluster.
+type Server struct {
+	cfg Config
+	srv *httptest.Server
+	dir string
+	mu  sync.Mutex
+	// Discard keeps ids but not sources (benchmarks).
+	Discard bool
+
+	faults   []Fault
+	docs     map[string]map[string]json.RawMessage // index → id → source
+	ids      map[string]map[string]bool            // index → id, also when discarding
+	mappings map[string]map[string]string          // index → field → kind
+	autoID   int
+	expired  map[string]bool
+	rejected []string
+	requests int
+	tooLarge int
+	items    int
+}
+
+// New starts a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxContentLength == 0 {
+		cfg.MaxContentLength = MaxContentLength
+	}
+	s := &Server{cfg: cfg, docs: map[string]map[string]json.RawMessage{}, ids: map[string]map[string]bool{},
+		mappings: map[string]map[string]string{}, expired: map[string]bool{}}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if cfg.TLS {
+		s.srv.StartTLS()
+		dir, err := os.MkdirTemp("", "estest")
+		if err != nil {
+			s.srv.Close()
+			return nil, err
+		}
+		s.dir = dir
+		cert := s.srv.TLS.Certificates[0].Certificate[0]
+		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert}), 0o600); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.srv.TLS.MinVersion = tls.VersionTLS12
+	} else {
+		s.srv.Start()
+	}
+	return s, nil
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// CAFile is the path of a PEM file with the server's certificate (TLS only).
+func (s *Server) CAFile() string { return filepath.Join(s.dir, "ca.pem") }
+
+// Close stops the server.
+func (s *Server) Close() {
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// Inject queues faults for the next _bulk requests, one per request.
+func (s *Server) Inject(f ...Fault) {
+	s.mu.Lock()
+	s.faults = append(s.faults, f...)
+	s.mu.Unlock()
+}
+
+// Expire makes the credentials with this access key expired.
+func (s *Server) Expire(accessKey string) {
+	s.mu.Lock()
+	s.expired[accessKey] = true
+	s.mu.Unlock()
+}
+
+// Docs returns the documents of index.
+func (s *Server) Docs(index string) []Doc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Doc
+	for id, src := range s.docs[index] {
+		out = append(out, Doc{index, id, src})
+	}
+	return out
+}
+
+// Indices returns the names of the indices and data streams with documents.
+func (s *Server) Indices() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.ids {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Count returns how many documents index holds.
+func (s *Server) Count(index string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids[index])
+}
+
+// Rejected returns the requests refused as protocol violations: a correct
+// client never sees one.
+func (s *Server) Rejected() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.rejected...)
+}
+
+// Stats are request counts.
+type Stats struct {
+	Requests, TooLarge, Items int
+}
+
+// Stats returns the request counts.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{s.requests, s.tooLarge, s.items}
+}
+
+func (s *Server) reject(w http.ResponseWriter, status int, typ, reason string) {
+	s.mu.Lock()
+	s.rejected = append(s.rejected, fmt.Sprintf("%d %s: %s", status, typ, reason))
+	s.mu.Unlock()
+	writeError(w, status, typ, reason)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"root_cause":[{"type":%q,"reason":%q}],"type":%q,"reason":%q},"status":%d}`, typ, reason, typ, reason, status)
+}
+
+func awsError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"message":%q}`, msg)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	pathIndex, isBulk := strings.CutSuffix(r.URL.Path, "/_bulk")
+	pathIndex = strings.TrimPrefix(pathIndex, "/")
+	if !isBulk || strings.Contains(pathIndex, "/") {
+		s.reject(w, http.StatusBadRequest, "invalid_request", "no handler for "+r.Method+" "+r.URL.Path)
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		s.reject(w, http.StatusMethodNotAllowed, "method_not_allowed", "Incorrect HTTP method for uri [/_bulk] and method ["+r.Method+"], allowed: [POST, PUT]")
+		return
+	}
+	s.mu.Lock()
+	s.requests++
+	f := None
+	if len(s.faults) > 0 {
+		f, s.faults = s.faults[0], s.faults[1:]
+	}
+	s.mu.Unlock()
+	switch f {
+	case Unavailable:
+		writeError(w, http.StatusServiceUnavailable, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];")
+		return
+	case TooManyRequests:
+		writeError(w, http.StatusTooManyRequests, "es_rejected_execution_exception", "rejected execution of coordinating operation")
+		return
+	case InternalError:
+		writeError(w, http.StatusInternalServerError, "internal_server_error", "injected")
+		return
+	case Hang:
+		// The server notices the client going away only once the body
+		// is read.
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	case Drop:
+		hijackClose(w)
+		return
+	case ExpiredToken:
+		awsError(w, http.StatusForbidden, "The security token included in the request is expired")
+		return
+	}
+
+	// The limit applies before anything else reads the body.
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxContentLength)+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
+		return
+	}
+	if len(body) > s.cfg.MaxContentLength {
+		s.mu.Lock()
+		s.tooLarge++
+		s.mu.Unlock()
+		if s.cfg.SigV4 != nil {
+			awsError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request size exceeded %d bytes", s.cfg.MaxContentLength))
+		} else {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+		}
+		return
+	}
+	if !s.authorized(w, r, body) {
+		return
+	}
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) != "application/x-ndjson" {
+		s.reject(w, http.StatusNotAcceptable, "media_type_header_exception", "Content-Type header ["+r.Header.Get("Content-Type")+"] is not supported")
+		return
+	}
+	if len(body) == 0 {
+		s.reject(w, http.StatusBadRequest, "action_request_validation_exception", "Validation Failed: 1: no requests added;")
+		return
+	}
+	if body[len(body)-1] != '\n' {
+		s.reject(w, http.StatusBadRequest, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+		return
+	}
+	ops, perr := parseBulk(body, pathIndex)
+	if perr != "" {
+		s.reject(w, http.StatusBadRequest, "x_content_parse_exception", perr)
+		return
+	}
+	resp := s.apply(ops, f == PartialReject)
+	if f == DropAfterWrite {
+		hijackClose(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Write(resp)
+}
+
+func hijackClose(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
+	}
+}
+
+type op struct {
+	action, index, id string
+	source            json.RawMessage
+}
+
+// parseBulk splits an NDJSON bulk body into operations; a non-empty
+// string is the parse error.
+func parseBulk(body []byte, pathIndex string) ([]op, string) {
+	var ops []op
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, len(body)+1)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := sc.Bytes()
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		var action map[string]struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		}
+		if err := json.Unmarshal(raw, &action); err != nil || len(action) != 1 {
+			return nil, fmt.Sprintf("line [%d]: malformed action/metadata line, expected an object with one action", line)
+		}
+		var o op
+		for k, v := range action {
+			o.action, o.index, o.id = k, v.Index, v.ID
+		}
+		switch o.action {
+		case "index", "create", "update", "delete":
+		default:
+			return nil, fmt.Sprintf("line [%d]: Malformed action/metadata line, expected one of [create, delete, index, update] but found [%s]", line, o.action)
+		}
+		if o.index == "" {
+			o.index = pathIndex
+		}
+		if o.index == "" {
+			return nil, fmt.Sprintf("line [%d]: index is missing", line)
+		}
+		if o.action != "delete" {
+			if !sc.Scan() {
+				return nil, fmt.Sprintf("line [%d]: the source line of the %s action is missing", line, o.action)
+			}
+			line++
+			src := append(json.RawMessage(nil), sc.Bytes()...)
+			if !json.Valid(src) || len(bytes.TrimSpace(src)) == 0 || bytes.TrimSpace(src)[0] != '{' {
+				return nil, fmt.Sprintf("line [%d]: source is not a JSON object", line)
+			}
+			o.source = src
+		}
+		ops = append(ops, o)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err.Error()
+	}
+	return ops, ""
+}
+
+func (s *Server) isDataStream(name string) bool {
+	for _, p := range s.cfg.DataStreams {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+type itemResult struct {
+	Index   string         `json:"_index"`
+	ID      string         `json:"_id"`
+	Version int            `json:"_version,omitempty"`
+	Result  string         `json:"result,omitempty"`
+	Status  int            `json:"status"`
+	Error   *itemErrorBody `json:"error,omitempty"`
+}
+
+type itemErrorBody struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) apply(ops []op, partial bool) []byte {
+	start := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.items += len(ops)
+	results := make([]map[string]itemResult, len(ops))
+	errorsSeen := false
+	for i, o := range ops {
+		res := s.applyOne(o, partial, i)
+		if res.Error != nil {
+			errorsSeen = true
+		}
+		results[i] = map[string]itemResult{o.action: res}
+	}
+	out, _ := json.Marshal(struct {
+		Took   int64                   `json:"took"`
+		Errors bool                    `json:"errors"`
+		Items  []map[string]itemResult `json:"items"`
+	}{time.Since(start).Milliseconds(), errorsSeen, results})
+	return out
+}
+
+func fail(res itemResult, status int, typ, reason string) itemResult {
+	res.Status = status
+	res.Error = &itemErrorBody{typ, reason}
+	return res
+}
+
+func (s *Server) applyOne(o op, partial bool, i int) itemResult {
+	res := itemResult{Index: o.index, ID: o.id}
+	if reason := invalidIndex(o.index); reason != "" {
+		return fail(res, 400, "invalid_index_name_exception", "Invalid index name ["+o.index+"], "+reason)
+	}
+	if partial {
+		switch i % 3 {
+		case 1:
+			return fail(res, 429, "es_rejected_execution_exception", "rejected execution of primary operation")
+		case 2:
+			return fail(res, 503, "unavailable_shards_exception", "primary shard is not active")
+		}
+	}
+	ds := s.isDataStream(o.index)
+	if ds && o.action != "create" {
+		return fail(res, 400, "illegal_argument_exception", "only write ops with an op_type of create are allowed in data streams")
+	}
+	if o.action == "update" || o.action == "delete" {
+		return fail(res, 400, "illegal_argument_exception", "this test server implements index and create only")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(o.source, &fields); err != nil {
+		return fail(res, 400, "mapper_parsing_exception", "failed to parse: "+err.Error())
+	}
+	if ds {
+		if _, ok := fields["@timestamp"]; !ok {
+			return fail(res, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
+		}
+	}
+	mapping := s.mappings[o.index]
+	for k, v := range fields {
+		if want, ok := mapping[k]; ok && kind(v) != "null" && kind(v) != want {
+			return fail(res, 400, "mapper_parsing_exception", fmt.Sprintf("failed to parse field [%s] of type [%s]", k, want))
+		}
+	}
+	if mapping == nil {
+		mapping = map[string]string{}
+		s.mappings[o.index] = mapping
+	}
+	for k, v := range fields {
+		if kd := kind(v); kd != "null" {
+			if _, ok := mapping[k]; !ok {
+				mapping[k] = kd
+			}
+		}
+	}
+	if o.id == "" {
+		s.autoID++
+		o.id = fmt.Sprintf("auto-%d", s.autoID)
+		res.ID = o.id
+	}
+	ids := s.ids[o.index]
+	if ids == nil {
+		ids = map[string]bool{}
+		s.ids[o.index] = ids
+		s.docs[o.index] = map[string]json.RawMessage{}
+	}
+	status, result := 201, "created"
+	if ids[o.id] {
+		if o.action == "create" {
+			return fail(res, 409, "version_conflict_engine_exception", "["+o.id+"]: version conflict, document already exists (current version [1])")
+		}
+		status, result = 200, "updated"
+	}
+	ids[o.id] = true
+	if !s.Discard {
+		s.docs[o.index][o.id] = o.source
+	}
+	res.Status, res.Result, res.Version = status, result, 1
+	return res
+}
+
+func kind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "null"
+	}
+	switch v[0] {
+	case '"':
+		return "keyword"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "long"
+}
+
+func invalidIndex(n string) string {
+	switch {
+	case n != strings.ToLower(n):
+		return "must be lowercase"
+	case strings.ContainsAny(n, `\/*?"<>|,#: `):
+		return `must not contain the following characters [ , ", *, \, <, |, ,, >, /, ?, #, :]`
+	case strings.IndexAny(n, "-_+") == 0:
+		return "must not start with '_', '-', or '+'"
+	case n == "." || n == "..":
+		return "must not be '.' or '..'"
+	case len(n) > 255:
+		return "index name is too long, (" + fmt.Sprint(len(n)) + " > 255)"
+	}
+	return ""
+}
+
+// authorized checks the configured authentication and answers the
+// failure itself.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	switch {
+	case s.cfg.Username != "":
+		u, p, ok := r.BasicAuth()
+		if !ok || u != s.cfg.Username || p != s.cfg.Password {
+			writeError(w, http.StatusUnauthorized, "security_exception", "unable to authenticate user ["+u+"] for REST request [/_bulk]")
+			s.noteRejected("basic auth refused")
+			return false
+		}
+	case s.cfg.APIKey != "":
+		if r.Header.Get("Authorization") != "ApiKey "+s.cfg.APIKey {
+			writeError(w, http.StatusUnauthorized, "security_exception", "unable to authenticate with provided credentials and anonymous access is not allowed for this request")
+			s.noteRejected("api key refused")
+			return false
+		}
+	case s.cfg.SigV4 != nil:
+		if status, msg := s.verifySigV4(r, body); status != 0 {
+			awsError(w, status, msg)
+			if !strings.Contains(msg, "expired") {
+				s.noteRejected(msg)
+			}
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) noteRejected(msg string) {
+	s.mu.Lock()
+	s.rejected = append(s.rejected, msg)
+	s.mu.Unlock()
+}
+
+// verifySigV4 signs a copy of r with the secret of the access key it
+// names and compares the signatures.
+func (s *Server) verifySigV4(r *http.Request, body []byte) (int, string) {
+	auth := r.Header.Get("Authorization")
+	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return http.StatusForbidden, "Missing Authentication Token"
+	}
+	var cred, signedHeaders string
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch k {
+		case "Credential":
+			cred = v
+		case "SignedHeaders":
+			signedHeaders = v
+		}
+	}
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 || scope[4] != "aws4_request" {
+		return http.StatusForbidden, "Authorization header requires 'Credential' parameter."
+	}
+	akid, region, service := scope[0], scope[2], scope[3]
+	s.mu.Lock()
+	secret, known := s.cfg.SigV4.Keys[akid]
+	expired := s.expired[akid]
+	s.mu.Unlock()
+	if !known {
+		return http.StatusForbidden, "The security token included in the request is invalid."
+	}
+	if expired {
+		return http.StatusForbidden, "The security token included in the request is expired"
+	}
+	if region != s.cfg.SigV4.Region || service != s.cfg.SigV4.Service {
+		return http.StatusForbidden, fmt.Sprintf("Credential should be scoped to a valid region and service: %s/%s, not %s/%s", s.cfg.SigV4.Region, s.cfg.SigV4.Service, region, service)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != hash {
+		return http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."
+	} else if h == "" && service == "aoss" {
+		return http.StatusForbidden, "x-amz-content-sha256 header is required for OpenSearch Serverless"
+	}
+	t, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return http.StatusForbidden, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+	}
+	if d := time.Since(t); d > 5*time.Minute || d < -5*time.Minute {
+		return http.StatusForbidden, "Signature expired: " + r.Header.Get("X-Amz-Date") + " is now earlier or later than 5 minutes from now"
+	}
+	again, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
+	again.Host = r.Host
+	for _, h := range strings.Split(signedHeaders, ";") {
+		switch h {
+		case "host":
+		case "content-length":
+			again.ContentLength = r.ContentLength
+		default:
+			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	again.Header.Del("Authorization")
+	creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hash, service, region, t); err != nil {
+		return http.StatusInternalServerError, err.Error()
+	}
+	if again.Header.Get("Authorization") != auth {
+		return http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+	}
+	return 0, ""
+}
+
+// CredentialsServer serves AWS container credentials (what the ECS agent
+// serves a task role at AWS_CONTAINER_CREDENTIALS_FULL_URI). Each request
+// gets the current key; Rotate switches to the next.
+type CredentialsServer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	keys []string
+	cur  int
+	hits int
+}
+
+// NewCredentialsServer serves the given access keys in turn, each with
+// secret "secret-"+key.
+func NewCredentialsServer(keys ...string) *CredentialsServer {
+	c := &CredentialsServer{keys: keys}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		k := c.keys[c.cur]
+		c.hits++
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"AccessKeyId":%q,"SecretAccessKey":%q,"Token":"token-%s","Expiration":%q,"RoleArn":"arn:aws:iam::111122223333:role/task"}`,
+			k, "secret-"+k, k, time.Now().Add(6*time.Hour).UTC().Format(time.RFC3339))
+	}))
+	return c
+}
+
+// URL is the full URI to put in AWS_CONTAINER_CREDENTIALS_FULL_URI.
+func (c *CredentialsServer) URL() string { return c.srv.URL + "/v2/credentials/task" }
+
+// Rotate makes the next key current.
+func (c *CredentialsServer) Rotate() {
+	c.mu.Lock()
+	c.cur = min(c.cur+1, len(c.keys)-1)
+	c.mu.Unlock()
+}
+
+// Hits returns how many times credentials were fetched.
+func (c *CredentialsServer) Hits() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
+}
+
+// Close stops the server.
+func (c *CredentialsServer) Close() { c.srv.Close() }
