@@ -1,7 +1,9 @@
-data "aws_region" "current" {}
+data "aws_region" "current" {
+  count = var.region == null ? 1 : 0
+}
 
 locals {
-  region = data.aws_region.current.region
+  region = var.region != null ? var.region : data.aws_region.current[0].region
 
   socket_dir = "/var/run/nightjar"
 

@@ -9,6 +9,12 @@ variable "cluster_arn" {
   type        = string
 }
 
+variable "region" {
+  description = "Region of the cluster; the provider's when null."
+  type        = string
+  default     = null
+}
+
 variable "launch_type" {
   description = "EC2 or MANAGED_INSTANCES. Fargate cannot load eBPF programs and is refused."
   type        = string

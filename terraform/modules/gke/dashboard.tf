@@ -2,7 +2,7 @@ locals {
   alerts_metric = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.alerts.name}\""
 
   dashboard = {
-    displayName = "nightjar: ${var.cluster_name}"
+    displayName = "nightjar${var.cluster_name != null ? ": ${var.cluster_name}" : ""}"
     mosaicLayout = {
       columns = 48
       tiles = [

@@ -99,7 +99,7 @@ resource "google_monitoring_alert_policy" "critical" {
   count = var.alert_policy ? 1 : 0
 
   project               = var.project_id
-  display_name          = "nightjar: Critical alert on ${var.cluster_name}"
+  display_name          = "nightjar: Critical alert${var.cluster_name != null ? " on ${var.cluster_name}" : ""}"
   combiner              = "OR"
   severity              = "CRITICAL"
   notification_channels = var.notification_channels

@@ -11,7 +11,7 @@ locals {
   workload_identity_member = "principal://iam.googleapis.com/projects/${local.project_number}/locations/global/workloadIdentityPools/${var.project_id}.svc.id.goog/subject/ns/${var.namespace}/sa/${var.service_account_name}"
 
   daemon_config = var.daemon_config != null ? var.daemon_config : templatefile("${path.module}/templates/nightjar.hcl.tftpl", {
-    append_output = merge({ cluster = var.cluster_name }, var.append_output)
+    append_output = merge(var.cluster_name != null ? { cluster = var.cluster_name } : {}, var.append_output)
     min_priority  = var.min_priority
   })
   routes_config = templatefile("${path.module}/templates/routes.hcl.tftpl", {
@@ -219,11 +219,13 @@ locals {
 }
 
 resource "kubernetes_manifest" "namespace" {
+  count = var.apply_manifests ? 1 : 0
+
   manifest = local.manifests.namespace
 }
 
 resource "kubernetes_manifest" "this" {
-  for_each = { for k, v in local.manifests : k => v if k != "namespace" }
+  for_each = { for k, v in local.manifests : k => v if k != "namespace" && var.apply_manifests }
 
   manifest = each.value
 

@@ -10,13 +10,21 @@ variable "project_number" {
 }
 
 variable "cluster_name" {
-  description = "Name of the GKE Standard cluster the DaemonSet runs on (the k8s_container resource's cluster_name)."
+  description = "Name of the GKE Standard cluster the DaemonSet runs on (the k8s_container resource's cluster_name). Null: each node reads it from its metadata server, so the same manifests fit every cluster of a fleet."
   type        = string
+  default     = null
 }
 
 variable "cluster_location" {
-  description = "Region or zone of the cluster (the k8s_container resource's location)."
+  description = "Region or zone of the cluster (the k8s_container resource's location). Null: read from each node's metadata server."
   type        = string
+  default     = null
+}
+
+variable "apply_manifests" {
+  description = "Apply the Kubernetes objects with the kubernetes provider. False when Config Sync rolls out manifests_yaml instead (GKE Enterprise fleets)."
+  type        = bool
+  default     = true
 }
 
 variable "namespace" {

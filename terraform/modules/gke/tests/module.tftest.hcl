@@ -215,3 +215,38 @@ run "workers_at_least_one" {
 
   expect_failures = [var.fluent_bit_workers]
 }
+
+run "fleet_wide_manifests" {
+  command = plan
+
+  variables {
+    cluster_name     = null
+    cluster_location = null
+  }
+
+  assert {
+    condition     = !strcontains(output.configs["routes.hcl"], "cluster_name") && !strcontains(output.configs["routes.hcl"], "location")
+    error_message = "without a cluster name the plugin reads it from the metadata server"
+  }
+  assert {
+    condition     = !strcontains(output.configs["nightjar.hcl"], "cluster")
+    error_message = "no cluster field without a cluster name"
+  }
+}
+
+run "config_sync_rollout" {
+  command = plan
+
+  variables {
+    apply_manifests = false
+  }
+
+  assert {
+    condition     = length(kubernetes_manifest.this) == 0 && length(kubernetes_manifest.namespace) == 0
+    error_message = "no Kubernetes objects applied when Config Sync rolls them out"
+  }
+  assert {
+    condition     = length(regexall("(?m)^\"kind\": \"DaemonSet\"$", output.manifests_yaml)) == 1
+    error_message = "manifests_yaml still holds the DaemonSet"
+  }
+}
