@@ -206,6 +206,8 @@ func convertAttributes(in map[string]jsonAttribute) ([]*tfprotov6.SchemaAttribut
 			}
 			a.NestedType = &tfprotov6.SchemaObject{Attributes: attrs, Nesting: mode}
 		case len(ja.Type) > 0:
+			// The one public parser of the schema JSON's type syntax.
+			//lint:ignore SA1019 deprecated only to discourage use by providers; no replacement exists
 			t, err := tftypes.ParseJSONType(ja.Type)
 			if err != nil {
 				return nil, fmt.Errorf("attribute %s: %w", name, err)
