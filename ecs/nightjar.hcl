@@ -1,0 +1,39 @@
+# nightjar.hcl: the detection daemon as an ECS daemon service task. The
+# daemon image carries it at /etc/nightjar/nightjar.hcl.
+
+rules {
+  default_rules = true
+}
+
+stdout_output {
+  enabled = false
+}
+
+# The log router (FireLens) of the same task listens on this socket, in a
+# task volume both containers mount at /var/run/nightjar. The spool is a
+# host path, so alerts survive a restart of either container.
+forward_output {
+  enabled     = true
+  address     = "unix:///var/run/nightjar/fluent.sock"
+  tag         = "nightjar.alerts"
+  require_ack = true
+
+  spool {
+    enabled  = true
+    dir      = "/var/lib/nightjar/spool"
+    max_size = "256MiB"
+  }
+}
+
+# The task uses the host's network: keep the endpoint on loopback.
+metrics {
+  enabled = true
+  listen  = "127.0.0.1:9376"
+}
+
+# The ECS task metadata endpoint describes the daemon's own task; other
+# tasks' containers are described by the instance's containerd.
+metadata {
+  cri_endpoints      = []
+  containerd_address = "/run/containerd/containerd.sock"
+}
