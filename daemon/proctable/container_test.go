@@ -70,8 +70,11 @@ func TestContainerProcess(t *testing.T) {
 	child := uint32(fakePID)
 	ce := ev(event.Openat, child, uint32(ct.PID), -2)
 	ce.CgroupID = cgid
+	ce.GID = 65534
 	tab.Handle(ce)
-	if ce.Proc == nil || container.ID(ce.Proc.Container) != id[:12] || ce.Proc.User != "root" {
+	// Names come from the container's own /etc/passwd and /etc/group
+	// (testctr's image), not the host's.
+	if ce.Proc == nil || container.ID(ce.Proc.Container) != id[:12] || ce.Proc.User != "root" || ce.Proc.Group != "nogroup" {
 		t.Errorf("event-only container process: %+v", ce.Proc)
 	}
 }

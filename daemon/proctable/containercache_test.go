@@ -34,7 +34,7 @@ func TestContainerPasswdFIFODoesNotBlock(t *testing.T) {
 	}
 
 	done := make(chan *userDB, 1)
-	go func() { done <- containerUserDB("/proc", uint32(ct.PID)) }()
+	go func() { done <- containerUserDB("/proc", uint32(ct.PID), "etc/passwd") }()
 	select {
 	case db := <-done:
 		if len(db.names) != 0 {

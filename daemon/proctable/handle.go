@@ -123,7 +123,10 @@ func (t *Table) refresh(e *entry, ev *event.Event) {
 		p.LoginUID = ev.LoginUID
 		p.LoginUser = t.loginName(ev.LoginUID)
 	}
-	p.GID = ev.GID
+	if ev.GID != p.GID {
+		p.GID = ev.GID
+		p.Group = t.groupName(p, ev.GID)
+	}
 	// The kernel reports these with every event, so capset, set*id and
 	// setpgid show on the next one.
 	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
@@ -219,6 +222,7 @@ func (t *Table) fromEvent(ev *event.Event) *entry {
 		t.setContainer(p, ev.CgroupID)
 	}
 	p.User = t.userName(p, ev.UID)
+	p.Group = t.groupName(p, ev.GID)
 	p.LoginUser = t.loginName(ev.LoginUID)
 	return e
 }
@@ -467,16 +471,26 @@ func cleanPath(b []byte) []byte {
 }
 
 func (t *Table) userName(p *event.Process, uid uint32) string {
+	return t.idName(p, uid, t.users, t.ctrUsers, "etc/passwd")
+}
+
+func (t *Table) groupName(p *event.Process, gid uint32) string {
+	return t.idName(p, gid, t.groups, t.ctrGroups, "etc/group")
+}
+
+// idName names id from the host's database, or from the container's own
+// file (read once per container) for a container process.
+func (t *Table) idName(p *event.Process, id uint32, host *userDB, ctr map[string]*userDB, file string) string {
 	if p.Container == nil {
-		return t.users.name(uid)
+		return host.name(id)
 	}
-	db := t.ctrUsers[p.Container.FullID]
+	db := ctr[p.Container.FullID]
 	if db == nil {
-		db = containerUserDB(t.procRoot, p.PID)
-		boundCache(t, t.ctrUsers)
-		t.ctrUsers[p.Container.FullID] = db
+		db = containerUserDB(t.procRoot, p.PID, file)
+		boundCache(t, ctr)
+		ctr[p.Container.FullID] = db
 	}
-	return db.name(uid)
+	return db.name(id)
 }
 
 // loginName returns the host user name of a login uid; the unset login uid

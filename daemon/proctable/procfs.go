@@ -105,6 +105,7 @@ func (t *Table) readProc(pid uint32) (*entry, error) {
 		p.Container, p.CgroupID = c, id
 	}
 	p.User = t.userName(p, p.UID)
+	p.Group = t.groupName(p, p.GID)
 	p.LoginUser = t.loginName(p.LoginUID)
 	p.ExeUpperLayer = t.upperLayer(p)
 	return e, nil

@@ -77,6 +77,8 @@ type Config struct {
 	ProcRoot string
 	// Passwd is the host's user database; "/etc/passwd" when empty.
 	Passwd string
+	// Group is the host's group database; "/etc/group" when empty.
+	Group string
 	// MaxProcesses bounds the number of live entries; 65536 when zero.
 	// When full, entries whose /proc directory is gone are dropped first,
 	// then arbitrary ones (counted in Stats.Evicted).
@@ -130,7 +132,9 @@ type Table struct {
 	bootTime   int64  // ns since the epoch
 
 	users     *userDB
+	groups    *userDB
 	ctrUsers  map[string]*userDB // container full id → its /etc/passwd
+	ctrGroups map[string]*userDB // container full id → its /etc/group
 	upperDirs map[uint64]string  // cgroup id → overlayfs upper dir of the root ("" none)
 
 	// scratch holds the path resolved for the current event; scratchFD
@@ -163,6 +167,7 @@ func New(cfg Config) *Table {
 		onError:    cfg.OnError,
 		procs:      make(map[uint32]*entry),
 		ctrUsers:   make(map[string]*userDB),
+		ctrGroups:  make(map[string]*userDB),
 		upperDirs:  make(map[uint64]string),
 		scratch:    make([]byte, 0, 4096),
 	}
@@ -175,6 +180,11 @@ func New(cfg Config) *Table {
 		passwd = "/etc/passwd"
 	}
 	t.users = newUserDB(passwd)
+	group := cfg.Group
+	if group == "" {
+		group = "/etc/group"
+	}
+	t.groups = newUserDB(group)
 	if t.maxProcs <= 0 {
 		t.maxProcs = 65536
 	}
@@ -342,10 +352,12 @@ func (t *Table) sweepContainers() {
 			n++
 		}
 	}
-	for id := range t.ctrUsers {
-		if !ids[id] {
-			delete(t.ctrUsers, id)
-			n++
+	for _, m := range []map[string]*userDB{t.ctrUsers, t.ctrGroups} {
+		for id := range m {
+			if !ids[id] {
+				delete(m, id)
+				n++
+			}
 		}
 	}
 	if t.cache != nil {

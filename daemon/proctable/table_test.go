@@ -100,8 +100,15 @@ func TestSeedAncestry(t *testing.T) {
 	if want, _ := os.Readlink("/proc/" + strconv.Itoa(sleep) + "/exe"); p.ExePath != want || want == "" {
 		t.Errorf("ExePath = %q, want %q", p.ExePath, want)
 	}
-	if p.Cwd != "/tmp" || p.UID != 0 || p.User != "root" {
-		t.Errorf("cwd %q uid %d user %q", p.Cwd, p.UID, p.User)
+	if p.Cwd != "/tmp" || p.UID != 0 || p.User != "root" || p.GID != 0 || p.Group != "root" {
+		t.Errorf("cwd %q uid %d user %q gid %d group %q", p.Cwd, p.UID, p.User, p.GID, p.Group)
+	}
+	// The next event after a setgid carries the new gid.
+	e := ev(event.Openat, uint32(sleep), p.PPID, -2)
+	e.GID = 65534
+	tab.Handle(e)
+	if p.GID != 65534 || p.Group != "nogroup" {
+		t.Errorf("after setgid(65534): gid %d group %q, want nogroup (Debian's /etc/group)", p.GID, p.Group)
 	}
 	// /proc's start time has a resolution of 1/USER_HZ and btime of 1 s.
 	if st := time.Unix(0, p.StartTime); st.Before(before.Add(-2*time.Second)) || st.After(time.Now().Add(2*time.Second)) {

@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// userDB maps uids to names from a passwd file, caching misses too. The
-// host's file is read again when its modification time changes.
+// userDB maps ids to names from a passwd or group file (both give the
+// name in the first field and the id in the third), caching misses too.
+// The host's file is read again when its modification time changes.
 type userDB struct {
 	path  string // "" for a database that is never reloaded
 	mtime time.Time
@@ -56,8 +57,8 @@ func (db *userDB) reload() bool {
 	return true
 }
 
-// parsePasswd reads name:password:uid:... lines; malformed lines are
-// skipped, as the C library does.
+// parsePasswd reads name:password:id:... lines of a passwd or group file;
+// malformed lines are skipped, as the C library does.
 func parsePasswd(b []byte) map[uint32]string {
 	names := make(map[uint32]string)
 	for len(b) > 0 {
@@ -78,7 +79,8 @@ func parsePasswd(b []byte) map[uint32]string {
 	return names
 }
 
-// containerUserDB reads /etc/passwd inside the root of process pid,
+// containerUserDB reads file (etc/passwd or etc/group) inside the root of
+// process pid,
 // resolving symbolic links inside that root (RESOLVE_IN_ROOT) so that a
 // container cannot point the daemon at a host file. The container controls
 // the file, and the read runs on the event goroutine, so it must not be
@@ -88,21 +90,21 @@ func parsePasswd(b []byte) map[uint32]string {
 // unreadable file gives an empty database.
 const maxPasswd = 1 << 20
 
-func containerUserDB(procRoot string, pid uint32) *userDB {
+func containerUserDB(procRoot string, pid uint32, file string) *userDB {
 	db := &userDB{names: map[uint32]string{}}
 	root, err := unix.Open(procRoot+"/"+strconv.FormatUint(uint64(pid), 10)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return db
 	}
 	defer unix.Close(root)
-	fd, err := unix.Openat2(root, "etc/passwd", &unix.OpenHow{
+	fd, err := unix.Openat2(root, file, &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
 	if err != nil {
 		return db
 	}
-	f := os.NewFile(uintptr(fd), "passwd")
+	f := os.NewFile(uintptr(fd), file)
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return db

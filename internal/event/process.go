@@ -12,8 +12,9 @@ type Process struct {
 	Args               []string
 	Cwd                string
 	UID, GID, LoginUID uint32
-	// User and LoginUser are the names of UID and LoginUID, or "" when unknown.
-	User, LoginUser string
+	// User and LoginUser are the names of UID and LoginUID, Group the name
+	// of GID, or "" when unknown.
+	User, LoginUser, Group string
 	TTY             uint32
 	SID, VPGID      uint32
 	// StartTime is in nanoseconds since the Unix epoch.

@@ -14,7 +14,7 @@ func sampleProc() *event.Process {
 	return &event.Process{
 		PID: 200, PPID: 100, Name: "bash", Exe: "-bash", ExePath: "/usr/bin/bash",
 		Args: []string{"-i", "-c", "ls"}, Cwd: "/root/work", UID: 0, GID: 0, LoginUID: 1000,
-		User: "root", LoginUser: "alice", TTY: 34816, SID: 200, VPGID: 201,
+		User: "root", LoginUser: "alice", Group: "tty", TTY: 34816, SID: 200, VPGID: 201,
 		ExeUpperLayer: true, CapEffective: 1<<0 | 1<<21,
 		Env:    []string{"HOME=/root", "PATH=/usr/bin:/bin"},
 		Parent: parent,
@@ -147,7 +147,8 @@ func TestFields(t *testing.T) {
 		{&event.Event{LoginUID: 0xffffffff}, "user.loginuid", "-1"},
 		{open, "user.loginname", "alice"},
 		{open, "group.gid", "5"},
-		{open, "group.name", "<NA>"},
+		{open, "group.name", "tty"},
+		{bare, "group.name", "<NA>"},
 		{open, "fd.name", "/root/notes/todo.txt"},
 		{open, "fd.directory", "/root/notes"},
 		{open, "fd.filename", "todo.txt"},
