@@ -164,8 +164,8 @@ run "logging" {
     error_message = "the shells query"
   }
   assert {
-    condition     = length(google_logging_saved_query.this) == 6
-    error_message = "six saved queries"
+    condition     = length(google_logging_saved_query.this) == 7
+    error_message = "seven saved queries"
   }
   assert {
     condition     = google_logging_metric.alerts.label_extractors == tomap({ rule = "EXTRACT(jsonPayload.rule)", priority = "EXTRACT(jsonPayload.priority)" })
