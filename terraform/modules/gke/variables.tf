@@ -74,7 +74,7 @@ variable "min_priority" {
 }
 
 variable "append_output" {
-  description = "Extra output_fields added to every alert (cluster is always added)."
+  description = "Extra output_fields added to every alert (cluster is added when cluster_name is set)."
   type        = map(string)
   default     = {}
 }
