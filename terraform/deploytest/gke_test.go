@@ -117,6 +117,7 @@ var renderedGKE struct {
 	configs   map[string]string
 	queries   map[string]string
 	member    string
+	plan      *planJSON
 }
 
 func renderGKE(t *testing.T) {
@@ -125,6 +126,7 @@ func renderGKE(t *testing.T) {
 		return
 	}
 	p := plan(t, "deploytest/testdata/render-gke")
+	renderedGKE.plan = p
 	p.output(t, "manifests", &renderedGKE.manifests)
 	p.output(t, "manifest_order", &renderedGKE.order)
 	p.output(t, "configs", &renderedGKE.configs)
