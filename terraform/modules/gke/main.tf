@@ -225,7 +225,7 @@ resource "kubernetes_manifest" "namespace" {
 }
 
 resource "kubernetes_manifest" "this" {
-  for_each = { for k, v in local.manifests : k => v if k != "namespace" && var.apply_manifests }
+  for_each = { for k, v in local.manifests : k => v if k != "namespace" && var.apply_manifests && (k != "pod_monitoring" || var.pod_monitoring) }
 
   manifest = each.value
 

@@ -166,6 +166,12 @@ variable "log_bucket" {
   default = null
 }
 
+variable "pod_monitoring" {
+  description = "Create the PodMonitoring for Google Managed Prometheus. Its CRD exists when managed collection is on (the default on GKE Standard since 1.27)."
+  type        = bool
+  default     = true
+}
+
 variable "dashboard" {
   description = "Create the Cloud Monitoring dashboard."
   type        = bool

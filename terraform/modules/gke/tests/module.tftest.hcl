@@ -250,3 +250,16 @@ run "config_sync_rollout" {
     error_message = "manifests_yaml still holds the DaemonSet"
   }
 }
+
+run "without_managed_prometheus" {
+  command = plan
+
+  variables {
+    pod_monitoring = false
+  }
+
+  assert {
+    condition     = !contains(keys(kubernetes_manifest.this), "pod_monitoring") && contains(keys(kubernetes_manifest.this), "daemonset")
+    error_message = "pod_monitoring = false leaves the PodMonitoring out"
+  }
+}
