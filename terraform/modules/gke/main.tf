@@ -52,8 +52,9 @@ locals {
       drop = ["ALL"]
       add  = ["BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"]
     }
-    # The runtime's default seccomp and AppArmor profiles refuse bpf() and
-    # perf_event_open() whatever the capabilities.
+    # Older runtimes' default seccomp profiles admit bpf() and
+    # perf_event_open() only with SYS_ADMIN; unconfined profiles leave the
+    # capabilities as the only gate.
     seccompProfile  = { type = "Unconfined" }
     appArmorProfile = { type = "Unconfined" }
   }][var.privileged ? 0 : 1]
