@@ -10,6 +10,7 @@ require (
 require github.com/google/uuid v1.6.0
 
 require (
+	cloud.google.com/go/monitoring v1.30.0
 	github.com/aws/aws-sdk-go-v2/service/ecs v1.105.1
 	github.com/hashicorp/terraform-plugin-go v0.31.0
 	github.com/twmb/franz-go v1.22.3

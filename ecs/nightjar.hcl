@@ -31,9 +31,11 @@ metrics {
   listen  = "127.0.0.1:9376"
 }
 
-# The ECS task metadata endpoint describes the daemon's own task; other
-# tasks' containers are described by the instance's containerd.
+# In a daemon service the ECS task metadata endpoint describes only the
+# daemon's own task, so it is off; the instance's containerd describes the
+# other tasks' containers (image, privileged).
 metadata {
   cri_endpoints      = []
   containerd_address = "/run/containerd/containerd.sock"
+  ecs                = false
 }

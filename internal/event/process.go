@@ -15,8 +15,8 @@ type Process struct {
 	// User and LoginUser are the names of UID and LoginUID, Group the name
 	// of GID, or "" when unknown.
 	User, LoginUser, Group string
-	TTY             uint32
-	SID, VPGID      uint32
+	TTY                    uint32
+	SID, VPGID             uint32
 	// StartTime is in nanoseconds since the Unix epoch.
 	StartTime int64
 	CgroupID  uint64

@@ -113,7 +113,9 @@ func defs() []*Def {
 			return procStr(c, func(p *event.Process) string { return p.LoginUser })
 		}),
 		intField("group.gid", Int, "group id", func(c *Ctx, _ int) (int64, bool) { return int64(c.Ev.GID), true }),
-		strField("group.name", "group name", func(c *Ctx, _ int) (string, bool) { return procStr(c, func(p *event.Process) string { return p.Group }) }),
+		strField("group.name", "group name", func(c *Ctx, _ int) (string, bool) {
+			return procStr(c, func(p *event.Process) string { return p.Group })
+		}),
 
 		// File descriptors.
 		strField("fd.name", "absolute path of a file, or the connection tuple of a socket", fdName),

@@ -2,6 +2,9 @@ package deploytest
 
 import (
 	"encoding/json"
+
+	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
+	"google.golang.org/protobuf/encoding/protojson"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,5 +92,38 @@ func TestGrafanaDashboard(t *testing.T) {
 		if !known[m] {
 			t.Errorf("modules/gke/dashboard.tf queries %s, which neither the daemon nor the plugin exports", m)
 		}
+	}
+}
+
+// TestCloudMonitoringDashboard decodes the module's dashboard_json strictly
+// into the Cloud Monitoring Dashboard message, as the API reads it.
+func TestCloudMonitoringDashboard(t *testing.T) {
+	renderGKE(t)
+	var res struct {
+		DashboardJSON string `json:"dashboard_json"`
+	}
+	renderedGKE.plan.resource(t, "module.nightjar.google_monitoring_dashboard.this[0]", &res)
+	var d dashboardpb.Dashboard
+	if err := (protojson.UnmarshalOptions{}).Unmarshal([]byte(res.DashboardJSON), &d); err != nil {
+		t.Fatalf("dashboard_json is not a Dashboard: %v\n%s", err, res.DashboardJSON)
+	}
+	tiles := d.GetMosaicLayout().GetTiles()
+	if len(tiles) != 6 {
+		t.Fatalf("%d tiles, want 6", len(tiles))
+	}
+	titles := map[string]bool{}
+	for _, tile := range tiles {
+		titles[tile.GetWidget().GetTitle()] = true
+		if tile.GetXPos()+tile.GetWidth() > d.GetMosaicLayout().GetColumns() {
+			t.Errorf("tile %q overflows the %d columns", tile.GetWidget().GetTitle(), d.GetMosaicLayout().GetColumns())
+		}
+	}
+	for _, want := range []string{"Alerts by priority", "Alerts by rule", "Top pods and containers by alerts", "Kernel event drops per node (events/s)"} {
+		if !titles[want] {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal([]byte(`{"displayName":"x","mosaicLayout":{"tiles":[{"widget":{"xyChartt":{}}}]}}`), &d); err == nil {
+		t.Error("strict decoding accepted an unknown widget field")
 	}
 }

@@ -117,6 +117,7 @@ var renderedGKE struct {
 	configs   map[string]string
 	queries   map[string]string
 	member    string
+	plan      *planJSON
 }
 
 func renderGKE(t *testing.T) {
@@ -125,6 +126,7 @@ func renderGKE(t *testing.T) {
 		return
 	}
 	p := plan(t, "deploytest/testdata/render-gke")
+	renderedGKE.plan = p
 	p.output(t, "manifests", &renderedGKE.manifests)
 	p.output(t, "manifest_order", &renderedGKE.order)
 	p.output(t, "configs", &renderedGKE.configs)
@@ -193,11 +195,22 @@ func TestGKEManifests(t *testing.T) {
 	checkGKE(t, decodeStream(t, stream))
 }
 
-// TestModuleManifests decodes the module's own rendering strictly, with
-// the privileged fallback too.
+// TestModuleManifests decodes the module's own rendering strictly, and the
+// DaemonSet of the privileged fallback.
 func TestModuleManifests(t *testing.T) {
 	renderGKE(t)
 	checkGKE(t, decodeStream(t, manifestStream(t)))
+
+	var raw json.RawMessage
+	renderedGKE.plan.output(t, "privileged_daemonset", &raw)
+	var ds appsv1.DaemonSet
+	if err := yaml.UnmarshalStrict(raw, &ds); err != nil {
+		t.Fatalf("privileged DaemonSet: %v", err)
+	}
+	sc := ds.Spec.Template.Spec.Containers[0].SecurityContext
+	if sc == nil || sc.Privileged == nil || !*sc.Privileged || sc.Capabilities != nil {
+		t.Errorf("privileged fallback security context %+v", sc)
+	}
 }
 
 func checkGKE(t *testing.T, o *gkeObjects) {

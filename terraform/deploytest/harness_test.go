@@ -88,7 +88,7 @@ func setup(tmp string) error {
 	}
 
 	harness.tree = filepath.Join(tmp, "terraform")
-	if err := os.CopyFS(harness.tree, os.DirFS(filepath.Join(harness.repo, "terraform"))); err != nil {
+	if err := copyTree(filepath.Join(harness.repo, "terraform"), harness.tree); err != nil {
 		return fmt.Errorf("copy terraform/: %w", err)
 	}
 
@@ -118,6 +118,34 @@ func setup(tmp string) error {
 	}
 	harness.setupOK = true
 	return nil
+}
+
+// copyTree copies the regular files under src to dst, leaving out
+// .terraform directories and plan files a run by hand may have left.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir() && d.Name() == ".terraform":
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case !d.Type().IsRegular() || d.Name() == ".terraform.lock.hcl" || strings.HasSuffix(d.Name(), ".tfstate") || d.Name() == "plan.bin":
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
 }
 
 func goTool() string {

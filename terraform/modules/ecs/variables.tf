@@ -61,7 +61,7 @@ variable "retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key encrypting both log groups; null for CloudWatch's default encryption."
+  description = "KMS key encrypting both log groups and the SNS topic; its key policy must let logs.REGION.amazonaws.com use it. Null for the default encryption."
   type        = string
   default     = null
 }

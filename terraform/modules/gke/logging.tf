@@ -40,6 +40,12 @@ locals {
       filter       = "${local.log_filter} AND jsonPayload.rule=\"Read sensitive file untrusted\""
       summary      = ["jsonPayload.output_fields.\"fd.name\"", "jsonPayload.output_fields.\"proc.name\"", "resource.labels.pod_name"]
     }
+    kernel_drops = {
+      display_name = "nightjar: kernel event drops"
+      description  = "Nodes where the kernel dropped events: visibility was lost there."
+      filter       = "${local.log_filter} AND jsonPayload.rule=\"Nightjar internal: kernel event drop\""
+      summary      = ["jsonPayload.hostname", "jsonPayload.output"]
+    }
   }
 }
 
@@ -77,7 +83,7 @@ resource "google_logging_metric" "kernel_drops" {
   project     = var.project_id
   name        = "nightjar/kernel_drop_alerts"
   description = "Alerts the daemon raises when the kernel dropped events: visibility was lost on a node."
-  filter      = "${local.log_filter} AND jsonPayload.rule=\"Nightjar internal: kernel event drop\""
+  filter      = local.queries.kernel_drops.filter
 
   label_extractors = {
     node = "EXTRACT(jsonPayload.hostname)"

@@ -52,8 +52,9 @@ locals {
       drop = ["ALL"]
       add  = ["BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"]
     }
-    # The runtime's default seccomp and AppArmor profiles refuse bpf() and
-    # perf_event_open() whatever the capabilities.
+    # Older runtimes' default seccomp profiles admit bpf() and
+    # perf_event_open() only with SYS_ADMIN; unconfined profiles leave the
+    # capabilities as the only gate.
     seccompProfile  = { type = "Unconfined" }
     appArmorProfile = { type = "Unconfined" }
   }][var.privileged ? 0 : 1]
@@ -225,7 +226,7 @@ resource "kubernetes_manifest" "namespace" {
 }
 
 resource "kubernetes_manifest" "this" {
-  for_each = { for k, v in local.manifests : k => v if k != "namespace" && var.apply_manifests }
+  for_each = { for k, v in local.manifests : k => v if k != "namespace" && var.apply_manifests && (k != "pod_monitoring" || var.pod_monitoring) }
 
   manifest = each.value
 

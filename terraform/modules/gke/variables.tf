@@ -74,7 +74,7 @@ variable "min_priority" {
 }
 
 variable "append_output" {
-  description = "Extra output_fields added to every alert (cluster is always added)."
+  description = "Extra output_fields added to every alert (cluster is added when cluster_name is set)."
   type        = map(string)
   default     = {}
 }
@@ -164,6 +164,12 @@ variable "log_bucket" {
     retention_days = optional(number, 90)
   })
   default = null
+}
+
+variable "pod_monitoring" {
+  description = "Create the PodMonitoring for Google Managed Prometheus. Its CRD exists when managed collection is on (the default on GKE Standard since 1.27)."
+  type        = bool
+  default     = true
 }
 
 variable "dashboard" {

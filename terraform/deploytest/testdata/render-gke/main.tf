@@ -45,3 +45,17 @@ output "queries" {
 output "workload_identity_member" {
   value = module.nightjar.workload_identity_member
 }
+
+module "privileged" {
+  source = "../../../modules/gke"
+
+  project_id       = "PROJECT_ID"
+  project_number   = "PROJECT_NUMBER"
+  daemon_image     = "REGISTRY/nightjar:VERSION"
+  fluent_bit_image = "REGISTRY/nightjar-fluent-bit:VERSION"
+  privileged       = true
+}
+
+output "privileged_daemonset" {
+  value = module.privileged.manifests.daemonset
+}

@@ -164,8 +164,8 @@ run "logging" {
     error_message = "the shells query"
   }
   assert {
-    condition     = length(google_logging_saved_query.this) == 6
-    error_message = "six saved queries"
+    condition     = length(google_logging_saved_query.this) == 7
+    error_message = "seven saved queries"
   }
   assert {
     condition     = google_logging_metric.alerts.label_extractors == tomap({ rule = "EXTRACT(jsonPayload.rule)", priority = "EXTRACT(jsonPayload.priority)" })
@@ -248,5 +248,18 @@ run "config_sync_rollout" {
   assert {
     condition     = length(regexall("(?m)^\"kind\": \"DaemonSet\"$", output.manifests_yaml)) == 1
     error_message = "manifests_yaml still holds the DaemonSet"
+  }
+}
+
+run "without_managed_prometheus" {
+  command = plan
+
+  variables {
+    pod_monitoring = false
+  }
+
+  assert {
+    condition     = !contains(keys(kubernetes_manifest.this), "pod_monitoring") && contains(keys(kubernetes_manifest.this), "daemonset")
+    error_message = "pod_monitoring = false leaves the PodMonitoring out"
   }
 }

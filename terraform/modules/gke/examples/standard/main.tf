@@ -57,6 +57,13 @@ data "google_container_cluster" "this" {
   project  = var.project_id
   name     = var.cluster_name
   location = var.cluster_location
+
+  lifecycle {
+    postcondition {
+      condition     = !coalesce(self.enable_autopilot, false)
+      error_message = "${var.cluster_name} is an Autopilot cluster: Autopilot refuses nightjar's node agent (host PID, host paths, eBPF capabilities). Use a Standard cluster."
+    }
+  }
 }
 
 provider "kubernetes" {

@@ -49,3 +49,17 @@ run "standard" {
     error_message = "routes.hcl names the cluster"
   }
 }
+
+run "autopilot_refused" {
+  command = plan
+
+  override_data {
+    target = data.google_container_cluster.this
+    values = {
+      enable_autopilot = true
+      endpoint         = "203.0.113.10"
+    }
+  }
+
+  expect_failures = [data.google_container_cluster.this]
+}
