@@ -20,7 +20,7 @@ plugin:
 # engine (daemon/Dockerfile builds the same with one).
 image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/nightjar-static ./daemon/cmd/nightjar
-	$(GO) run ./daemon/cmd/nightjar-image -binary $(BUILD)/nightjar-static -version $(VERSION) -ref nightjar:$(VERSION) -o $(BUILD)/nightjar-image.tar
+	$(GO) run ./daemon/cmd/nightjar-image -binary $(BUILD)/nightjar-static -version $(VERSION) -ref nightjar:$(VERSION) -config ecs/nightjar.hcl -o $(BUILD)/nightjar-image.tar
 
 # Run the detection daemon with its embedded default rules, alerts on stdout.
 run: build

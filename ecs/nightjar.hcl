@@ -32,10 +32,13 @@ metrics {
 }
 
 # In a daemon service the ECS task metadata endpoint describes only the
-# daemon's own task, so it is off; the instance's containerd describes the
-# other tasks' containers (image, privileged).
+# daemon's own task, so it is off; the container agent's introspection API
+# (on the host's loopback: the task uses the host network) lists every
+# task's containers (name, task ARN, family, cluster), and the instance's
+# containerd gives images.
 metadata {
   cri_endpoints      = []
   containerd_address = "/run/containerd/containerd.sock"
   ecs                = false
+  ecs_agent_uri      = "http://127.0.0.1:51678"
 }

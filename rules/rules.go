@@ -51,6 +51,12 @@ type Options struct {
 	// names with it and whoever owns it runs it (Cache.Run). Without it
 	// those fields are unavailable: always missing, with a warning.
 	DNS *dnsnames.Cache
+	// ExtraFields are fields added to every alert's output_fields, as
+	// Falco's append_output extra_fields: container and orchestrator
+	// metadata that queries group by, whatever the rule's output names. A
+	// field the output already has keeps its place; a missing one is left
+	// out rather than set to null. An unknown field fails Load.
+	ExtraFields []string
 }
 
 // Rule is a loaded rule.
@@ -91,6 +97,7 @@ type Set struct {
 	pool      sync.Pool
 	engine    string
 	plugins   []string
+	extra     []*fields.Extractor
 }
 
 // LoadFiles reads rules files and directories (see ReadSources) and loads them.
@@ -153,6 +160,14 @@ func Load(opts Options, sources ...Source) (*Set, error) {
 	c := newCompiler(reg, defs)
 	c.hostNames = hosts
 	s := &Set{hostname: opts.Hostname, reg: reg, warnings: defs.warns}
+	for _, f := range opts.ExtraFields {
+		name, arg, hasArg := splitFieldArg(f)
+		x, err := reg.Resolve(name, arg, hasArg)
+		if err != nil {
+			return nil, fmt.Errorf("rules: extra output field %q: %w", f, err)
+		}
+		s.extra = append(s.extra, x)
+	}
 	if defs.engine.set {
 		s.engine = defs.engine.String()
 	}
@@ -399,7 +414,7 @@ func (e *Evaluator) Eval(ev *event.Event, fn func(*Match)) int {
 	for _, en := range entries {
 		if en.cond(e.ctx) {
 			n++
-			e.m = Match{Rule: en.rule, Event: ev, ctx: e.ctx, out: en.out, hostname: e.set.hostname}
+			e.m = Match{Rule: en.rule, Event: ev, ctx: e.ctx, out: en.out, extra: e.set.extra, hostname: e.set.hostname}
 			fn(&e.m)
 		}
 	}
@@ -429,6 +444,7 @@ type Match struct {
 	Event    *event.Event
 	ctx      *fields.Ctx
 	out      *template
+	extra    []*fields.Extractor
 	hostname string
 }
 
@@ -444,7 +460,16 @@ func (m *Match) Render() (string, map[string]any) {
 		b = append(b, ' ')
 		b = m.out.render(b, m.ctx)
 	}
-	return string(b), m.out.values(m.ctx)
+	vals := m.out.values(m.ctx)
+	for _, x := range m.extra {
+		if _, ok := vals[x.Name]; ok {
+			continue
+		}
+		if v := x.Value(m.ctx); v != nil {
+			vals[x.Name] = v
+		}
+	}
+	return string(b), vals
 }
 
 // Alert returns the match as an alert; UUID is left for the caller.

@@ -30,6 +30,9 @@ type Config struct {
 	Hostname string `hcl:"hostname,optional"`
 	// AppendOutput adds these fields to every alert's output_fields.
 	AppendOutput map[string]string `hcl:"append_output,optional"`
+	// AppendFields are rule fields (container.name, k8s.pod.name, ...)
+	// added to every alert's output_fields when they have a value.
+	AppendFields []string `hcl:"append_fields,optional"`
 	// OutputQueueSize bounds each output's queue in the fan-out.
 	OutputQueueSize int `hcl:"output_queue_size,optional"`
 
@@ -237,12 +240,23 @@ type Metadata struct {
 	Wait    time.Duration
 }
 
+// DefaultAppendFields are the fields every alert carries by default: what
+// the consoles' queries group container alerts by.
+func DefaultAppendFields() []string {
+	return []string{
+		"container.name", "container.image.repository", "container.image.tag",
+		"k8s.ns.name", "k8s.pod.name",
+		"ecs.cluster", "ecs.task.arn", "ecs.task.family",
+	}
+}
+
 // Default returns the configuration used when there is no file.
 func Default() *Config {
 	host, _ := os.Hostname()
 	c := &Config{
 		Hostname:        host,
 		OutputQueueSize: 10000,
+		AppendFields:    DefaultAppendFields(),
 		Rules:           &Rules{DefaultRules: true, RawMinPriority: "Debug"},
 		Capture:         &Capture{RawRingBufferSize: "16MiB", RawMaxLatency: "0s"},
 		RateLimit:       &RateLimit{Rate: 10, Burst: 100, RawSummaryInterval: "60s"},

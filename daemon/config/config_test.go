@@ -100,6 +100,7 @@ func TestErrorPositions(t *testing.T) {
 		{"syntax", "rules {\n  paths = [\n}\n", "bad.hcl:3:1", ""},
 		{"unknown attribute", "hostname = \"a\"\nhostnme = \"b\"\n", "bad.hcl:2:1", "Unsupported argument"},
 		{"unknown block", "outputs {\n}\n", "bad.hcl:1:1", "Unsupported block type"},
+		{"append field", "hostname = \"a\"\nappend_fields = [\"k8s.pod.nme\"]\n", "bad.hcl:2:17", "k8s.pod.nme"},
 		{"wrong type", "rate_limit {\n  rate = \"fast\"\n}\n", "bad.hcl:2:11", "number is required"},
 		{"bad priority", "rules {\n  min_priority = \"Loud\"\n}\n", "bad.hcl:2:18", "unknown priority"},
 		{"bad duration", "dedup {\n  window = \"30 seconds\"\n}\n", "bad.hcl:2:12", "Invalid duration"},

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/nightjar-sec/nightjar/internal/alert"
+	"github.com/nightjar-sec/nightjar/rules/fields"
 )
 
 // resolver checks settings and fills the typed fields, reporting each
@@ -135,6 +136,15 @@ func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 	r.positive(c.OutputQueueSize, "output_queue_size")
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname() // `hostname = ""` means the machine's name too
+	}
+
+	reg := fields.New()
+	for _, f := range c.AppendFields {
+		name, arg, hasArg := strings.Cut(f, "[")
+		arg, _ = strings.CutSuffix(arg, "]")
+		if _, err := reg.Resolve(name, arg, hasArg); err != nil {
+			r.errorf([]string{"append_fields"}, "Unknown field", "append_fields: %q: %v", f, err)
+		}
 	}
 
 	p, err := alert.ParsePriority(c.Rules.RawMinPriority)

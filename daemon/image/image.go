@@ -1,6 +1,6 @@
 // Package image builds the daemon's container image without a container
-// engine: one layer with the static nightjar binary, its default
-// configuration and a minimal /etc, written as an OCI image archive that
+// engine: one layer with the static nightjar binary, its configuration
+// (ConfigFile) and a minimal /etc, written as an OCI image archive that
 // `ctr image import`, `podman load` and `docker load` read. The same
 // contents are what daemon/Dockerfile produces with a Docker engine.
 package image
@@ -34,27 +34,10 @@ const (
 	SocketDir = "/var/run/nightjar"
 )
 
-// DefaultConfig is the image's /etc/nightjar/nightjar.hcl: default rules,
-// alerts to the log router's forward input on the shared socket, metrics
-// and health on all interfaces for the kubelet's and ECS's probes.
-const DefaultConfig = `# nightjar daemon configuration baked into the image. Mount your own at
-# /etc/nightjar/nightjar.hcl to change it.
-forward_output {
-  enabled     = true
-  address     = "unix://` + SocketDir + `/fluent.sock"
-  tag         = "nightjar.alerts"
-  require_ack = true
-  spool {
-    enabled  = true
-    dir      = "/var/lib/nightjar/spool"
-    max_size = "256MiB"
-  }
-}
-metrics {
-  enabled = true
-  listen  = "0.0.0.0:9376"
-}
-`
+// ConfigFile is the repository file the image carries as its
+// configuration: the daemon as an ECS daemon task. The GKE DaemonSet mounts
+// its own (a ConfigMap) over it.
+const ConfigFile = "ecs/nightjar.hcl"
 
 // passwd and group name the accounts every host has; the host's own user
 // names come from the host (see the daemon's README).
@@ -68,7 +51,8 @@ type Options struct {
 	// Binary is the nightjar executable to put in the image; it must be
 	// statically linked (CGO_ENABLED=0), as the image has no C library.
 	Binary string
-	// Config replaces DefaultConfig when not empty.
+	// Config is the text of the image's /etc/nightjar/nightjar.hcl
+	// (ConfigFile's contents).
 	Config string
 	// Ref names the image in the archive ("ghcr.io/org/nightjar:1.2").
 	Ref string
@@ -78,17 +62,9 @@ type Options struct {
 
 // Build returns the image.
 func Build(opts Options) (v1.Image, error) {
-	bin, err := os.ReadFile(opts.Binary)
+	layerTar, err := layer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("daemon image: %w", err)
-	}
-	cfgText := opts.Config
-	if cfgText == "" {
-		cfgText = DefaultConfig
-	}
-	layerTar, err := rootfs(bin, cfgText)
-	if err != nil {
-		return nil, fmt.Errorf("daemon image: layer: %w", err)
+		return nil, err
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
@@ -165,17 +141,9 @@ func WriteArchive(path, ref string, img v1.Image) error {
 // layer, below dir: what daemon/Dockerfile copies into a scratch image, so
 // that an engine-built image and Build's archive hold the same files.
 func WriteRootfs(dir string, opts Options) error {
-	bin, err := os.ReadFile(opts.Binary)
+	layerTar, err := layer(opts)
 	if err != nil {
-		return fmt.Errorf("daemon image: %w", err)
-	}
-	cfgText := opts.Config
-	if cfgText == "" {
-		cfgText = DefaultConfig
-	}
-	layerTar, err := rootfs(bin, cfgText)
-	if err != nil {
-		return fmt.Errorf("daemon image: layer: %w", err)
+		return err
 	}
 	tr := tar.NewReader(bytes.NewReader(layerTar))
 	for {
@@ -252,6 +220,22 @@ func tarDir(w io.Writer, dir string) error {
 		return err
 	})
 	return errors.Join(err, tw.Close())
+}
+
+// layer returns the tar of the image's only layer.
+func layer(opts Options) ([]byte, error) {
+	if opts.Config == "" {
+		return nil, errors.New("daemon image: no configuration")
+	}
+	bin, err := os.ReadFile(opts.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("daemon image: %w", err)
+	}
+	b, err := rootfs(bin, opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("daemon image: layer: %w", err)
+	}
+	return b, nil
 }
 
 // rootfs is the image's only layer.

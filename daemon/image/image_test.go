@@ -35,7 +35,7 @@ func TestImageRunsAndDetects(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	const ref = "nightjar.test/nightjar:image-test"
-	img, err := Build(Options{Binary: bin, Ref: ref, Version: "test"})
+	img, err := Build(Options{Binary: bin, Ref: ref, Version: "test", Config: imageConfig(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,6 +176,16 @@ func defs() []*Def {
 		strField("k8s.pod.uid", "Kubernetes pod uid", func(c *Ctx, _ int) (string, bool) {
 			return containerStr(c, "", func(k *event.Container) string { return k.K8sPodUID })
 		}),
+		// ECS (nightjar's own names; Falco has none).
+		strField("ecs.task.arn", "ECS task ARN", func(c *Ctx, _ int) (string, bool) {
+			return containerStr(c, "", func(k *event.Container) string { return k.ECSTaskARN })
+		}),
+		strField("ecs.task.family", "ECS task definition family", func(c *Ctx, _ int) (string, bool) {
+			return containerStr(c, "", func(k *event.Container) string { return k.ECSFamily })
+		}),
+		strField("ecs.cluster", "ECS cluster", func(c *Ctx, _ int) (string, bool) {
+			return containerStr(c, "", func(k *event.Container) string { return k.ECSCluster })
+		}),
 		{Name: "k8s.pod.label", Type: String, Arg: NameArg, Desc: "a pod label: k8s.pod.label[app]", make: func(a arg) (*Extractor, error) {
 			key := a.text
 			return &Extractor{Str: func(c *Ctx, _ int) (string, bool) {

@@ -24,13 +24,17 @@ func main() {
 	ref := flag.String("ref", "nightjar:dev", "image reference recorded in the archive")
 	out := flag.String("o", "build/nightjar-image.tar", "output archive")
 	version := flag.String("version", "dev", "version label")
+	cfgFile := flag.String("config", image.ConfigFile, "configuration the image carries at "+image.ConfigPath)
 	rootfs := flag.String("rootfs", "", "write the image's file system to this directory instead of an archive (daemon/Dockerfile uses it)")
 	flag.Parse()
 	opts := image.Options{Binary: *bin, Ref: *ref, Version: *version}
-	var err error
-	if *rootfs != "" {
+	cfg, err := os.ReadFile(*cfgFile)
+	opts.Config = string(cfg)
+	switch {
+	case err != nil:
+	case *rootfs != "":
 		err = image.WriteRootfs(*rootfs, opts)
-	} else {
+	default:
 		var img v1.Image
 		if img, err = image.Build(opts); err == nil {
 			err = image.WriteArchive(*out, *ref, img)

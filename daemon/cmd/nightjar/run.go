@@ -147,7 +147,7 @@ func (d *daemon) loadConfig() (*config.Config, error) {
 // loadRules loads the rules the configuration and the command line name.
 func (d *daemon) loadRules(cfg *config.Config) (*rules.Set, error) {
 	rc := cfg.Rules
-	opts := rules.Options{Hostname: cfg.Hostname, DNS: d.dns}
+	opts := rules.Options{Hostname: cfg.Hostname, DNS: d.dns, ExtraFields: cfg.AppendFields}
 	paths := append([]string(nil), d.extraRules...)
 	defaults := true
 	if rc != nil {
