@@ -37,6 +37,15 @@ locals {
         | limit 50
       EOT
     }
+    by_task = {
+      name  = "alerts by task"
+      query = <<-EOT
+        filter ispresent(output_fields.ecs.task.arn)
+        | stats count(*) as alerts, latest(@timestamp) as last_seen by output_fields.ecs.task.family, output_fields.ecs.task.arn, output_fields.container.name
+        | sort alerts desc
+        | limit 50
+      EOT
+    }
     shells = {
       name  = "shells in containers"
       query = <<-EOT

@@ -139,6 +139,10 @@ run "log_group_and_queries" {
     error_message = "the shells query"
   }
   assert {
+    condition     = strcontains(aws_cloudwatch_query_definition.this["by_task"].query_string, "by output_fields.ecs.task.family, output_fields.ecs.task.arn")
+    error_message = "the by-task query groups by the task fields every container alert carries"
+  }
+  assert {
     condition     = aws_cloudwatch_query_definition.this["by_rule"].log_group_names == tolist(["/nightjar/alerts"])
     error_message = "queries run on the alerts group"
   }
