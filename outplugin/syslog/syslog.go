@@ -353,7 +353,7 @@ func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bo
 	}
 	truncated := false
 	if len(b)-msgStart > d.maxMsg {
-		b = truncate(b[:msgStart+d.maxMsg+len(TruncationMarker)], msgStart+d.maxMsg)
+		b = truncate(b, msgStart+d.maxMsg)
 		truncated = true
 	}
 	switch {
