@@ -303,7 +303,7 @@ func (d *Destination) Close() error {
 	return nil
 }
 
-// Encode appends the framed syslog message for r, which arrived with
+// encode appends the framed syslog message for r, which arrived with
 // Fluent Bit tag, to b, and reports whether it was truncated.
 func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bool) {
 	start := len(b)
