@@ -7,15 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
-	"github.com/nightjar-sec/nightjar/outplugin/splunkhec"
 	"github.com/nightjar-sec/nightjar/outplugin/splunkhec/hectest"
-	"github.com/nightjar-sec/nightjar/outplugin/syslog"
 	"github.com/nightjar-sec/nightjar/outplugin/syslog/rsyslogtest"
-	"github.com/nightjar-sec/nightjar/outplugin/webhook"
 	"github.com/nightjar-sec/nightjar/outplugin/webhook/whtest"
 )
 
@@ -23,11 +20,9 @@ const siemToken = "0f6a3b3e-2c4d-4b8a-9f1e-5d6c7b8a9e0f"
 
 func siemRouter(t testing.TB, src string) *router.Router {
 	t.Helper()
-	reg := destination.NewRegistry()
-	syslog.Register(reg)
-	splunkhec.Register(reg)
-	webhook.Register(reg)
-	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: reg, LookupEnv: func(k string) (string, bool) {
+	// The plugin's own registry, so that the destinations are tested as
+	// Fluent Bit loads them.
+	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: instance.Registry(), LookupEnv: func(k string) (string, bool) {
 		return siemToken, k == "SPLUNK_HEC_TOKEN"
 	}})
 	if err != nil {
