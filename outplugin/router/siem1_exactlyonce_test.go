@@ -73,7 +73,7 @@ destination "splunk_hec" "soc" {
   token             = env("SPLUNK_HEC_TOKEN")
   ack               = true
   ack_interval      = "20ms"
-  ack_timeout       = "500ms"
+  ack_timeout       = "2s"
   max_request_bytes = 131072
   max_attempts      = 2
   concurrency       = 1
@@ -82,7 +82,7 @@ destination "webhook" "hook" {
   url               = %q
   format            = "ndjson"
   max_batch_records = 250
-  timeout           = "500ms"
+  timeout           = "2s"
   max_attempts      = 1
   concurrency       = 1
 }

@@ -238,7 +238,7 @@ gzip = false`)
 // exactly once within one Send.
 func TestFaults(t *testing.T) {
 	srv := newServer(t)
-	d, m, _ := load(t, srv, `timeout = "1s"
+	d, m, _ := load(t, srv, `timeout = "2s"
 max_attempts = 8
 concurrency = 1`)
 	srv.Inject(hectest.Busy, hectest.Throttle, hectest.InternalError, hectest.Hang, hectest.Drop)
@@ -343,7 +343,7 @@ func TestAck(t *testing.T) {
 	srv.Ack, srv.AckPolls = true, 2
 	d, m, _ := load(t, srv, `ack = true
 ack_interval = "20ms"
-ack_timeout = "500ms"
+ack_timeout = "2s"
 max_request_bytes = 65536
 concurrency = 1`)
 	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
