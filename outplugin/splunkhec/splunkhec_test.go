@@ -476,3 +476,24 @@ gzip = false`)
 		}
 	})
 }
+
+// TestAckMismatch: acknowledgement on in the block but off on the token
+// settles on acceptance (logged once); off in the block but required by
+// the token is a permanent configuration error.
+func TestAckMismatch(t *testing.T) {
+	srv := newServer(t)
+	d, _, l := load(t, srv, `ack = true`)
+	for range 2 {
+		if b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil || b.Pending() != 0 {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	if n := l.count("the collector returned no ackId"); n != 1 {
+		t.Errorf("logged %d times, want once", n)
+	}
+	srv.Ack = true
+	d, _, _ = load(t, srv, "")
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "channel") {
+		t.Errorf("err = %v, want a permanent error about the channel", err)
+	}
+}
