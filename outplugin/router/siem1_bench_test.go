@@ -1,7 +1,10 @@
 package router_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
+	"strconv"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/outplugin/splunkhec/hectest"
@@ -74,3 +77,52 @@ route "all" { to = [destination.webhook.w] }`, wh.URL, format))
 func BenchmarkFlushWebhookNDJSON(b *testing.B) { benchWebhook(b, whtest.NDJSON) }
 func BenchmarkFlushWebhookArray(b *testing.B)  { benchWebhook(b, whtest.JSONArray) }
 func BenchmarkFlushWebhookFalco(b *testing.B)  { benchWebhook(b, whtest.Falco) }
+
+// BenchmarkFlushSyslogTCPSink measures the syslog destination alone: the
+// peer is an in-process listener that reads octet-counted frames and
+// checks their lengths, where rsyslog's own speed bounds the TCP figure.
+func BenchmarkFlushSyslogTCPSink(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	bad := make(chan error, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReaderSize(c, 1<<20)
+				for {
+					n, err := br.ReadString(' ')
+					if err != nil {
+						return
+					}
+					l, err := strconv.Atoi(n[:len(n)-1])
+					if err == nil && l > 0 {
+						_, err = br.Discard(l)
+					}
+					if err != nil || l <= 0 {
+						select {
+						case bad <- fmt.Errorf("bad frame %q: %v", n, err):
+						default:
+						}
+						return
+					}
+				}
+			}()
+		}
+	}()
+	r := siemRouter(b, fmt.Sprintf(`destination "syslog" "s" { address = "tcp://%s" }
+route "all" { to = [destination.syslog.s] }`, ln.Addr()))
+	benchFlush(b, r)
+	select {
+	case err := <-bad:
+		b.Fatal(err)
+	default:
+	}
+}

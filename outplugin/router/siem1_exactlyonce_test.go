@@ -4,18 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
-	"github.com/nightjar-sec/nightjar/outplugin/splunkhec"
 	"github.com/nightjar-sec/nightjar/outplugin/splunkhec/hectest"
-	"github.com/nightjar-sec/nightjar/outplugin/syslog"
 	"github.com/nightjar-sec/nightjar/outplugin/syslog/rsyslogtest"
-	"github.com/nightjar-sec/nightjar/outplugin/webhook"
 	"github.com/nightjar-sec/nightjar/outplugin/webhook/whtest"
 )
 
@@ -23,11 +23,9 @@ const siemToken = "0f6a3b3e-2c4d-4b8a-9f1e-5d6c7b8a9e0f"
 
 func siemRouter(t testing.TB, src string) *router.Router {
 	t.Helper()
-	reg := destination.NewRegistry()
-	syslog.Register(reg)
-	splunkhec.Register(reg)
-	webhook.Register(reg)
-	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: reg, LookupEnv: func(k string) (string, bool) {
+	// The plugin's own registry, so that the destinations are tested as
+	// Fluent Bit loads them.
+	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: instance.Registry(), LookupEnv: func(k string) (string, bool) {
 		return siemToken, k == "SPLUNK_HEC_TOKEN"
 	}})
 	if err != nil {
@@ -78,7 +76,7 @@ destination "splunk_hec" "soc" {
   token             = env("SPLUNK_HEC_TOKEN")
   ack               = true
   ack_interval      = "20ms"
-  ack_timeout       = "500ms"
+  ack_timeout       = "2s"
   max_request_bytes = 131072
   max_attempts      = 2
   concurrency       = 1
@@ -87,7 +85,7 @@ destination "webhook" "hook" {
   url               = %q
   format            = "ndjson"
   max_batch_records = 250
-  timeout           = "500ms"
+  timeout           = "2s"
   max_attempts      = 1
   concurrency       = 1
 }
@@ -141,5 +139,50 @@ route "all" {
 		if s := d.Metrics.Snapshot(); s.Sent != n || s.Dropped != 0 || s.Failures == 0 {
 			t.Errorf("%s counters %+v: want %d sent, none dropped, failures counted", d.ID(), s, n)
 		}
+	}
+}
+
+// TestSIEMReadmeExamples loads the HCL examples of outplugin/README.md's
+// SIEM section, every option of every SIEM destination, through the
+// plugin's registry; the certificate paths point at files made here.
+func TestSIEMReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### SIEM destinations")
+	if !ok {
+		t.Fatal("README has no SIEM destinations section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	var src strings.Builder
+	for _, part := range strings.Split(section, "```hcl\n")[1:] {
+		block, _, _ := strings.Cut(part, "```")
+		src.WriteString(block)
+	}
+	ca, cert, key, err := rsyslogtest.WriteCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := regexp.MustCompile(`/etc/nightjar/[a-z-]*ca\.pem`).ReplaceAllString(src.String(), ca)
+	text = strings.NewReplacer("/etc/nightjar/client.pem", cert, "/etc/nightjar/client.key", key).Replace(text)
+	ids := regexp.MustCompile(`(?m)^destination "([a-z_]+)" "([a-z]+)"`).FindAllStringSubmatch(text, -1)
+	if len(ids) != 4 {
+		t.Fatalf("found %d destination examples, want 4", len(ids))
+	}
+	var to []string
+	for _, m := range ids {
+		to = append(to, "destination."+m[1]+"."+m[2])
+	}
+	text += "\nroute \"all\" { to = [" + strings.Join(to, ", ") + "] }\n"
+	cfg, err := routes.Parse([]byte(text), "README.md", routes.Options{Registry: instance.Registry(), LookupEnv: func(k string) (string, bool) {
+		return "value-of-" + k, k == "SPLUNK_HEC_TOKEN" || k == "WEBHOOK_TOKEN"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	if len(cfg.Destinations) != 4 {
+		t.Errorf("%d destinations loaded", len(cfg.Destinations))
 	}
 }

@@ -120,3 +120,26 @@ route "r" { to = [destination.syslog.s] }`))
 		cfg.Close()
 	})
 }
+
+// TestTruncationBoundary encodes messages from just under to just over
+// max_message_bytes: none exceeds it, and exactly the longer ones carry
+// the marker.
+func TestTruncationBoundary(t *testing.T) {
+	d := fuzzDest(t, `address = "tcp://127.0.0.1:514"
+max_message_bytes = 1000`)
+	sawShort, sawLong := false, false
+	for n := 0; n < 600; n++ {
+		a := plain(1)
+		a.Output = strings.Repeat("é", n/2) + strings.Repeat("x", n%2)
+		msg, truncated := syslog.Encode(d, "t", records(t, a)[0])
+		_, body, _ := bytes.Cut(msg, []byte(" "))
+		if len(body) > 1000 || truncated != bytes.HasSuffix(body, []byte(syslog.TruncationMarker)) || !utf8.Valid(body) {
+			t.Fatalf("output of %d bytes: message of %d bytes, truncated %v", n, len(body), truncated)
+		}
+		sawShort = sawShort || !truncated
+		sawLong = sawLong || truncated
+	}
+	if !sawShort || !sawLong {
+		t.Errorf("range did not cross the limit: short %v long %v", sawShort, sawLong)
+	}
+}

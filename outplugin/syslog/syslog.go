@@ -122,7 +122,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
 	}
 	d := &Destination{
-		facility: facilities["local1"], sdID: "nightjar@32473",
+		facility: facilities["local0"], sdID: "nightjar@32473",
 		vendor: "nightjar", product: "nightjar", productVersion: "1",
 		leefDelim: '^', timeout: 10 * time.Second, backoff: destination.DefaultBackoff(),
 		log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics,
@@ -303,7 +303,7 @@ func (d *Destination) Close() error {
 	return nil
 }
 
-// Encode appends the framed syslog message for r, which arrived with
+// encode appends the framed syslog message for r, which arrived with
 // Fluent Bit tag, to b, and reports whether it was truncated.
 func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bool) {
 	start := len(b)
@@ -314,7 +314,10 @@ func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bo
 	msgStart := len(b)
 	f := d.alertFields(r)
 	sev, _ := alertSeverity(f.priority)
-	h := header{pri: d.facility*8 + sev, ts: f.ts, msgID: d.msgID.Render(tag, r)}
+	h := header{pri: d.facility*8 + sev, ts: f.ts}
+	if v, ok := d.msgID.Try(tag, r); ok {
+		h.msgID = v
+	}
 	if v, ok := d.hostname.Try(tag, r); ok {
 		h.hostname = v
 	}
@@ -350,7 +353,7 @@ func (d *Destination) encode(b []byte, tag string, r *record.Record) ([]byte, bo
 	}
 	truncated := false
 	if len(b)-msgStart > d.maxMsg {
-		b = truncate(b[:msgStart+d.maxMsg+len(TruncationMarker)], msgStart+d.maxMsg)
+		b = truncate(b, msgStart+d.maxMsg)
 		truncated = true
 	}
 	switch {

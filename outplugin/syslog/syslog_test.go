@@ -231,6 +231,20 @@ msgid    = "{{ priority }}"`)
 	}
 }
 
+// TestTLSUntrusted: a receiver whose certificate does not verify is a
+// permanent error (retrying cannot fix it), and nothing is sent.
+func TestTLSUntrusted(t *testing.T) {
+	rs := rsyslogtest.Start(t)
+	d, _ := load(t, fmt.Sprintf(`address = "tls://127.0.0.1:%d"`, rs.TLS))
+	b, err := send(t, d, records(t, plain(1)))
+	if !destination.IsPermanent(err) || b.Pending() != 1 {
+		t.Fatalf("err = %v, %d pending; want a permanent error, 1 pending", err, b.Pending())
+	}
+	if n := len(rs.Messages()); n != 0 {
+		t.Errorf("rsyslog received %d messages", n)
+	}
+}
+
 // parseCEF splits a CEF line into its seven header fields and extension
 // pairs, undoing the escaping as a CEF consumer does.
 func parseCEF(t *testing.T, s string) ([]string, map[string]string) {

@@ -100,9 +100,9 @@ type Destination struct {
 	metrics     *destination.Metrics
 }
 
-// Redact returns u without user information, query or fragment, which may
+// redact returns u without user information, query or fragment, which may
 // hold credentials.
-func Redact(u *url.URL) string {
+func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	if c.RawQuery != "" {
@@ -142,7 +142,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		// The text may hold credentials: do not repeat it.
 		return bad("url", "Invalid url", "url must be an absolute http:// or https:// URL.")
 	}
-	d.url, d.safeURL = u.String(), Redact(u)
+	d.url, d.safeURL = u.String(), redact(u)
 	switch strings.ToUpper(s.Method) {
 	case "", "POST":
 	case "PUT", "PATCH":

@@ -179,7 +179,7 @@ func TestFaults(t *testing.T) {
 	d, m := load(t, fmt.Sprintf(`url = %q
 format = "ndjson"
 max_batch_records = 100
-timeout = "1s"
+timeout = "2s"
 max_attempts = 8
 concurrency = 1`, srv.URL), nil)
 	srv.Inject(whtest.Unavailable, whtest.Throttle, whtest.BadGateway, whtest.Hang, whtest.Drop)

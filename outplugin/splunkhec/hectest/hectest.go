@@ -372,15 +372,26 @@ func (s *Server) authorised(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// wireEvent is one event object as sent; unknown keys are refused.
+type wireEvent struct {
+	Time       json.RawMessage `json:"time"`
+	Host       string          `json:"host"`
+	Source     string          `json:"source"`
+	Sourcetype string          `json:"sourcetype"`
+	Index      string          `json:"index"`
+	Event      json.RawMessage `json:"event"`
+	Fields     map[string]any  `json:"fields"`
+}
+
 // parse decodes concatenated event objects. It returns the valid events
 // before the first invalid one, that one's index and the code.
 func (s *Server) parse(data []byte, channel string) ([]Event, int, int) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	dec.DisallowUnknownFields()
 	var out []Event
 	for i := 0; ; i++ {
-		var raw map[string]json.RawMessage
-		err := dec.Decode(&raw)
+		var w wireEvent
+		err := dec.Decode(&w)
 		if errors.Is(err, io.EOF) {
 			if i == 0 {
 				return nil, 0, codeNoData
@@ -388,9 +399,13 @@ func (s *Server) parse(data []byte, channel string) ([]Event, int, int) {
 			return out, 0, codeSuccess
 		}
 		if err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && (te.Field == "fields" || strings.HasPrefix(te.Field, "fields.")) {
+				return out, i, codeIndexedFieldErr
+			}
 			return out, i, codeInvalidFormat
 		}
-		ev, code := s.event(raw)
+		ev, code := s.event(w)
 		if code != codeSuccess {
 			return out, i, code
 		}
@@ -399,29 +414,21 @@ func (s *Server) parse(data []byte, channel string) ([]Event, int, int) {
 	}
 }
 
-func (s *Server) event(raw map[string]json.RawMessage) (Event, int) {
-	var ev Event
-	body, ok := raw["event"]
-	if !ok {
+func (s *Server) event(w wireEvent) (Event, int) {
+	ev := Event{Host: w.Host, Source: w.Source, Sourcetype: w.Sourcetype, Index: w.Index, Fields: w.Fields}
+	if w.Event == nil {
 		return ev, codeEventRequired
 	}
-	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == `""` || string(t) == "null" {
+	if t := bytes.TrimSpace(w.Event); len(t) == 0 || string(t) == `""` || string(t) == "null" {
 		return ev, codeEventBlank
 	}
-	ev.Event = body
-	str := func(key string, dst *string) bool {
-		v, ok := raw[key]
-		return !ok || json.Unmarshal(v, dst) == nil
-	}
-	if !str("host", &ev.Host) || !str("source", &ev.Source) || !str("sourcetype", &ev.Sourcetype) || !str("index", &ev.Index) {
-		return ev, codeInvalidFormat
-	}
-	if t, ok := raw["time"]; ok {
+	ev.Event = w.Event
+	if w.Time != nil {
 		// Epoch seconds, a number or a numeric string.
 		var n json.Number
-		if err := json.Unmarshal(t, &n); err != nil {
+		if err := json.Unmarshal(w.Time, &n); err != nil {
 			var str string
-			if json.Unmarshal(t, &str) != nil {
+			if json.Unmarshal(w.Time, &str) != nil {
 				return ev, codeInvalidFormat
 			}
 			n = json.Number(str)
@@ -438,30 +445,18 @@ func (s *Server) event(raw map[string]json.RawMessage) (Event, int) {
 	if !slices.Contains(s.Indexes, ev.Index) {
 		return ev, codeIncorrectIndex
 	}
-	if f, ok := raw["fields"]; ok {
-		// Indexed fields: a flat object of strings or arrays of strings.
-		if json.Unmarshal(f, &ev.Fields) != nil {
-			return ev, codeIndexedFieldErr
-		}
-		for _, v := range ev.Fields {
-			switch v := v.(type) {
-			case string:
-			case []any:
-				for _, e := range v {
-					if _, ok := e.(string); !ok {
-						return ev, codeIndexedFieldErr
-					}
+	// Indexed fields: a flat object of strings or arrays of strings.
+	for _, v := range ev.Fields {
+		switch v := v.(type) {
+		case string:
+		case []any:
+			for _, e := range v {
+				if _, ok := e.(string); !ok {
+					return ev, codeIndexedFieldErr
 				}
-			default:
-				return ev, codeIndexedFieldErr
 			}
-		}
-	}
-	for k := range raw {
-		switch k {
-		case "time", "host", "source", "sourcetype", "index", "event", "fields":
 		default:
-			return ev, codeInvalidFormat
+			return ev, codeIndexedFieldErr
 		}
 	}
 	return ev, codeSuccess

@@ -272,9 +272,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func parse(format string, data []byte) ([]json.RawMessage, error) {
 	object := func(b []byte) (json.RawMessage, error) {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, err
+		t := bytes.TrimLeft(b, " \t\r\n")
+		if len(t) == 0 || t[0] != '{' || !json.Valid(b) {
+			return nil, errors.New("not a JSON object")
 		}
 		return json.RawMessage(bytes.Clone(b)), nil
 	}
