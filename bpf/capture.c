@@ -133,7 +133,9 @@ enum event_type {
 #define EINPROGRESS_ 115
 
 // record is the fixed header of every ring buffer record. The strings
-// follow it in this order: path, path2, argv, addr_path, local_path.
+// follow it in this order: path, path2, argv, addr_path, local_path. For a
+// successful exec or open, path2 is the path the kernel resolved (of the
+// new image, of the opened file); path is always the caller's argument.
 struct record {
 	u64 ts; // CLOCK_BOOTTIME ns
 	u64 cgroup_id;
