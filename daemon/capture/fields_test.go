@@ -1,9 +1,11 @@
 package capture
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"testing"
@@ -150,5 +152,43 @@ func TestExePathTruncated(t *testing.T) {
 	pid = runHelperProcess(t, true, "exec", "/bin/true")
 	if ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" }); ev.Path2Truncated || ev.Truncated {
 		t.Errorf("/bin/true: path2 %q flagged truncated", ev.Path2)
+	}
+}
+
+// TestConnectedFD: a connect that succeeded is reported with the peer the
+// kernel's socket is connected to, and the process table marks the
+// descriptor connected; a refused one is not.
+func TestConnectedFD(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	pid := runHelperProcess(t, true, "connect", strconv.Itoa(port))
+	ln.Close()
+	refused := runHelperProcess(t, false, "connect", strconv.Itoa(port))
+	col := sharedCol(t)
+	for _, tc := range []struct {
+		pid       uint32
+		connected bool
+	}{{pid, true}, {refused, false}} {
+		col.waitFor(t, tc.pid, event.Connect, nil)
+		var fd *event.FD
+		tableOf(t, col, tc.pid, func(ev *event.Event) bool {
+			if ev.Type != event.Connect {
+				return false
+			}
+			if ev.FD != nil {
+				cp := *ev.FD
+				fd = &cp
+			}
+			return true
+		})
+		switch {
+		case tc.connected && (fd == nil || !fd.Connected || fd.Remote.Port != uint16(port) || fd.Local.Port == 0):
+			t.Errorf("connect to a listener: fd %+v, want connected to port %d", fd, port)
+		case !tc.connected && fd != nil && fd.Connected:
+			t.Errorf("refused connect: fd %+v marked connected", fd)
+		}
 	}
 }
