@@ -19,17 +19,30 @@ import (
 // with the programs detached, then attached (every event type on, a
 // reader draining the ring buffer as the daemon does), and times it by the
 // loop process's CPU time, which the programs run in and which other load
-// on the machine does not inflate. Reported: the medians of the detached
-// and attached CPU time per iteration and of the rounds' ratios.
+// on the machine does not inflate. The capture wakes its reader for every
+// record it has caught up with, as the daemon's default max_latency = "0s"
+// does, or batches wake-ups ("-batched", MaxLatency BatchLatency).
+// Reported: the medians of the detached and attached CPU time per
+// iteration and of the rounds' ratios; ns/op is the whole benchmark's.
 func BenchmarkSyscallOverhead(b *testing.B) {
 	prog := buildC(b, "sysloop")
-	for _, mode := range []string{"64", "32", "getppid"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, run := range []struct {
+		name, mode string
+		cfg        Config
+	}{
+		{"64", "64", Config{}},
+		{"64-batched", "64", Config{MaxLatency: BatchLatency}},
+		{"32", "32", Config{}},
+		{"32-batched", "32", Config{MaxLatency: BatchLatency}},
+		{"getppid", "getppid", Config{}},
+	} {
+		mode := run.mode
+		b.Run(run.name, func(b *testing.B) {
 			const rounds = 5
 			var det, att, ratio []float64
 			for range rounds {
 				d := runLoop(b, prog, mode, b.N)
-				c, err := Open(Config{})
+				c, err := Open(run.cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
