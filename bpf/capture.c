@@ -405,14 +405,13 @@ static __always_inline struct sock *fd_sock(struct task_struct *task, s64 fd)
 	return BPF_CORE_READ(sock, sk);
 }
 
-// put_unix_peer writes the bound path of a connected Unix socket's peer to
-// buf+off and returns its length, or 0 for an unbound or unknown peer.
-static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
+// put_unix_addr writes the address a Unix socket is bound to to buf+off
+// and returns its length, or 0 for an unbound socket.
+static __always_inline u32 put_unix_addr(u8 *buf, u32 off, struct unix_sock *us)
 {
-	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
-	if (!peer)
+	if (!us)
 		return 0;
-	struct unix_address *addr = BPF_CORE_READ(peer, addr);
+	struct unix_address *addr = BPF_CORE_READ(us, addr);
 	if (!addr)
 		return 0;
 	int len = BPF_CORE_READ(addr, len);
@@ -424,6 +423,12 @@ static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
 	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, (u8 *)addr->name + 2))
 		return 0;
 	return n;
+}
+
+// put_unix_peer writes the bound path of a connected Unix socket's peer.
+static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
+{
+	return put_unix_addr(buf, off, (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer));
 }
 
 // put_sock fills Local, and Addr when remote is set, from the socket's own
@@ -575,14 +580,14 @@ __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 	return res;
 }
 
-// put_file_path writes the path of the open file f to buf+off and returns
-// its length.
-static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, struct file *f)
+// put_path writes the path of the dentry d on the mount vfs to buf+off and
+// returns its length.
+static __always_inline u32 put_path(struct record *r, u8 *buf, u32 off, struct dentry *d, struct vfsmount *vfs)
 {
 	u32 zero = 0;
-	if (!f)
+	if (!d || !vfs)
 		return 0;
-	int res = walk_path((u64)BPF_CORE_READ(f, f_path.dentry), (u64)BPF_CORE_READ(f, f_path.mnt));
+	int res = walk_path((u64)d, (u64)vfs);
 	if (res & PATH_TRUNCATED)
 		r->flags |= RF_PATH2_TRUNCATED;
 	struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
@@ -597,6 +602,22 @@ static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, str
 	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, &ps->buf[pos & (PATH_BUF - 1)]))
 		return 0;
 	return n;
+}
+
+// put_file_path writes the path of the open file f to buf+off and returns
+// its length.
+static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, struct file *f)
+{
+	if (!f)
+		return 0;
+	return put_path(r, buf, off, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+}
+
+// put_cwd writes the task's working directory.
+static __always_inline u32 put_cwd(struct record *r, u8 *buf, u32 off, struct task_struct *task)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	return put_path(r, buf, off, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
 }
 
 // Inode time stamps moved between kernels: timespec64 i_ctime (up to 6.5),
@@ -902,13 +923,29 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		put_sock(r, sk, false);
 		break;
 	}
-	case EV_BIND:
+	case EV_BIND: {
 		r->args[0] = (s32)a0;
+		struct sock *sk = fd_sock(task, (s32)a0);
+		put_sock(r, sk, false);
+		if (sk && ret == 0 && (r->local_family == AF_INET_ || r->local_family == AF_INET6_)) {
+			// The address the socket is bound to.
+			r->addr_family = r->local_family;
+			r->addr_port = r->local_port;
+			__builtin_memcpy(r->addr_ip, r->local_ip, sizeof(r->addr_ip));
+			break;
+		}
+		if (sk && ret == 0 && r->local_family == AF_UNIX_) {
+			r->addr_family = AF_UNIX_;
+			n = put_unix_addr(buf, off, (struct unix_sock *)sk);
+			r->addr_path_len = n;
+			off += n;
+			break;
+		}
 		n = put_user_sockaddr(r, buf, off, (const void *)a1, a2);
 		r->addr_path_len = n;
 		off += n;
-		put_sock(r, fd_sock(task, (s32)a0), false);
 		break;
+	}
 	case EV_ACCEPT:
 	case EV_ACCEPT4:
 		r->args[0] = (s32)a0;
@@ -964,8 +1001,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	}
 	case EV_DUP:
 	case EV_CLOSE:
+		r->args[0] = (s32)a0;
+		break;
 	case EV_FCHDIR:
 		r->args[0] = (s32)a0;
+		if (ret == 0) {
+			n = put_cwd(r, buf, off, task);
+			r->path2_len = n;
+			off += n;
+		}
 		break;
 	case EV_DUP2:
 	case EV_DUP3:
@@ -1013,6 +1057,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		n = put_user_str(r, buf, off, (const void *)a0);
 		r->path_len = n;
 		off += n;
+		if (type == EV_CHDIR && ret == 0) {
+			n = put_cwd(r, buf, off, task);
+			r->path2_len = n;
+			off += n;
+		}
 		break;
 	case EV_MKDIR:
 	case EV_CHMOD:

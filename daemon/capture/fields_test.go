@@ -192,3 +192,31 @@ func TestConnectedFD(t *testing.T) {
 		}
 	}
 }
+
+// TestFchdirUnknownDescriptor: fchdir to a descriptor the process table
+// never saw opened (inherited) still gives the process its real working
+// directory, which the kernel reports.
+func TestFchdirUnknownDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	col := sharedCol(t)
+	cmd := exec.Command(os.Args[0], "fchdir3")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.ExtraFiles = []*os.File{d}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fchdir3: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	ev := col.waitFor(t, pid, event.Fchdir, nil)
+	if ev.Res != 0 || string(ev.Path2) != dir {
+		t.Errorf("fchdir: res %d path2 %q, want 0 %q", ev.Res, ev.Path2, dir)
+	}
+	p := tableOf(t, col, pid, func(e *event.Event) bool { return e.Type == event.Fchdir })
+	if p.Cwd != dir {
+		t.Errorf("process table cwd after fchdir %q, want %q", p.Cwd, dir)
+	}
+}

@@ -238,6 +238,13 @@ func runHelper(args []string) error {
 			return err
 		}
 		return unix.Exec("./true", []string{"true"}, nil)
+	case "fchdir3":
+		// fchdir to the directory inherited as descriptor 3, then the
+		// mark.
+		if err := unix.Fchdir(3); err != nil {
+			return err
+		}
+		syscall(unix.SYS_CHDIR, str("/"))
 	case "open-race":
 		return openRace(arg(1), arg(2))
 	case "listen":

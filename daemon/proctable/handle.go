@@ -91,14 +91,28 @@ func (t *Table) Handle(ev *event.Event) {
 		t.memfd(e, ev)
 	case event.Chdir:
 		if ev.Res == 0 {
-			e.proc.Cwd = string(t.resolve(e, unix.AT_FDCWD, ev.Path))
+			e.proc.Cwd = t.cwd(e, ev)
 		}
 	case event.Fchdir:
 		ev.FD = t.lookupFD(e, int32(ev.Args[0]))
-		if ev.Res == 0 && ev.FD != nil && len(ev.FD.Name) > 0 {
-			e.proc.Cwd = string(ev.FD.Name)
+		if ev.Res == 0 {
+			e.proc.Cwd = t.cwd(e, ev)
 		}
 	}
+}
+
+// cwd returns the working directory after a successful chdir or fchdir:
+// the kernel's, else the argument resolved against what the table knows.
+func (t *Table) cwd(e *entry, ev *event.Event) string {
+	switch {
+	case len(ev.Path2) > 0 && !ev.Path2Truncated:
+		return string(ev.Path2)
+	case ev.Type == event.Chdir:
+		return string(t.resolve(e, unix.AT_FDCWD, ev.Path))
+	case ev.FD != nil && len(ev.FD.Name) > 0:
+		return string(ev.FD.Name)
+	}
+	return e.proc.Cwd
 }
 
 // refresh brings e up to date with what every event carries.
