@@ -23,8 +23,9 @@
 // What a call acted on is taken from kernel objects where the kernel has
 // them at exit, not from user memory, which another thread may rewrite
 // between the kernel's read and ours: the path of the file an open returned
-// and of the image an exec loaded (walked up its dentries and mounts), the
-// peer of a connected socket.
+// and of the image an exec loaded, the working directory after chdir
+// (walked up their dentries and mounts), the address a socket was bound to
+// and the peer it connected to.
 //
 // Records are variable length: a fixed header followed by only the strings
 // the event has. They are built in a per-CPU scratch buffer and copied into
@@ -134,8 +135,9 @@ enum event_type {
 
 // record is the fixed header of every ring buffer record. The strings
 // follow it in this order: path, path2, argv, addr_path, local_path. For a
-// successful exec or open, path2 is the path the kernel resolved (of the
-// new image, of the opened file); path is always the caller's argument.
+// successful exec, open, chdir or fchdir, path2 is the path the kernel
+// resolved (of the new image, the opened file, the new working directory);
+// path is always the caller's argument.
 struct record {
 	u64 ts; // CLOCK_BOOTTIME ns
 	u64 cgroup_id;

@@ -166,7 +166,8 @@ type Event struct {
 	// path, link path, mount target). Neither is resolved against the cwd.
 	// For a successful exec, Path2 is the executable's absolute path as seen
 	// from the process's mount namespace (Falco's proc.exepath); for a
-	// successful open, the path of the file the kernel opened, from the same
+	// successful open, the path of the file the kernel opened, and for a
+	// successful chdir or fchdir the new working directory, from the same
 	// root, which unlike Path no other thread can change under the call.
 	Path, Path2 []byte
 	// Argv holds the NUL-separated argument vector of an exec.
