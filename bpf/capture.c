@@ -514,6 +514,7 @@ struct path_walk {
 	struct mount *mnt;
 	u32 pos;
 	u8 truncated;
+	u8 anon;
 };
 
 // path_step prepends one component of the walk to path_scratch; it returns
@@ -539,6 +540,12 @@ static long path_step(u64 i, void *ctx)
 	}
 	u32 len = BPF_CORE_READ(d, d_name.len);
 	const u8 *name = BPF_CORE_READ(d, d_name.name);
+	if (len == 0 && d == parent) {
+		// A pipe, socket or anonymous inode: d_path makes its name
+		// ("pipe:[123]") with d_op->d_dname, which a walk cannot.
+		w->anon = 1;
+		return 1;
+	}
 	if (len > NAME_MAX_)
 		len = NAME_MAX_;
 	u32 pos = w->pos;
@@ -567,6 +574,7 @@ static long path_step(u64 i, void *ctx)
 // and lost its top. A global function, so that the verifier checks it once
 // rather than on every path of its callers.
 #define PATH_TRUNCATED (1 << 16)
+#define PATH_ANON (1 << 17) // no path: a pipe, socket or anonymous inode
 
 __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 {
@@ -579,6 +587,8 @@ __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 	int res = w.pos & (2 * PATH_BUF - 1);
 	if (w.truncated || steps == PATH_DEPTH)
 		res |= PATH_TRUNCATED;
+	if (w.anon)
+		res |= PATH_ANON;
 	return res;
 }
 
@@ -590,6 +600,8 @@ static __always_inline u32 put_path(struct record *r, u8 *buf, u32 off, struct d
 	if (!d || !vfs)
 		return 0;
 	int res = walk_path((u64)d, (u64)vfs);
+	if (res & PATH_ANON)
+		return 0;
 	if (res & PATH_TRUNCATED)
 		r->flags |= RF_PATH2_TRUNCATED;
 	struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);

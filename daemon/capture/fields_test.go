@@ -220,3 +220,39 @@ func TestFchdirUnknownDescriptor(t *testing.T) {
 		t.Errorf("process table cwd after fchdir %q, want %q", p.Cwd, dir)
 	}
 }
+
+// TestOpenPipeThroughProc: a pipe opened again through /proc/self/fd has
+// no path to walk (d_path names it with a callback); the event has none,
+// rather than a wrong one, and the process table keeps the name the
+// caller gave.
+func TestOpenPipeThroughProc(t *testing.T) {
+	col := sharedCol(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := exec.Command(os.Args[0], "open", "/proc/self/fd/0")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Stdin = r
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("open: %v: %s", err, out)
+	}
+	r.Close()
+	pid := uint32(cmd.Process.Pid)
+	ev := col.waitFor(t, pid, event.Open, nil)
+	if ev.Res < 0 || len(ev.Path2) != 0 || ev.Ino == 0 {
+		t.Errorf("open of a pipe: res %d path2 %q inode %d, want no path2 and the pipe's inode", ev.Res, ev.Path2, ev.Ino)
+	}
+	var fd *event.FD
+	tableOf(t, col, pid, func(e *event.Event) bool {
+		if e.Type == event.Open && e.FD != nil {
+			cp := *e.FD
+			fd = &cp
+		}
+		return e.Type == event.Open
+	})
+	if fd == nil || string(fd.Name) != "/proc/self/fd/0" {
+		t.Errorf("process table fd %+v, want fd.name /proc/self/fd/0", fd)
+	}
+}
