@@ -575,6 +575,7 @@ static long path_step(u64 i, void *ctx)
 // rather than on every path of its callers.
 #define PATH_TRUNCATED (1 << 16)
 #define PATH_ANON (1 << 17) // no path: a pipe, socket or anonymous inode
+#define DELETED " (deleted)"
 
 __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 {
@@ -583,6 +584,17 @@ __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 		.mnt = (struct mount *)(vfs - bpf_core_field_offset(struct mount, mnt)),
 		.pos = PATH_BUF,
 	};
+	// An unlinked file (unhashed, and not a file system's root) is named
+	// as d_path names it, "<path> (deleted)".
+	struct dentry *leaf = (struct dentry *)d;
+	if (!BPF_CORE_READ(leaf, d_hash.pprev) && BPF_CORE_READ(leaf, d_parent) != leaf) {
+		u32 zero = 0;
+		struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
+		if (ps) {
+			__builtin_memcpy(&ps->buf[PATH_BUF - sizeof(DELETED) + 1], DELETED, sizeof(DELETED) - 1);
+			w.pos = PATH_BUF - sizeof(DELETED) + 1;
+		}
+	}
 	long steps = bpf_loop(PATH_DEPTH, path_step, &w, 0);
 	int res = w.pos & (2 * PATH_BUF - 1);
 	if (w.truncated || steps == PATH_DEPTH)

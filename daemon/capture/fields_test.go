@@ -256,3 +256,20 @@ func TestOpenPipeThroughProc(t *testing.T) {
 		t.Errorf("process table fd %+v, want fd.name /proc/self/fd/0", fd)
 	}
 }
+
+// TestExecDeletedFile: an executable removed before it is run (fexecve of
+// an open descriptor) is named as the kernel names it, with " (deleted)".
+func TestExecDeletedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "payload")
+	pid := runHelperProcess(t, true, "exec-deleted", path)
+	col := sharedCol(t)
+	ev := col.waitFor(t, pid, event.Execveat, func(ev *event.Event) bool { return ev.Res == 0 })
+	if want := path + " (deleted)"; string(ev.Path2) != want || ev.Ino == 0 {
+		t.Errorf("fexecve of a removed file: path2 %q inode %d, want %q", ev.Path2, ev.Ino, want)
+	}
+	// A file that is still there is not marked.
+	pid = runHelperProcess(t, true, "exec", "/bin/true")
+	if ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" }); strings.Contains(string(ev.Path2), "deleted") {
+		t.Errorf("/bin/true: path2 %q", ev.Path2)
+	}
+}

@@ -27,6 +27,14 @@ func str(s string) uintptr {
 	return uintptr(unsafe.Pointer(p))
 }
 
+func str2(s string) *byte {
+	p, err := unix.BytePtrFromString(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 // syscall makes one raw system call, as the test expects it, without the
 // wrappers that might pick another call (open vs openat, dup2 vs dup3).
 func syscall(nr uintptr, args ...uintptr) uintptr {
@@ -247,6 +255,27 @@ func runHelper(args []string) error {
 		syscall(unix.SYS_CHDIR, str("/"))
 	case "connect-race":
 		return connectRace(arg(1), arg(2), arg(3))
+	case "exec-deleted":
+		// Copies /bin/true to arg(1), opens it, removes it and executes
+		// the open descriptor (fexecve), as droppers hide their payload.
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(arg(1), bin, 0o755); err != nil {
+			return err
+		}
+		fd, err := unix.Open(arg(1), unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(arg(1)); err != nil {
+			return err
+		}
+		argv := []*byte{str2("true"), nil}
+		env := []*byte{nil}
+		_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), str(""), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])), unix.AT_EMPTY_PATH, 0)
+		return fmt.Errorf("execveat: %w", errno)
 	case "open-race":
 		return openRace(arg(1), arg(2))
 	case "listen":
