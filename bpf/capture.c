@@ -158,9 +158,11 @@ struct record {
 	u32 uid;
 	u32 gid;
 	u32 loginuid;
-	// The caller's process and process group ids in its own pid namespace.
+	// The caller's process, process group and session ids in its own pid
+	// namespace.
 	u32 vpid;
 	u32 vpgid;
+	u32 vsid;
 	char comm[16];
 	u16 type;
 	u16 path_len;
@@ -308,6 +310,7 @@ static __always_inline struct record *start_record(u8 *buf, struct task_struct *
 	unsigned int level = BPF_CORE_READ(task, thread_pid, level);
 	r->vpid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_TGID]), level);
 	r->vpgid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
+	r->vsid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]), level);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->type = type;
 	r->path_len = 0;

@@ -84,17 +84,17 @@ func TestNamespacePIDs(t *testing.T) {
 	col := sharedCol(t)
 	cmd := exec.Command(os.Args[0], "chdir", "/")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setpgid: true}
+	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper in a new pid namespace: %v: %s", err, out)
 	}
 	pid := uint32(cmd.Process.Pid)
 	ev := col.waitFor(t, pid, event.Chdir, isMark)
-	if ev.PID != pid || ev.VPID != 1 || ev.VPGID != 1 {
-		t.Errorf("in a new pid namespace: pid %d vpid %d vpgid %d, want %d 1 1", ev.PID, ev.VPID, ev.VPGID, pid)
+	if ev.PID != pid || ev.VPID != 1 || ev.VPGID != 1 || ev.VSID != 1 {
+		t.Errorf("in a new pid namespace: pid %d vpid %d vpgid %d vsid %d, want %d 1 1 1", ev.PID, ev.VPID, ev.VPGID, ev.VSID, pid)
 	}
-	if p := tableOf(t, col, pid, isMark); p.VPID != 1 || p.VPGID != 1 || p.PID != pid {
-		t.Errorf("process table: pid %d vpid %d vpgid %d", p.PID, p.VPID, p.VPGID)
+	if p := tableOf(t, col, pid, isMark); p.VPID != 1 || p.VPGID != 1 || p.SID != 1 || p.PID != pid {
+		t.Errorf("process table: pid %d vpid %d vpgid %d sid %d", p.PID, p.VPID, p.VPGID, p.SID)
 	}
 	// In the host's namespace the ids are the same.
 	self := runHelperProcess(t, true, "chdir", "/")

@@ -139,7 +139,7 @@ func (t *Table) refresh(e *entry, ev *event.Event) {
 	// setpgid show on the next one.
 	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
 	if ev.VPID != 0 {
-		p.VPID, p.VPGID = ev.VPID, ev.VPGID
+		p.VPID, p.VPGID, p.SID = ev.VPID, ev.VPGID, ev.VSID
 	}
 	if ev.CgroupID != 0 && ev.CgroupID != p.CgroupID {
 		t.setContainer(p, ev.CgroupID)
@@ -221,7 +221,7 @@ func (t *Table) fromEvent(ev *event.Event) *entry {
 	p.Exe = p.Name
 	p.UID, p.GID, p.LoginUID = ev.UID, ev.GID, ev.LoginUID
 	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
-	p.VPID, p.VPGID = ev.VPID, ev.VPGID
+	p.VPID, p.VPGID, p.SID = ev.VPID, ev.VPGID, ev.VSID
 	if pe := t.procs[ev.PPID]; pe != nil {
 		p.Parent = &pe.proc
 		p.Cwd = pe.proc.Cwd // a better guess than nothing
@@ -308,9 +308,9 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 	// up in the child just before it execs. Read them again.
 	if b, err := os.ReadFile(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/stat"); err == nil {
 		if st, err := parseStat("stat", b); err == nil {
-			p.TTY, p.SID = st.tty, st.session
+			p.TTY = st.tty
 			if ev.VPID == 0 {
-				p.VPGID = st.pgrp
+				p.SID, p.VPGID = st.session, st.pgrp
 			}
 		}
 	}

@@ -179,10 +179,10 @@ type Event struct {
 	Proto uint8
 
 	// What the kernel knew of the caller at the event: the thread's
-	// capability sets and its process and process group ids in its own
-	// pid namespace (0 when not visible there).
+	// capability sets and its process, process group and session ids in
+	// its own pid namespace (0 when not visible there).
 	CapEffective, CapPermitted, CapInheritable uint64
-	VPID, VPGID                                uint32
+	VPID, VPGID, VSID                          uint32
 	// Ino is the inode number of the file a successful open returned or of
 	// the image a successful exec loaded; InoCtime and InoMtime are the
 	// image's change and modification times (exec only, nanoseconds since
