@@ -23,8 +23,9 @@
 // What a call acted on is taken from kernel objects where the kernel has
 // them at exit, not from user memory, which another thread may rewrite
 // between the kernel's read and ours: the path of the file an open returned
-// and of the image an exec loaded (walked up its dentries and mounts), the
-// peer of a connected socket.
+// and of the image an exec loaded, the working directory after chdir
+// (walked up their dentries and mounts), the address a socket was bound to
+// and the peer it connected to.
 //
 // Records are variable length: a fixed header followed by only the strings
 // the event has. They are built in a per-CPU scratch buffer and copied into
@@ -133,7 +134,10 @@ enum event_type {
 #define EINPROGRESS_ 115
 
 // record is the fixed header of every ring buffer record. The strings
-// follow it in this order: path, path2, argv, addr_path, local_path.
+// follow it in this order: path, path2, argv, addr_path, local_path. For a
+// successful exec, open, chdir or fchdir, path2 is the path the kernel
+// resolved (of the new image, the opened file, the new working directory);
+// path is always the caller's argument.
 struct record {
 	u64 ts; // CLOCK_BOOTTIME ns
 	u64 cgroup_id;
@@ -154,9 +158,11 @@ struct record {
 	u32 uid;
 	u32 gid;
 	u32 loginuid;
-	// The caller's process and process group ids in its own pid namespace.
+	// The caller's process, process group and session ids in its own pid
+	// namespace.
 	u32 vpid;
 	u32 vpgid;
+	u32 vsid;
 	char comm[16];
 	u16 type;
 	u16 path_len;
@@ -304,6 +310,7 @@ static __always_inline struct record *start_record(u8 *buf, struct task_struct *
 	unsigned int level = BPF_CORE_READ(task, thread_pid, level);
 	r->vpid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_TGID]), level);
 	r->vpgid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]), level);
+	r->vsid = ns_nr(BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]), level);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->type = type;
 	r->path_len = 0;
@@ -403,14 +410,13 @@ static __always_inline struct sock *fd_sock(struct task_struct *task, s64 fd)
 	return BPF_CORE_READ(sock, sk);
 }
 
-// put_unix_peer writes the bound path of a connected Unix socket's peer to
-// buf+off and returns its length, or 0 for an unbound or unknown peer.
-static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
+// put_unix_addr writes the address a Unix socket is bound to to buf+off
+// and returns its length, or 0 for an unbound socket.
+static __always_inline u32 put_unix_addr(u8 *buf, u32 off, struct unix_sock *us)
 {
-	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
-	if (!peer)
+	if (!us)
 		return 0;
-	struct unix_address *addr = BPF_CORE_READ(peer, addr);
+	struct unix_address *addr = BPF_CORE_READ(us, addr);
 	if (!addr)
 		return 0;
 	int len = BPF_CORE_READ(addr, len);
@@ -422,6 +428,12 @@ static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
 	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, (u8 *)addr->name + 2))
 		return 0;
 	return n;
+}
+
+// put_unix_peer writes the bound path of a connected Unix socket's peer.
+static __always_inline u32 put_unix_peer(u8 *buf, u32 off, struct sock *sk)
+{
+	return put_unix_addr(buf, off, (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer));
 }
 
 // put_sock fills Local, and Addr when remote is set, from the socket's own
@@ -505,6 +517,7 @@ struct path_walk {
 	struct mount *mnt;
 	u32 pos;
 	u8 truncated;
+	u8 anon;
 };
 
 // path_step prepends one component of the walk to path_scratch; it returns
@@ -530,6 +543,12 @@ static long path_step(u64 i, void *ctx)
 	}
 	u32 len = BPF_CORE_READ(d, d_name.len);
 	const u8 *name = BPF_CORE_READ(d, d_name.name);
+	if (len == 0 && d == parent) {
+		// A pipe, socket or anonymous inode: d_path makes its name
+		// ("pipe:[123]") with d_op->d_dname, which a walk cannot.
+		w->anon = 1;
+		return 1;
+	}
 	if (len > NAME_MAX_)
 		len = NAME_MAX_;
 	u32 pos = w->pos;
@@ -558,6 +577,8 @@ static long path_step(u64 i, void *ctx)
 // and lost its top. A global function, so that the verifier checks it once
 // rather than on every path of its callers.
 #define PATH_TRUNCATED (1 << 16)
+#define PATH_ANON (1 << 17) // no path: a pipe, socket or anonymous inode
+#define DELETED " (deleted)"
 
 __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 {
@@ -566,21 +587,36 @@ __attribute__((noinline)) int walk_path(u64 d, u64 vfs)
 		.mnt = (struct mount *)(vfs - bpf_core_field_offset(struct mount, mnt)),
 		.pos = PATH_BUF,
 	};
+	// An unlinked file (unhashed, and not a file system's root) is named
+	// as d_path names it, "<path> (deleted)".
+	struct dentry *leaf = (struct dentry *)d;
+	if (!BPF_CORE_READ(leaf, d_hash.pprev) && BPF_CORE_READ(leaf, d_parent) != leaf) {
+		u32 zero = 0;
+		struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
+		if (ps) {
+			__builtin_memcpy(&ps->buf[PATH_BUF - sizeof(DELETED) + 1], DELETED, sizeof(DELETED) - 1);
+			w.pos = PATH_BUF - sizeof(DELETED) + 1;
+		}
+	}
 	long steps = bpf_loop(PATH_DEPTH, path_step, &w, 0);
 	int res = w.pos & (2 * PATH_BUF - 1);
 	if (w.truncated || steps == PATH_DEPTH)
 		res |= PATH_TRUNCATED;
+	if (w.anon)
+		res |= PATH_ANON;
 	return res;
 }
 
-// put_file_path writes the path of the open file f to buf+off and returns
-// its length.
-static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, struct file *f)
+// put_path writes the path of the dentry d on the mount vfs to buf+off and
+// returns its length.
+static __always_inline u32 put_path(struct record *r, u8 *buf, u32 off, struct dentry *d, struct vfsmount *vfs)
 {
 	u32 zero = 0;
-	if (!f)
+	if (!d || !vfs)
 		return 0;
-	int res = walk_path((u64)BPF_CORE_READ(f, f_path.dentry), (u64)BPF_CORE_READ(f, f_path.mnt));
+	int res = walk_path((u64)d, (u64)vfs);
+	if (res & PATH_ANON)
+		return 0;
 	if (res & PATH_TRUNCATED)
 		r->flags |= RF_PATH2_TRUNCATED;
 	struct path_scratch *ps = bpf_map_lookup_elem(&path_scratch, &zero);
@@ -595,6 +631,22 @@ static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, str
 	if (bpf_probe_read_kernel(buf + (off & OFF_MASK), n, &ps->buf[pos & (PATH_BUF - 1)]))
 		return 0;
 	return n;
+}
+
+// put_file_path writes the path of the open file f to buf+off and returns
+// its length.
+static __always_inline u32 put_file_path(struct record *r, u8 *buf, u32 off, struct file *f)
+{
+	if (!f)
+		return 0;
+	return put_path(r, buf, off, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+}
+
+// put_cwd writes the task's working directory.
+static __always_inline u32 put_cwd(struct record *r, u8 *buf, u32 off, struct task_struct *task)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	return put_path(r, buf, off, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
 }
 
 // Inode time stamps moved between kernels: timespec64 i_ctime (up to 6.5),
@@ -900,13 +952,29 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		put_sock(r, sk, false);
 		break;
 	}
-	case EV_BIND:
+	case EV_BIND: {
 		r->args[0] = (s32)a0;
+		struct sock *sk = fd_sock(task, (s32)a0);
+		put_sock(r, sk, false);
+		if (sk && ret == 0 && (r->local_family == AF_INET_ || r->local_family == AF_INET6_)) {
+			// The address the socket is bound to.
+			r->addr_family = r->local_family;
+			r->addr_port = r->local_port;
+			__builtin_memcpy(r->addr_ip, r->local_ip, sizeof(r->addr_ip));
+			break;
+		}
+		if (sk && ret == 0 && r->local_family == AF_UNIX_) {
+			r->addr_family = AF_UNIX_;
+			n = put_unix_addr(buf, off, (struct unix_sock *)sk);
+			r->addr_path_len = n;
+			off += n;
+			break;
+		}
 		n = put_user_sockaddr(r, buf, off, (const void *)a1, a2);
 		r->addr_path_len = n;
 		off += n;
-		put_sock(r, fd_sock(task, (s32)a0), false);
 		break;
+	}
 	case EV_ACCEPT:
 	case EV_ACCEPT4:
 		r->args[0] = (s32)a0;
@@ -962,8 +1030,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	}
 	case EV_DUP:
 	case EV_CLOSE:
+		r->args[0] = (s32)a0;
+		break;
 	case EV_FCHDIR:
 		r->args[0] = (s32)a0;
+		if (ret == 0) {
+			n = put_cwd(r, buf, off, task);
+			r->path2_len = n;
+			off += n;
+		}
 		break;
 	case EV_DUP2:
 	case EV_DUP3:
@@ -1011,6 +1086,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		n = put_user_str(r, buf, off, (const void *)a0);
 		r->path_len = n;
 		off += n;
+		if (type == EV_CHDIR && ret == 0) {
+			n = put_cwd(r, buf, off, task);
+			r->path2_len = n;
+			off += n;
+		}
 		break;
 	case EV_MKDIR:
 	case EV_CHMOD:

@@ -102,6 +102,7 @@ type CaptureRecord struct {
 	Loginuid       uint32
 	Vpid           uint32
 	Vpgid          uint32
+	Vsid           uint32
 	Comm           [16]int8
 	Type           uint16
 	PathLen        uint16
@@ -118,12 +119,13 @@ type CaptureRecord struct {
 	AddrIp         [16]uint8
 	LocalIp        [16]uint8
 	Magic          uint16
+	_              [4]byte
 }
 
 type CaptureScratch struct {
 	_    structs.HostLayout
 	Hdr  CaptureRecord
-	Data [20272]uint8
+	Data [20264]uint8
 }
 
 // Names of all BPF objects in the ELF.

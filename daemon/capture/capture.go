@@ -24,8 +24,9 @@ import (
 // DefaultRingBufferSize is the ring buffer size used when Config leaves it 0.
 const DefaultRingBufferSize = 16 << 20
 
-// DefaultMaxLatency is the MaxLatency used when Config leaves it 0.
-const DefaultMaxLatency = 10 * time.Millisecond
+// BatchLatency is a MaxLatency that keeps the reader's wake-ups cheap at
+// high event rates while events still arrive well within a second.
+const BatchLatency = 10 * time.Millisecond
 
 // DefaultDrainTimeout is the DrainTimeout used when Config leaves it 0.
 const DefaultDrainTimeout = 2 * time.Second
@@ -48,17 +49,17 @@ type Config struct {
 	// kernel and Read: a power of two and a multiple of the page size.
 	// 0 means DefaultRingBufferSize.
 	RingBufferSize int
-	// Types are the event types to report; nil means all.
+	// Types are the event types to report; none (nil or empty) means all.
 	Types []event.Type
 	// ExcludePIDs are processes (thread group ids) whose events are not reported,
 	// typically the daemon itself.
 	ExcludePIDs []uint32
 	// MaxLatency bounds how long a record waits in the ring buffer before
-	// Read returns it. Waking the reader for every record costs more than
-	// decoding it, so the kernel wakes it only once 1/16 of the buffer is
-	// filled and Read polls at this interval for the rest. 0 means
-	// DefaultMaxLatency; a negative value has the kernel wake the reader
-	// whenever it has caught up, for the lowest latency at some CPU cost.
+	// Read returns it. 0 (or less) has the kernel wake the reader whenever
+	// it has caught up, for the lowest latency. Waking the reader for
+	// every record costs more than decoding it, so with a positive
+	// MaxLatency (BatchLatency, say) the kernel wakes it only once 1/16 of
+	// the buffer is filled and Read polls at this interval for the rest.
 	MaxLatency time.Duration
 	// DrainTimeout bounds how long Close waits for a concurrent Read to
 	// take the records left in the ring buffer once the programs are
@@ -139,9 +140,6 @@ func Open(cfg Config) (*Capture, error) {
 
 	spec.Maps[bpf.CaptureMapEvents].MaxEntries = uint32(size)
 	latency := cfg.MaxLatency
-	if latency == 0 {
-		latency = DefaultMaxLatency
-	}
 	var wakeup uint64
 	if latency > 0 {
 		wakeup = uint64(size / 16)
@@ -221,10 +219,10 @@ func (c *Capture) flushEvery(d time.Duration) {
 	}
 }
 
-// SetTypes changes the event types the kernel reports; nil means all.
+// SetTypes changes the event types the kernel reports; none means all.
 func (c *Capture) SetTypes(types []event.Type) error {
 	var want [event.NumTypes]bool
-	if types == nil {
+	if len(types) == 0 {
 		for t := range want {
 			want[t] = true
 		}

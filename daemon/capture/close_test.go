@@ -21,8 +21,10 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "drain")
+	// Nothing reads while the helper runs: its records wait in the ring.
+	pid := runHelperProcess(t, false, "openat-loop", path, strconv.Itoa(opens))
 	got := make(chan int, 1)
-	started := make(chan struct{})
+	reading := make(chan struct{})
 	var badNum error
 	go func() {
 		n := 0
@@ -35,7 +37,7 @@ func TestCloseDrains(t *testing.T) {
 				return
 			}
 			if i == 0 {
-				close(started)
+				close(reading)
 			}
 			if err == nil {
 				// evt.num counts the events Read returned, from 1.
@@ -47,13 +49,9 @@ func TestCloseDrains(t *testing.T) {
 			if err == nil && string(ev.Path) == path {
 				n++
 			}
-			// A slow consumer: the helper's records are still queued
-			// when Close is called.
-			time.Sleep(200 * time.Microsecond)
 		}
 	}()
-	pid := runHelperProcess(t, false, "openat-loop", path, strconv.Itoa(opens))
-	<-started
+	<-reading
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +61,7 @@ func TestCloseDrains(t *testing.T) {
 	}
 	st, _ := c.Stats()
 	if n != opens || st.Discarded != 0 {
-		t.Errorf("read %d of the %d openat events of pid %d before ErrClosed; %d records discarded", n, opens, pid, st.Discarded)
+		t.Errorf("read %d of the %d openat events of pid %d before ErrClosed; %d records discarded, %d dropped", n, opens, pid, st.Discarded, st.Drops)
 	}
 	var ev event.Event
 	if err := c.Read(&ev); !errors.Is(err, ErrClosed) {

@@ -22,7 +22,8 @@ func buildC(t testing.TB, name string, flags ...string) string {
 		t.Fatalf("gcc is needed to build testdata/%s.c: %v", name, err)
 	}
 	out := filepath.Join(t.TempDir(), name)
-	args := append([]string{"-static", "-no-pie", "-O1", "-Wall", "-o", out, filepath.Join("testdata", name+".c")}, flags...)
+	args := append([]string{"-static", "-no-pie", "-O1", "-Wall", "-o", out}, flags...)
+	args = append(args, filepath.Join("testdata", name+".c"))
 	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %v: %v\n%s", args, err, b)
 	}
@@ -84,6 +85,36 @@ func TestCompatSyscalls(t *testing.T) {
 	exe := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" })
 	if exe.Compat || string(exe.Path) != "/bin/true" || string(exe.Path2) != trueExe || string(exe.Argv) != "/bin/true" {
 		t.Errorf("int $0x80 execve: compat %v path %q path2 %q argv %q, want /bin/true %s", exe.Compat, exe.Path, exe.Path2, exe.Argv, trueExe)
+	}
+}
+
+// TestIA32Process: a 32-bit program, executed by a 64-bit one, opens
+// /etc/shadow and executes a 64-bit program; every call is reported with
+// the 64-bit event types.
+func TestIA32Process(t *testing.T) {
+	prog := buildC(t, "ia32", "-m32", "-nostdlib", "-ffreestanding", "-fno-pic")
+	col := sharedCol(t)
+	cmd := exec.Command(prog)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", prog, err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	// The exec into the 32-bit image returns as an ia32 execve.
+	start := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && string(ev.Path) == prog })
+	if !start.Compat || string(start.Path2) != prog || start.Ino == 0 {
+		t.Errorf("exec of the ia32 program: compat %v path2 %q inode %d", start.Compat, start.Path2, start.Ino)
+	}
+	open := col.waitFor(t, pid, event.Open, func(ev *event.Event) bool { return string(ev.Path) == "/etc/shadow" })
+	if !open.Compat || open.Res < 0 || string(open.Path2) != "/etc/shadow" {
+		t.Errorf("ia32 open: compat %v res %d path2 %q", open.Compat, open.Res, open.Path2)
+	}
+	openat := col.waitFor(t, pid, event.Openat, func(ev *event.Event) bool { return ev.Compat })
+	if string(openat.Path) != "/etc/shadow" || openat.Args[0] != unix.AT_FDCWD || openat.Res < 0 {
+		t.Errorf("ia32 openat: args %v res %d path %q", openat.Args, openat.Res, openat.Path)
+	}
+	exe := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" })
+	if exe.Compat || string(exe.Path) != "/bin/true" || string(exe.Argv) != "/bin/true" {
+		t.Errorf("ia32 execve of /bin/true: compat %v path %q argv %q", exe.Compat, exe.Path, exe.Argv)
 	}
 }
 

@@ -20,7 +20,7 @@ type testRecord struct {
 	res                            int64
 	args                           [4]int64
 	pid, tid, ppid, uid, gid, luid uint32
-	vpid, vpgid                    uint32
+	vpid, vpgid, vsid              uint32
 	caps                           [3]uint64
 	ino                            uint64
 	ctime, mtime                   int64
@@ -50,6 +50,7 @@ func encodeRecord(r testRecord) []byte {
 	put32(offLoginUID, r.luid)
 	put32(offVPID, r.vpid)
 	put32(offVPGID, r.vpgid)
+	put32(offVSID, r.vsid)
 	put64(offCapEffective, r.caps[0])
 	put64(offCapPermitted, r.caps[1])
 	put64(offCapInheritable, r.caps[2])
@@ -151,7 +152,7 @@ func TestDecode(t *testing.T) {
 	in := testRecord{
 		ts: 123456789, cgroupID: 77, res: 3, args: [4]int64{-100, 0o2000101, 0o640, 0},
 		pid: 10, tid: 11, ppid: 1, uid: 1000, gid: 1001, luid: 4294967295,
-		vpid: 2, vpgid: 3, caps: [3]uint64{0x1ff, 0x3ff, 0x1}, ino: 4242, ctime: -5, mtime: 1e18,
+		vpid: 2, vpgid: 3, vsid: 4, caps: [3]uint64{0x1ff, 0x3ff, 0x1}, ino: 4242, ctime: -5, mtime: 1e18,
 		comm: "bash", typ: event.Connect, proto: 6, flags: flagPath2Truncated | flagCompat,
 		addr:  event.SockAddr{Family: event.AFInet, Port: 443, IP: [16]byte{10, 0, 0, 1}},
 		local: event.SockAddr{Family: event.AFUnix, Path: []byte("/run/x.sock\x00\x00")},
@@ -167,7 +168,7 @@ func TestDecode(t *testing.T) {
 		ev.GID != 1001 || ev.LoginUID != 4294967295 || ev.CommString() != "bash" || ev.Proto != 6 {
 		t.Errorf("header decoded as %+v", ev)
 	}
-	if ev.VPID != 2 || ev.VPGID != 3 || ev.CapEffective != 0x1ff || ev.CapPermitted != 0x3ff || ev.CapInheritable != 1 ||
+	if ev.VPID != 2 || ev.VPGID != 3 || ev.VSID != 4 || ev.CapEffective != 0x1ff || ev.CapPermitted != 0x3ff || ev.CapInheritable != 1 ||
 		ev.Ino != 4242 || ev.InoCtime != -5 || ev.InoMtime != 1e18 {
 		t.Errorf("kernel facts decoded as vpid %d vpgid %d caps %#x %#x %#x ino %d ctime %d mtime %d",
 			ev.VPID, ev.VPGID, ev.CapEffective, ev.CapPermitted, ev.CapInheritable, ev.Ino, ev.InoCtime, ev.InoMtime)

@@ -1,9 +1,11 @@
 package capture
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"testing"
@@ -82,17 +84,17 @@ func TestNamespacePIDs(t *testing.T) {
 	col := sharedCol(t)
 	cmd := exec.Command(os.Args[0], "chdir", "/")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setpgid: true}
+	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper in a new pid namespace: %v: %s", err, out)
 	}
 	pid := uint32(cmd.Process.Pid)
 	ev := col.waitFor(t, pid, event.Chdir, isMark)
-	if ev.PID != pid || ev.VPID != 1 || ev.VPGID != 1 {
-		t.Errorf("in a new pid namespace: pid %d vpid %d vpgid %d, want %d 1 1", ev.PID, ev.VPID, ev.VPGID, pid)
+	if ev.PID != pid || ev.VPID != 1 || ev.VPGID != 1 || ev.VSID != 1 {
+		t.Errorf("in a new pid namespace: pid %d vpid %d vpgid %d vsid %d, want %d 1 1 1", ev.PID, ev.VPID, ev.VPGID, ev.VSID, pid)
 	}
-	if p := tableOf(t, col, pid, isMark); p.VPID != 1 || p.VPGID != 1 || p.PID != pid {
-		t.Errorf("process table: pid %d vpid %d vpgid %d", p.PID, p.VPID, p.VPGID)
+	if p := tableOf(t, col, pid, isMark); p.VPID != 1 || p.VPGID != 1 || p.SID != 1 || p.PID != pid {
+		t.Errorf("process table: pid %d vpid %d vpgid %d sid %d", p.PID, p.VPID, p.VPGID, p.SID)
 	}
 	// In the host's namespace the ids are the same.
 	self := runHelperProcess(t, true, "chdir", "/")
@@ -150,5 +152,124 @@ func TestExePathTruncated(t *testing.T) {
 	pid = runHelperProcess(t, true, "exec", "/bin/true")
 	if ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" }); ev.Path2Truncated || ev.Truncated {
 		t.Errorf("/bin/true: path2 %q flagged truncated", ev.Path2)
+	}
+}
+
+// TestConnectedFD: a connect that succeeded is reported with the peer the
+// kernel's socket is connected to, and the process table marks the
+// descriptor connected; a refused one is not.
+func TestConnectedFD(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	pid := runHelperProcess(t, true, "connect", strconv.Itoa(port))
+	ln.Close()
+	refused := runHelperProcess(t, false, "connect", strconv.Itoa(port))
+	col := sharedCol(t)
+	for _, tc := range []struct {
+		pid       uint32
+		connected bool
+	}{{pid, true}, {refused, false}} {
+		col.waitFor(t, tc.pid, event.Connect, nil)
+		var fd *event.FD
+		tableOf(t, col, tc.pid, func(ev *event.Event) bool {
+			if ev.Type != event.Connect {
+				return false
+			}
+			if ev.FD != nil {
+				cp := *ev.FD
+				fd = &cp
+			}
+			return true
+		})
+		switch {
+		case tc.connected && (fd == nil || !fd.Connected || fd.Remote.Port != uint16(port) || fd.Local.Port == 0):
+			t.Errorf("connect to a listener: fd %+v, want connected to port %d", fd, port)
+		case !tc.connected && fd != nil && fd.Connected:
+			t.Errorf("refused connect: fd %+v marked connected", fd)
+		}
+	}
+}
+
+// TestFchdirUnknownDescriptor: fchdir to a descriptor the process table
+// never saw opened (inherited) still gives the process its real working
+// directory, which the kernel reports.
+func TestFchdirUnknownDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	col := sharedCol(t)
+	cmd := exec.Command(os.Args[0], "fchdir3")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.ExtraFiles = []*os.File{d}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fchdir3: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	ev := col.waitFor(t, pid, event.Fchdir, nil)
+	if ev.Res != 0 || string(ev.Path2) != dir {
+		t.Errorf("fchdir: res %d path2 %q, want 0 %q", ev.Res, ev.Path2, dir)
+	}
+	p := tableOf(t, col, pid, func(e *event.Event) bool { return e.Type == event.Fchdir })
+	if p.Cwd != dir {
+		t.Errorf("process table cwd after fchdir %q, want %q", p.Cwd, dir)
+	}
+}
+
+// TestOpenPipeThroughProc: a pipe opened again through /proc/self/fd has
+// no path to walk (d_path names it with a callback); the event has none,
+// rather than a wrong one, and the process table keeps the name the
+// caller gave.
+func TestOpenPipeThroughProc(t *testing.T) {
+	col := sharedCol(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := exec.Command(os.Args[0], "open", "/proc/self/fd/0")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Stdin = r
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("open: %v: %s", err, out)
+	}
+	r.Close()
+	pid := uint32(cmd.Process.Pid)
+	ev := col.waitFor(t, pid, event.Open, nil)
+	if ev.Res < 0 || len(ev.Path2) != 0 || ev.Ino == 0 {
+		t.Errorf("open of a pipe: res %d path2 %q inode %d, want no path2 and the pipe's inode", ev.Res, ev.Path2, ev.Ino)
+	}
+	var fd *event.FD
+	tableOf(t, col, pid, func(e *event.Event) bool {
+		if e.Type == event.Open && e.FD != nil {
+			cp := *e.FD
+			fd = &cp
+		}
+		return e.Type == event.Open
+	})
+	if fd == nil || string(fd.Name) != "/proc/self/fd/0" {
+		t.Errorf("process table fd %+v, want fd.name /proc/self/fd/0", fd)
+	}
+}
+
+// TestExecDeletedFile: an executable removed before it is run (fexecve of
+// an open descriptor) is named as the kernel names it, with " (deleted)".
+func TestExecDeletedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "payload")
+	pid := runHelperProcess(t, true, "exec-deleted", path)
+	col := sharedCol(t)
+	ev := col.waitFor(t, pid, event.Execveat, func(ev *event.Event) bool { return ev.Res == 0 })
+	if want := path + " (deleted)"; string(ev.Path2) != want || ev.Ino == 0 {
+		t.Errorf("fexecve of a removed file: path2 %q inode %d, want %q", ev.Path2, ev.Ino, want)
+	}
+	// A file that is still there is not marked.
+	pid = runHelperProcess(t, true, "exec", "/bin/true")
+	if ev := col.waitFor(t, pid, event.Execve, func(ev *event.Event) bool { return ev.Res == 0 && comm(*ev) == "true" }); strings.Contains(string(ev.Path2), "deleted") {
+		t.Errorf("/bin/true: path2 %q", ev.Path2)
 	}
 }

@@ -27,6 +27,14 @@ func str(s string) uintptr {
 	return uintptr(unsafe.Pointer(p))
 }
 
+func str2(s string) *byte {
+	p, err := unix.BytePtrFromString(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 // syscall makes one raw system call, as the test expects it, without the
 // wrappers that might pick another call (open vs openat, dup2 vs dup3).
 func syscall(nr uintptr, args ...uintptr) uintptr {
@@ -238,6 +246,36 @@ func runHelper(args []string) error {
 			return err
 		}
 		return unix.Exec("./true", []string{"true"}, nil)
+	case "fchdir3":
+		// fchdir to the directory inherited as descriptor 3, then the
+		// mark.
+		if err := unix.Fchdir(3); err != nil {
+			return err
+		}
+		syscall(unix.SYS_CHDIR, str("/"))
+	case "connect-race":
+		return connectRace(arg(1), arg(2), arg(3))
+	case "exec-deleted":
+		// Copies /bin/true to arg(1), opens it, removes it and executes
+		// the open descriptor (fexecve), as droppers hide their payload.
+		bin, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(arg(1), bin, 0o755); err != nil {
+			return err
+		}
+		fd, err := unix.Open(arg(1), unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(arg(1)); err != nil {
+			return err
+		}
+		argv := []*byte{str2("true"), nil}
+		env := []*byte{nil}
+		_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), str(""), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])), unix.AT_EMPTY_PATH, 0)
+		return fmt.Errorf("execveat: %w", errno)
 	case "open-race":
 		return openRace(arg(1), arg(2))
 	case "listen":
@@ -315,4 +353,56 @@ func pinCPU(cpu int) {
 	var set unix.CPUSet
 	set.Set(cpu % runtime.NumCPU())
 	unix.SchedSetaffinity(0, &set)
+}
+
+// raceAddr is the sockaddr_in connectRace's threads share.
+var raceAddr unix.RawSockaddrInet4
+
+// connectRace connects n TCP sockets to 127.0.0.1 through raceAddr while
+// another thread keeps flipping its port between portA and portB. It
+// prints its thread id, calls chdir("/") as a mark, then prints the port
+// each socket was connected to (getpeername), one per line, in order.
+func connectRace(portA, portB, count string) error {
+	a, errA := strconv.Atoi(portA)
+	b, errB := strconv.Atoi(portB)
+	n, errN := strconv.Atoi(count)
+	if errA != nil || errB != nil || errN != nil {
+		return fmt.Errorf("connect-race PORT PORT COUNT")
+	}
+	// sin_port is in network byte order.
+	ports := [2]uint16{uint16(a)>>8 | uint16(a)<<8, uint16(b)>>8 | uint16(b)<<8}
+	raceAddr = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: ports[0], Addr: [4]byte{127, 0, 0, 1}}
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		pinCPU(1)
+		for i := 0; !stop.Load(); i++ {
+			atomic.StoreUint32((*uint32)(unsafe.Pointer(&raceAddr)), uint32(unix.AF_INET)|uint32(ports[i&1])<<16)
+		}
+	}()
+	runtime.LockOSThread()
+	pinCPU(0)
+	out := bufio.NewWriter(os.Stdout)
+	fmt.Fprintln(out, unix.Gettid())
+	syscall(unix.SYS_CHDIR, str("/"))
+	for range n {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		_, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raceAddr)), unix.SizeofSockaddrInet4)
+		if errno == 0 {
+			sa, err := unix.Getpeername(fd)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, sa.(*unix.SockaddrInet4).Port)
+		}
+		unix.Close(fd)
+	}
+	stop.Store(true)
+	<-done
+	return out.Flush()
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,4 +107,87 @@ func TestOpenPathRace(t *testing.T) {
 	}
 	t.Logf("%d opens (%d of /etc/shadow); the caller's buffer named another file than the one opened at %d of them",
 		len(inos), kinds[shadow.Ino], userWrong)
+}
+
+// TestConnectPeerRace: one thread connects while another keeps flipping
+// the port in the caller's sockaddr between two listeners. Every
+// successful connect is reported with the peer the socket is connected to
+// (getpeername's), not what the caller's memory held when the capture
+// looked.
+func TestConnectPeerRace(t *testing.T) {
+	const conns = 400
+	var ports [2]int
+	for i := range ports {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	col := sharedCol(t)
+	cmd := exec.Command(os.Args[0], "connect-race", strconv.Itoa(ports[0]), strconv.Itoa(ports[1]), strconv.Itoa(conns))
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("connect-race: %v", err)
+	}
+	lines := strings.Fields(string(out))
+	tid, _ := strconv.ParseUint(lines[0], 10, 32)
+	var peers []uint16
+	seen := map[uint16]int{}
+	for _, l := range lines[1:] {
+		p, _ := strconv.ParseUint(l, 10, 16)
+		peers = append(peers, uint16(p))
+		seen[uint16(p)]++
+	}
+	if seen[uint16(ports[0])] == 0 || seen[uint16(ports[1])] == 0 {
+		t.Fatalf("connected %d times to port %d and %d to %d: the race was not exercised", seen[uint16(ports[0])], ports[0], seen[uint16(ports[1])], ports[1])
+	}
+	pid := uint32(cmd.Process.Pid)
+	col.waitFor(t, pid, event.ProcExit, nil)
+	var connected []event.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		connected = connected[:0]
+		col.mu.Lock()
+		marked := false
+		for _, ev := range col.events {
+			if ev.PID != pid || ev.TID != uint32(tid) {
+				continue
+			}
+			marked = marked || ev.Type == event.Chdir && string(ev.Path) == "/"
+			if marked && ev.Type == event.Connect && ev.Res == 0 {
+				connected = append(connected, ev)
+			}
+		}
+		col.mu.Unlock()
+		if len(connected) >= len(peers) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(connected) != len(peers) {
+		t.Fatalf("%d successful connect events from the racing thread, it connected %d sockets", len(connected), len(peers))
+	}
+	tab := proctable.New(proctable.Config{})
+	for i := range connected {
+		ev := &connected[i]
+		if ev.Addr.Port != peers[i] || ev.Addr.Family != event.AFInet {
+			t.Fatalf("connect %d: reported peer %+v, the socket is connected to port %d", i, ev.Addr, peers[i])
+		}
+		tab.Handle(ev)
+		if ev.FD == nil || ev.FD.Remote.Port != peers[i] || !ev.FD.Connected {
+			t.Fatalf("connect %d: fd %+v, want connected to port %d", i, ev.FD, peers[i])
+		}
+	}
 }

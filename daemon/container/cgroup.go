@@ -56,6 +56,7 @@ func ParseCgroupPath(path string) (id string, runtime string, ok bool) {
 //	/machine.slice[/machine-libpod_pod_<pod>.slice]/libpod-<id>.scope   podman
 //	/libpod_parent/libpod-<id>, /libpod_parent/<id>                     podman, cgroupfs
 //	/ecs/<task id>/<id>, /ecs/<cluster>/<task id>/<id>                  ECS
+//	/ecstasks.slice/ecstasks-<task id>.slice/docker-<id>.scope          ECS, cgroup v2
 //	/<namespace>/<id>                               containerd's own namespaces
 //
 // where <id> is 64 hex digits (ECS on Fargate: <32 hex>-<digits>). Cgroups a
@@ -115,6 +116,10 @@ func ParseCgroup(path string) (Info, bool) {
 				id, rt = s, RuntimeECS
 				break
 			}
+		}
+	case "ecstasks.slice":
+		if strings.HasPrefix(at(1), "ecstasks-") && strings.HasSuffix(at(1), ".slice") {
+			id, rt = scoped(at(2), "docker-"), RuntimeECS
 		}
 	case "":
 	default:

@@ -46,6 +46,7 @@ func TestParseCgroup(t *testing.T) {
 		{"/ecs/5a1e9d5e-28d1-4a4c-8f3a-2c2d6e0c1d2e/" + hexID, RuntimeECS, hexID, ""},
 		{"/ecs/my-cluster/" + taskID + "/" + hexID, RuntimeECS, hexID, ""},
 		{"/ecs/" + taskID + "/" + taskID + "-2712843546", RuntimeECS, taskID + "-2712843546", ""},
+		{"/ecstasks.slice/ecstasks-" + taskID + ".slice/docker-" + hexID + ".scope", RuntimeECS, hexID, ""},
 	}
 	for _, tt := range tests {
 		info, ok := ParseCgroup(tt.path)
@@ -97,6 +98,7 @@ func TestParseCgroupHost(t *testing.T) {
 		"/docker/x/" + hexID,
 		"/ecs/" + taskID + "/a/b/" + hexID,
 		"/kubepods/besteffort/" + hexID,
+		"/ecstasks.slice/docker-" + hexID + ".scope",
 	} {
 		if info, ok := ParseCgroup(path); ok {
 			t.Errorf("ParseCgroup(%q) = %+v, want host", path, info)

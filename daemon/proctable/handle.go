@@ -94,14 +94,28 @@ func (t *Table) Handle(ev *event.Event) {
 		t.memfd(e, ev)
 	case event.Chdir:
 		if ev.Res == 0 {
-			e.proc.Cwd = string(t.resolve(e, unix.AT_FDCWD, ev.Path))
+			e.proc.Cwd = t.cwd(e, ev)
 		}
 	case event.Fchdir:
 		ev.FD = t.lookupFD(e, int32(ev.Args[0]))
-		if ev.Res == 0 && ev.FD != nil && len(ev.FD.Name) > 0 {
-			e.proc.Cwd = string(ev.FD.Name)
+		if ev.Res == 0 {
+			e.proc.Cwd = t.cwd(e, ev)
 		}
 	}
+}
+
+// cwd returns the working directory after a successful chdir or fchdir:
+// the kernel's, else the argument resolved against what the table knows.
+func (t *Table) cwd(e *entry, ev *event.Event) string {
+	switch {
+	case len(ev.Path2) > 0 && !ev.Path2Truncated:
+		return string(ev.Path2)
+	case ev.Type == event.Chdir:
+		return string(t.resolve(e, unix.AT_FDCWD, ev.Path))
+	case ev.FD != nil && len(ev.FD.Name) > 0:
+		return string(ev.FD.Name)
+	}
+	return e.proc.Cwd
 }
 
 // refresh brings e up to date with what every event carries.
@@ -131,7 +145,7 @@ func (t *Table) refresh(e *entry, ev *event.Event) {
 	// setpgid show on the next one.
 	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
 	if ev.VPID != 0 {
-		p.VPID, p.VPGID = ev.VPID, ev.VPGID
+		p.VPID, p.VPGID, p.SID = ev.VPID, ev.VPGID, ev.VSID
 	}
 	if ev.CgroupID != 0 && ev.CgroupID != p.CgroupID {
 		t.setContainer(p, ev.CgroupID)
@@ -213,7 +227,7 @@ func (t *Table) fromEvent(ev *event.Event) *entry {
 	p.Exe = p.Name
 	p.UID, p.GID, p.LoginUID = ev.UID, ev.GID, ev.LoginUID
 	p.CapEffective, p.CapPermitted, p.CapInheritable = ev.CapEffective, ev.CapPermitted, ev.CapInheritable
-	p.VPID, p.VPGID = ev.VPID, ev.VPGID
+	p.VPID, p.VPGID, p.SID = ev.VPID, ev.VPGID, ev.VSID
 	if pe := t.procs[ev.PPID]; pe != nil {
 		p.Parent = &pe.proc
 		p.Cwd = pe.proc.Cwd // a better guess than nothing
@@ -301,9 +315,9 @@ func (t *Table) exec(e *entry, ev *event.Event) {
 	// up in the child just before it execs. Read them again.
 	if b, err := os.ReadFile(t.procRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/stat"); err == nil {
 		if st, err := parseStat("stat", b); err == nil {
-			p.TTY, p.SID = st.tty, st.session
+			p.TTY = st.tty
 			if ev.VPID == 0 {
-				p.VPGID = st.pgrp
+				p.SID, p.VPGID = st.session, st.pgrp
 			}
 		}
 	}

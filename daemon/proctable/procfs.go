@@ -186,7 +186,7 @@ func parseStat(name string, b []byte) (procStat, error) {
 }
 
 // parseStatus takes the effective uid and gid, the capability sets and the
-// innermost namespace's process and process group ids from
+// innermost namespace's process, process group and session ids from
 // /proc/<pid>/status.
 func parseStatus(name string, b []byte, p *event.Process) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -231,7 +231,7 @@ func parseStatus(name string, b []byte, p *event.Process) error {
 			default:
 				p.CapInheritable = v
 			}
-		case "NSpid", "NSpgid":
+		case "NSpid", "NSpgid", "NSsid":
 			// The last entry is the process's own pid namespace.
 			if len(fields) == 0 {
 				return bad()
@@ -240,10 +240,13 @@ func parseStatus(name string, b []byte, p *event.Process) error {
 			if err != nil {
 				return bad()
 			}
-			if key == "NSpid" {
+			switch key {
+			case "NSpid":
 				p.VPID = uint32(v)
-			} else {
+			case "NSpgid":
 				p.VPGID = uint32(v)
+			default:
+				p.SID = uint32(v)
 			}
 		}
 	}

@@ -166,7 +166,8 @@ type Event struct {
 	// path, link path, mount target). Neither is resolved against the cwd.
 	// For a successful exec, Path2 is the executable's absolute path as seen
 	// from the process's mount namespace (Falco's proc.exepath); for a
-	// successful open, the path of the file the kernel opened, from the same
+	// successful open, the path of the file the kernel opened, and for a
+	// successful chdir or fchdir the new working directory, from the same
 	// root, which unlike Path no other thread can change under the call.
 	Path, Path2 []byte
 	// Argv holds the NUL-separated argument vector of an exec.
@@ -178,10 +179,10 @@ type Event struct {
 	Proto uint8
 
 	// What the kernel knew of the caller at the event: the thread's
-	// capability sets and its process and process group ids in its own
-	// pid namespace (0 when not visible there).
+	// capability sets and its process, process group and session ids in
+	// its own pid namespace (0 when not visible there).
 	CapEffective, CapPermitted, CapInheritable uint64
-	VPID, VPGID                                uint32
+	VPID, VPGID, VSID                          uint32
 	// Ino is the inode number of the file a successful open returned or of
 	// the image a successful exec loaded; InoCtime and InoMtime are the
 	// image's change and modification times (exec only, nanoseconds since
