@@ -129,6 +129,7 @@ type HTTPOutput struct {
 	Headers            map[string]string `hcl:"headers,optional"`
 	UserAgent          string            `hcl:"user_agent,optional"`
 	Retries            int               `hcl:"retries,optional"`
+	Concurrency        int               `hcl:"concurrency,optional"`
 	InsecureSkipVerify bool              `hcl:"insecure_skip_verify,optional"`
 	CAFile             string            `hcl:"ca_file,optional"`
 	ClientCert         string            `hcl:"client_cert,optional"`
@@ -241,7 +242,7 @@ func Default() *Config {
 		Dedup:           &Dedup{RawWindow: "30s"},
 		Stdout:          &StdoutOutput{},
 		File:            &FileOutput{Path: "/var/log/nightjar/alerts.json", MaxBackups: 5, RawMaxSize: "100MiB"},
-		HTTP:            &HTTPOutput{UserAgent: "nightjar", Retries: 2, RawTimeout: "5s"},
+		HTTP:            &HTTPOutput{UserAgent: "nightjar", Retries: 2, Concurrency: 16, RawTimeout: "5s"},
 		Forward: &ForwardOutput{
 			Address: "unix:///var/run/fluent.sock", Tag: "nightjar.alerts", Mode: "packed_forward",
 			RequireAck: true, BatchSize: 1000, QueueSize: 100000,
