@@ -473,14 +473,26 @@ flood:
 	opens, _ := strconv.Atoi(strings.TrimSpace(genOut.String()))
 	fmt.Printf("%6.0fs  flood over: %d opens\n", time.Since(start).Seconds(), opens)
 
-	// Let the backlog drain: the spool and the queues empty.
+	// Let the backlog drain: every open matched (the count of raised
+	// alerts stops moving), the spool and the queues empty.
+	var lastRaised float64
+	var still int
 	drained := waitUntil(ctx, 5*time.Minute, func() bool {
 		m, err := scrape(metricsAddr)
 		if err != nil {
 			return false
 		}
+		if m.raised != lastRaised {
+			lastRaised, still = m.raised, 0
+			return false
+		}
+		still++
+		need := 4 // polls 0.5 s apart
+		if m.raised < float64(opens) {
+			need = 20 // give stragglers 10 s
+		}
 		f, h := m.out["forward"], m.out["http"]
-		return m.raised > 0 && f.spooled == 0 && f.pending == 0 && h.pending == 0 &&
+		return still >= need && f.spooled == 0 && f.pending == 0 && h.pending == 0 &&
 			f.delivered+f.dropped >= m.raised && h.delivered+h.dropped >= m.raised
 	})
 	printSample()
@@ -496,7 +508,7 @@ flood:
 	f, h := final.out["forward"], final.out["http"]
 	fmt.Println()
 	fmt.Printf("flood: %s at %d/s (%.0f alerts/s achieved), outages 2 x %s\n", duration, rate, float64(opens)/duration.Seconds(), outage)
-	fmt.Printf("opens %d, alerts raised %.0f, kernel drops %.0f\n", opens, final.raised, final.kernelDrops)
+	fmt.Printf("opens %d, alerts raised %.0f (opens without an alert: %.0f), kernel drops %.0f\n", opens, final.raised, float64(opens)-final.raised, final.kernelDrops)
 	fmt.Printf("forward: delivered %d distinct (%d arrivals, %d duplicates), spooled at end %.0f, dropped %.0f, unaccounted %.0f, reconnects %.0f\n",
 		fu, ft, ft-fu, f.spooled, f.dropped, final.raised-float64(fu)-f.dropped-f.spooled, f.reconnects)
 	fmt.Printf("http:    delivered %d distinct (%d arrivals, %d duplicates), %d requests failed by the server, dropped %.0f, unaccounted %.0f\n",
