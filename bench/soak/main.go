@@ -442,7 +442,7 @@ metrics {
 	var rss []float64
 	tick := time.NewTicker(sample)
 	defer tick.Stop()
-	fmt.Println("  time  rss_MiB  raised  fwd_delivered  fwd_spooled  fwd_pending  fwd_dropped  http_delivered  http_dropped  kernel_drops")
+	fmt.Println("  time  rss_MiB  heap_MiB  raised  fwd_delivered  fwd_spooled  fwd_pending  fwd_dropped  http_delivered  http_dropped  kernel_drops")
 	printSample := func() {
 		m, err := scrape(metricsAddr)
 		if err != nil {
@@ -451,8 +451,8 @@ metrics {
 		}
 		r := rssMiB(daemon.Process.Pid)
 		rss = append(rss, r)
-		fmt.Printf("%6.0f  %7.1f  %6.0f  %13.0f  %11.0f  %11.0f  %11.0f  %14.0f  %12.0f  %12.0f\n",
-			time.Since(start).Seconds(), r, m.raised,
+		fmt.Printf("%6.0f  %7.1f  %8.1f  %6.0f  %13.0f  %11.0f  %11.0f  %11.0f  %14.0f  %12.0f  %12.0f\n",
+			time.Since(start).Seconds(), r, m.heapInuse/(1<<20), m.raised,
 			m.out["forward"].delivered, m.out["forward"].spooled, m.out["forward"].pending, m.out["forward"].dropped,
 			m.out["http"].delivered, m.out["http"].dropped, m.kernelDrops)
 	}
@@ -594,6 +594,7 @@ type outStats struct{ delivered, spooled, pending, dropped, reconnects float64 }
 
 type metrics struct {
 	raised, kernelDrops float64
+	heapInuse           float64
 	out                 map[string]outStats
 }
 
@@ -630,6 +631,9 @@ func scrape(addr string) (*metrics, error) {
 	}
 	for _, x := range fams["nightjar_kernel_drops_total"].GetMetric() {
 		m.kernelDrops += value(x)
+	}
+	for _, x := range fams["go_memstats_heap_inuse_bytes"].GetMetric() {
+		m.heapInuse = value(x)
 	}
 	for name, set := range map[string]func(*outStats, float64){
 		"nightjar_output_alerts_delivered_total": func(o *outStats, v float64) { o.delivered = v },

@@ -397,3 +397,39 @@ func TestFileRefusesUntrustedPlaces(t *testing.T) {
 	}
 	f.Close(context.Background())
 }
+
+// refusingReporter refuses every alert and counts each refusal itself, as
+// the forward output does for an alert it cannot take.
+type refusingReporter struct {
+	mu      sync.Mutex
+	dropped uint64
+}
+
+func (r *refusingReporter) Name() string { return "reporter" }
+func (r *refusingReporter) Send(context.Context, *alert.Alert) error {
+	r.mu.Lock()
+	r.dropped++
+	r.mu.Unlock()
+	return errors.New("refused (dropped)")
+}
+func (r *refusingReporter) Close(context.Context) error { return nil }
+func (r *refusingReporter) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Dropped: r.dropped}
+}
+
+// A drop the sink counts is not counted again by the fan-out.
+func TestFanoutCountsReporterDropsOnce(t *testing.T) {
+	r := &refusingReporter{}
+	f := NewFanout(FanoutOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r)
+	for i := range 7 {
+		f.Send(testAlert(i))
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Stats()["reporter"]; st.Dropped != 7 {
+		t.Fatalf("dropped = %d for 7 refused alerts, want 7", st.Dropped)
+	}
+}
