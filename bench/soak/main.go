@@ -378,6 +378,9 @@ metrics {
   enabled = true
   listen  = %q
 }
+debug {
+  pprof = true
+}
 `, rules, fwd.path, filepath.Join(work, "spool"), hln.Addr().String(), metricsAddr), 0o600); err != nil {
 		return err
 	}
@@ -499,6 +502,11 @@ flood:
 	final, err := scrape(metricsAddr)
 	if err != nil {
 		return err
+	}
+	if p := os.Getenv("SOAK_HEAP_PROFILE"); p != "" {
+		if err := saveProfile("http://"+metricsAddr+"/debug/pprof/heap", p); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: heap profile:", err)
+		}
 	}
 	daemon.Process.Signal(syscall.SIGTERM)
 	daemon.Wait()
@@ -649,4 +657,19 @@ func scrape(addr string) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+func saveProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -192,6 +192,9 @@ type Debug struct {
 	// running daemon. While paused, events wait in the ring buffer (and are
 	// dropped, counted, once it is full).
 	PauseSignals bool `hcl:"pause_signals,optional"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the
+	// metrics listener.
+	Pprof bool `hcl:"pprof,optional"`
 }
 
 // Health sets when /healthz reports unhealthy and when kernel drops raise an alert.

@@ -127,10 +127,12 @@ func (g *pauseGate) wait() {
 
 // healthOptions are the /healthz limits of cfg.
 func healthOptions(cfg *config.Config) telemetry.Options {
-	if cfg.Health == nil {
-		return telemetry.Options{}
+	var o telemetry.Options
+	if cfg.Health != nil {
+		o.CaptureStall, o.OutputFailure = cfg.Health.CaptureStall, cfg.Health.OutputFailure
 	}
-	return telemetry.Options{CaptureStall: cfg.Health.CaptureStall, OutputFailure: cfg.Health.OutputFailure}
+	o.Profiling = cfg.Debug != nil && cfg.Debug.Pprof
+	return o
 }
 
 // gapLimit bounds the alerts held while a reload replaces the outputs.
