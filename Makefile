@@ -9,8 +9,10 @@ TESTFLAGS ?= -count=1 -timeout 30m
 
 all: build plugin
 
+# Without cgo: the daemon drops its capabilities on every thread once its
+# programs are loaded, which Go can do only in a binary without cgo.
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD)/nightjar ./daemon/cmd/nightjar
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD)/nightjar ./daemon/cmd/nightjar
 
 # The Fluent Bit output plugin. Fluent Bit reserves the flb- prefix for C plugins.
 plugin:
@@ -40,9 +42,12 @@ bpf:
 bpf-check: bpf
 	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: generated objects are stale; run make bpf and commit" >&2; exit 1; }
 
+# SOAK_DURATION (default 10m), SOAK_OUTAGE (60s) and SOAK_RATE (6000/s) size the soak.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./bench/run.sh
+	$(GO) build -o $(BUILD)/soak ./bench/soak
+	$(BUILD)/soak -nightjar $(BUILD)/nightjar
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: $$out" >&2; exit 1; fi

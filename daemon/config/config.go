@@ -132,6 +132,7 @@ type HTTPOutput struct {
 	Headers            map[string]string `hcl:"headers,optional"`
 	UserAgent          string            `hcl:"user_agent,optional"`
 	Retries            int               `hcl:"retries,optional"`
+	Concurrency        int               `hcl:"concurrency,optional"`
 	InsecureSkipVerify bool              `hcl:"insecure_skip_verify,optional"`
 	CAFile             string            `hcl:"ca_file,optional"`
 	ClientCert         string            `hcl:"client_cert,optional"`
@@ -194,6 +195,9 @@ type Debug struct {
 	// running daemon. While paused, events wait in the ring buffer (and are
 	// dropped, counted, once it is full).
 	PauseSignals bool `hcl:"pause_signals,optional"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the
+	// metrics listener.
+	Pprof bool `hcl:"pprof,optional"`
 }
 
 // Health sets when /healthz reports unhealthy and when kernel drops raise an alert.
@@ -263,7 +267,7 @@ func Default() *Config {
 		Dedup:           &Dedup{RawWindow: "30s"},
 		Stdout:          &StdoutOutput{},
 		File:            &FileOutput{Path: "/var/log/nightjar/alerts.json", MaxBackups: 5, RawMaxSize: "100MiB"},
-		HTTP:            &HTTPOutput{UserAgent: "nightjar", Retries: 2, RawTimeout: "5s"},
+		HTTP:            &HTTPOutput{UserAgent: "nightjar", Retries: 2, Concurrency: 16, RawTimeout: "5s"},
 		Forward: &ForwardOutput{
 			Address: "unix:///var/run/fluent.sock", Tag: "nightjar.alerts", Mode: "packed_forward",
 			RequireAck: true, BatchSize: 1000, QueueSize: 100000,

@@ -212,6 +212,7 @@ func (c *Config) resolve(body *hclsyntax.Body) hcl.Diagnostics {
 	if h.Retries < 0 {
 		r.errorf([]string{"http_output", "retries"}, "Invalid value", "retries must not be negative")
 	}
+	r.positive(h.Concurrency, "http_output", "concurrency")
 
 	fw := c.Forward
 	c.resolveForward(r, fw)

@@ -107,7 +107,7 @@ func Sinks(cfg *config.Config, log *slog.Logger) ([]output.Sink, error) {
 			closeAll(sinks)
 			return nil, err
 		}
-		s, err := output.NewHTTP(output.HTTPOptions{URL: c.URL, Headers: c.Headers, UserAgent: c.UserAgent, Timeout: c.Timeout, TLS: tc, Retries: c.Retries})
+		s, err := output.NewHTTP(output.HTTPOptions{URL: c.URL, Headers: c.Headers, UserAgent: c.UserAgent, Timeout: c.Timeout, TLS: tc, Retries: c.Retries, Concurrency: c.Concurrency})
 		if err != nil {
 			closeAll(sinks)
 			return nil, err

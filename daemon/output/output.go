@@ -16,8 +16,9 @@ import (
 	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
-// Sink delivers alerts to one destination. Send may be called from one
-// goroutine at a time; Close flushes what the sink holds, bounded by ctx.
+// Sink delivers alerts to one destination. Send is called from one
+// goroutine at a time unless the sink implements Concurrent; Close, called
+// once no Send is running, flushes what the sink holds, bounded by ctx.
 type Sink interface {
 	Name() string
 	Send(ctx context.Context, a *alert.Alert) error
@@ -42,6 +43,12 @@ type Stats struct {
 // Send results.
 type Reporter interface {
 	Stats() Stats
+}
+
+// Concurrent is implemented by sinks whose Send may run on several
+// goroutines at once (the HTTP sink); Fanout runs that many senders.
+type Concurrent interface {
+	Concurrency() int
 }
 
 // FanoutOptions configures a Fanout.
@@ -88,6 +95,7 @@ type lane struct {
 	failing   atomic.Int64 // unix nanoseconds of the first failure in a row, 0 when fine
 	closeErr  error        // from sink.Close, written before done is closed
 	done      chan struct{}
+	senders   sync.WaitGroup
 	lastLog   atomic.Int64 // unix nanoseconds of the last logged failure
 }
 
@@ -111,18 +119,37 @@ func NewFanout(opts FanoutOptions, sinks ...Sink) *Fanout {
 		l := &lane{sink: s, queue: make(chan *alert.Alert, opts.QueueSize), done: make(chan struct{})}
 		l.reporter, _ = s.(Reporter)
 		f.lanes = append(f.lanes, l)
+		n := 1
+		if c, ok := s.(Concurrent); ok {
+			n = max(1, c.Concurrency())
+		}
 		f.wg.Add(1)
-		go f.run(l)
+		l.senders.Add(n)
+		for range n {
+			go f.send(l)
+		}
+		go f.finish(l)
 	}
 	return f
 }
 
-// run delivers one sink's queue and, once the queue is closed and empty,
-// closes the sink: only this goroutine ever calls the sink, so a sink is
-// never closed while it is inside Send.
-func (f *Fanout) run(l *lane) {
+// finish closes the sink once every sender of its lane has returned, so a
+// sink is never closed while it is inside Send.
+func (f *Fanout) finish(l *lane) {
 	defer f.wg.Done()
 	defer close(l.done)
+	l.senders.Wait()
+	f.mu.RLock()
+	ctx := f.closeCtx
+	f.mu.RUnlock()
+	if err := l.sink.Close(ctx); err != nil {
+		l.closeErr = fmt.Errorf("output %s: close: %w", l.sink.Name(), err)
+	}
+}
+
+// send delivers from one sink's queue until it is closed and empty.
+func (f *Fanout) send(l *lane) {
+	defer l.senders.Done()
 	for a := range l.queue {
 		if f.sendCtx.Err() != nil {
 			// Close gave up on the flush: what is left is counted, not sent.
@@ -145,12 +172,6 @@ func (f *Fanout) run(l *lane) {
 		}
 		l.delivered.Add(1)
 		l.failing.Store(0)
-	}
-	f.mu.RLock()
-	ctx := f.closeCtx
-	f.mu.RUnlock()
-	if err := l.sink.Close(ctx); err != nil {
-		l.closeErr = fmt.Errorf("output %s: close: %w", l.sink.Name(), err)
 	}
 }
 

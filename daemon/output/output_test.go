@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -326,5 +327,109 @@ func TestFanoutCloseWaitsForSendAndLeaksNothing(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Fatalf("%d goroutines after 20 fan-outs were closed, %d before", n, before)
+	}
+}
+
+// Errors (which the fan-out logs) name the URL without the credentials or
+// query it carries.
+func TestHTTPErrorsHideCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	for _, base := range []string{srv.URL, closedURL} {
+		u := strings.Replace(base, "http://", "http://alice:hunter2@", 1) + "/hook?token=tok3n"
+		h, err := NewHTTP(HTTPOptions{URL: u, Retries: -1, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.Send(context.Background(), testAlert(0))
+		if err == nil {
+			t.Fatalf("POST to %s succeeded", base)
+		}
+		if msg := err.Error(); strings.Contains(msg, "hunter2") || strings.Contains(msg, "tok3n") || strings.Contains(msg, "alice") {
+			t.Errorf("error shows credentials: %s", msg)
+		} else if !strings.Contains(msg, strings.TrimPrefix(base, "http://")+"/hook") {
+			t.Errorf("error does not name the destination: %s", msg)
+		}
+	}
+}
+
+func TestFileRefusesUntrustedPlaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root: the checks are about root writing where others can")
+	}
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	if _, err := NewFile(FileOptions{Path: filepath.Join(open, "alerts.json")}); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("file in a world-writable directory: %v", err)
+	}
+	// A symlink planted where the file goes is not followed.
+	target := filepath.Join(base, "target")
+	os.WriteFile(target, []byte("keep"), 0o600)
+	link := filepath.Join(base, "alerts.json")
+	os.Symlink(target, link)
+	if _, err := NewFile(FileOptions{Path: link}); err == nil {
+		t.Error("file output followed a planted symlink")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("symlink target written: %q", b)
+	}
+	// A file someone else owns is refused.
+	theirs := filepath.Join(base, "theirs.json")
+	os.WriteFile(theirs, nil, 0o666)
+	os.Chown(theirs, 65534, 65534)
+	if _, err := NewFile(FileOptions{Path: theirs}); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("file owned by nobody: %v", err)
+	}
+	// /tmp-like: world-writable but sticky and root's is accepted.
+	sticky := filepath.Join(base, "sticky")
+	os.Mkdir(sticky, 0o700)
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	f, err := NewFile(FileOptions{Path: filepath.Join(sticky, "alerts.json")})
+	if err != nil {
+		t.Fatalf("file in a sticky root-owned directory: %v", err)
+	}
+	f.Close(context.Background())
+}
+
+// refusingReporter refuses every alert and counts each refusal itself, as
+// the forward output does for an alert it cannot take.
+type refusingReporter struct {
+	mu      sync.Mutex
+	dropped uint64
+}
+
+func (r *refusingReporter) Name() string { return "reporter" }
+func (r *refusingReporter) Send(context.Context, *alert.Alert) error {
+	r.mu.Lock()
+	r.dropped++
+	r.mu.Unlock()
+	return errors.New("refused (dropped)")
+}
+func (r *refusingReporter) Close(context.Context) error { return nil }
+func (r *refusingReporter) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Dropped: r.dropped}
+}
+
+// A drop the sink counts is not counted again by the fan-out.
+func TestFanoutCountsReporterDropsOnce(t *testing.T) {
+	r := &refusingReporter{}
+	f := NewFanout(FanoutOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, r)
+	for i := range 7 {
+		f.Send(testAlert(i))
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Stats()["reporter"]; st.Dropped != 7 {
+		t.Fatalf("dropped = %d for 7 refused alerts, want 7", st.Dropped)
 	}
 }

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/daemon/trustdir"
 	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
@@ -71,10 +75,16 @@ type File struct {
 	buf  []byte
 }
 
-// NewFile opens (appending to) the file.
+// NewFile opens (appending to) the file. Its directory must be owned by
+// root and writable by no one else (or be sticky, as /tmp is); the file is
+// opened without following a symbolic link and must be a regular file
+// owned by root, so no other user can point the daemon's writes elsewhere.
 func NewFile(opts FileOptions) (*File, error) {
 	if opts.Path == "" {
 		return nil, errors.New("file output: path is empty")
+	}
+	if err := trustdir.Check(filepath.Dir(opts.Path), true); err != nil {
+		return nil, fmt.Errorf("file output: refusing directory: %w", err)
 	}
 	if opts.MaxBackups <= 0 {
 		opts.MaxBackups = 5
@@ -87,12 +97,16 @@ func NewFile(opts FileOptions) (*File, error) {
 }
 
 func (s *File) open() error {
-	f, err := os.OpenFile(s.opts.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(s.opts.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
 		return fmt.Errorf("file output: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
+		return fmt.Errorf("file output: %w", err)
+	}
+	if err := trustdir.OwnedRegular(s.opts.Path, fi); err != nil {
 		f.Close()
 		return fmt.Errorf("file output: %w", err)
 	}
@@ -173,23 +187,36 @@ type HTTPOptions struct {
 	Timeout   time.Duration
 	// TLS is used for https URLs; nil means the system roots.
 	TLS *tls.Config
-	// Retries is how many times a failed POST is retried (with a short
-	// backoff) before the alert counts as dropped. Default 2.
+	// Retries is how many times a failed POST is retried before the alert
+	// counts as dropped: the first retry at once, then with a pause of 100 ms
+	// more each time. Default 2.
 	Retries int
+	// Concurrency is how many POSTs may be in flight at once. Default 16.
+	Concurrency int
 }
 
 // HTTP posts each alert as one JSON document, the way Falco's http_output
-// does (Content-Type application/json, the alert object as the body).
+// does (Content-Type application/json, the alert object as the body). Send
+// is safe for concurrent use; the fan-out runs Concurrency senders, so one
+// slow or failing request does not hold up the others (alerts may then
+// arrive out of order).
 type HTTP struct {
 	opts   HTTPOptions
 	client *http.Client
-	buf    bytes.Buffer
+	// where names the destination in errors and logs without the
+	// credentials or query a URL may carry.
+	where string
+	bufs  sync.Pool
 }
 
 // NewHTTP returns the HTTP sink.
 func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	if opts.URL == "" {
 		return nil, errors.New("http output: url is empty")
+	}
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		return nil, errors.New("http output: url does not parse")
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -202,24 +229,38 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	} else if opts.Retries == 0 {
 		opts.Retries = 2
 	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = opts.TLS
-	return &HTTP{opts: opts, client: &http.Client{Timeout: opts.Timeout, Transport: tr}}, nil
+	tr.MaxIdleConnsPerHost = opts.Concurrency
+	where := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	return &HTTP{opts: opts, client: &http.Client{Timeout: opts.Timeout, Transport: tr}, where: where}, nil
 }
 
 // Name implements Sink.
 func (h *HTTP) Name() string { return "http" }
 
+// Concurrency implements Concurrent.
+func (h *HTTP) Concurrency() int { return h.opts.Concurrency }
+
 // Send posts the alert; a non-2xx answer is an error.
 func (h *HTTP) Send(ctx context.Context, a *alert.Alert) error {
-	body, err := a.AppendJSON(h.buf.AvailableBuffer())
+	bp, _ := h.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer h.bufs.Put(bp)
+	body, err := a.AppendJSON((*bp)[:0])
 	if err != nil {
 		return fmt.Errorf("encode alert: %w", err)
 	}
+	*bp = body
 	var last error
 	for attempt := 0; attempt <= h.opts.Retries; attempt++ {
-		if attempt > 0 {
-			t := time.NewTimer(time.Duration(attempt) * 200 * time.Millisecond)
+		if attempt > 1 {
+			t := time.NewTimer(time.Duration(attempt-1) * 100 * time.Millisecond)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -237,7 +278,7 @@ func (h *HTTP) Send(ctx context.Context, a *alert.Alert) error {
 func (h *HTTP) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.opts.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("http output: %w", err)
+		return fmt.Errorf("http output: POST %s: %w", h.where, unwrapURL(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", h.opts.UserAgent)
@@ -246,14 +287,24 @@ func (h *HTTP) post(ctx context.Context, body []byte) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("http output: %w", err)
+		return fmt.Errorf("http output: POST %s: %w", h.where, unwrapURL(err))
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("http output: POST %s: %s", h.opts.URL, resp.Status)
+		return fmt.Errorf("http output: POST %s: %s", h.where, resp.Status)
 	}
 	return nil
+}
+
+// unwrapURL drops the *url.Error around err, whose message repeats the
+// full URL, credentials included.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Close releases idle connections.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ type Options struct {
 	Outputs func() map[string]output.Stats
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Profiling serves Go's profiles under /debug/pprof/ (debug.pprof).
+	Profiling bool
 }
 
 // Metrics is the daemon's metric set and health state. Its methods are safe
@@ -269,6 +272,10 @@ func (m *Metrics) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if m.opts.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	return mux
 }
 

@@ -36,7 +36,11 @@ var buildDaemon = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "nightjar")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	// Without cgo, as make build does: the daemon drops its capabilities on
+	// every thread, which Go can do only in a binary without cgo.
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -238,6 +242,13 @@ func (s *syncBuffer) String() string {
 // reports that it is running.
 func startDaemon(t *testing.T, cfg string) *daemonProc {
 	t.Helper()
+	return startDaemonWith(t, cfg, nil)
+}
+
+// startDaemonWith is startDaemon with the daemon run under the command
+// wrap (e.g. setpriv with a capability set).
+func startDaemonWith(t *testing.T, cfg string, wrap []string) *daemonProc {
+	t.Helper()
 	requireRoot(t)
 	bin, err := buildDaemon()
 	if err != nil {
@@ -248,7 +259,8 @@ func startDaemon(t *testing.T, cfg string) *daemonProc {
 		t.Fatal(err)
 	}
 	d := &daemonProc{stderr: &syncBuffer{}}
-	d.cmd = exec.Command(bin, "run", "--config", path)
+	args := append(append([]string(nil), wrap...), bin, "run", "--config", path)
+	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stderr = d.stderr
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {

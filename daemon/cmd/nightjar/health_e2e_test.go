@@ -269,3 +269,89 @@ rate_limit {
 	// No stop: its flush to a router that never acks would take the full
 	// timeout again. The cleanup kills the daemon.
 }
+
+// procStatus returns the fields of /proc/<pid>/status.
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, ln := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(ln, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// Once running, the daemon holds only CAP_SYS_PTRACE and
+// CAP_DAC_READ_SEARCH, on every thread, cannot regain the rest, and still
+// detects, enriches from /proc and reloads its rules (map updates).
+func TestDaemonRunsWithReducedCapabilities(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fluent.sock")
+	fl := newForwardListener(t, sock)
+	d := startDaemon(t, fmt.Sprintf(`
+forward_output {
+  enabled = true
+  address = "unix://%s"
+  spool { enabled = false }
+}
+`, sock))
+	const want = "0000000000080004" // CAP_DAC_READ_SEARCH (2) | CAP_SYS_PTRACE (19)
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		var tid int
+		fmt.Sscan(task.Name(), &tid)
+		st := procStatus(t, tid)
+		if st["CapEff"] != want || st["CapPrm"] != want || st["CapInh"] != "0000000000000000" || st["CapAmb"] != "0000000000000000" {
+			t.Errorf("thread %d: CapEff %s CapPrm %s CapInh %s CapAmb %s, want %s", tid, st["CapEff"], st["CapPrm"], st["CapInh"], st["CapAmb"], want)
+		}
+		if st["CapBnd"] != want || st["NoNewPrivs"] != "1" {
+			t.Errorf("thread %d: CapBnd %s NoNewPrivs %s, want %s and 1", tid, st["CapBnd"], st["NoNewPrivs"], want)
+		}
+	}
+	r := fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	if f := r.Record["output_fields"].(map[string]any); f["proc.exepath"] != "/usr/bin/cat" {
+		t.Errorf("proc.exepath = %v after dropping capabilities", f["proc.exepath"])
+	}
+	// A reload rewrites the kernel's syscall filter maps.
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, 20*time.Second, func() bool { return strings.Contains(d.stderr.String(), "msg=reloaded") })
+	if strings.Contains(d.stderr.String(), "keeping the running rules") {
+		t.Fatalf("reload failed without capabilities:\n%s", d.stderr.String())
+	}
+	fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	if err := d.stop(t); err != nil {
+		t.Errorf("exit: %v\n%s", err, d.stderr.String())
+	}
+}
+
+// The daemon starts and detects with no more than the capabilities the
+// README lists for running without privileged: CAP_BPF and CAP_PERFMON to
+// load and attach, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to read /proc.
+func TestDaemonStartsWithoutFullPrivileges(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatal("setpriv (util-linux) is needed to start the daemon with a reduced capability set")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fluent.sock")
+	fl := newForwardListener(t, sock)
+	d := startDaemonWith(t, fmt.Sprintf(`
+forward_output {
+  enabled = true
+  address = "unix://%s"
+  spool { enabled = false }
+}
+`, sock), []string{setpriv, "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--inh-caps=-all", "--ambient-caps=-all"})
+	fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	if err := d.stop(t); err != nil {
+		t.Errorf("exit: %v\n%s", err, d.stderr.String())
+	}
+}

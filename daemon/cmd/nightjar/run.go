@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nightjar-sec/nightjar/daemon/caps"
 	"github.com/nightjar-sec/nightjar/daemon/capture"
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/delivery"
@@ -127,10 +129,12 @@ func (g *pauseGate) wait() {
 
 // healthOptions are the /healthz limits of cfg.
 func healthOptions(cfg *config.Config) telemetry.Options {
-	if cfg.Health == nil {
-		return telemetry.Options{}
+	var o telemetry.Options
+	if cfg.Health != nil {
+		o.CaptureStall, o.OutputFailure = cfg.Health.CaptureStall, cfg.Health.OutputFailure
 	}
-	return telemetry.Options{CaptureStall: cfg.Health.CaptureStall, OutputFailure: cfg.Health.OutputFailure}
+	o.Profiling = cfg.Debug != nil && cfg.Debug.Pprof
+	return o
 }
 
 // gapLimit bounds the alerts held while a reload replaces the outputs.
@@ -199,8 +203,13 @@ func (d *daemon) run(ctx context.Context) error {
 	// On the error paths below; the normal exit flushes before it logs.
 	defer d.closeOutputs()
 	if cfg.Metrics != nil && cfg.Metrics.Enabled {
+		// Listen now: a port below 1024 needs a capability dropped later.
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 		go func() {
-			if err := d.metrics.Serve(ctx, cfg.Metrics.Listen); err != nil {
+			if err := d.metrics.ServeListener(ctx, ln); err != nil {
 				d.log.Error("metrics listener", "err", err)
 			}
 		}()
@@ -235,6 +244,14 @@ func (d *daemon) run(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The programs are loaded and attached: keep only what reading /proc
+	// needs before parsing anything containers control.
+	if err := caps.Restrict(caps.Running...); err != nil {
+		if !errors.Is(err, syscall.ENOTSUP) {
+			return fmt.Errorf("drop capabilities: %w", err)
+		}
+		d.log.Error("running with full privileges", "err", err)
 	}
 	// One counter per type, looked up now rather than per event.
 	var counters [event.NumTypes]prometheus.Counter
