@@ -21,8 +21,15 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
+// setup starts a server and builds a destination for it from body. Unless
+// body sets one, the request timeout is long: a request that times out
+// after the server stored it is sent again, and under -race on a loaded
+// machine 10s is not always enough.
 func setup(t *testing.T, body string) (*cltest.Server, destination.Destination, *destination.Metrics) {
 	t.Helper()
+	if !strings.Contains(body, "timeout") {
+		body += "\ntimeout = \"60s\""
+	}
 	srv, err := cltest.New()
 	if err != nil {
 		t.Fatal(err)

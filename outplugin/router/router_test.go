@@ -44,7 +44,9 @@ func newEnv(t testing.TB) *env {
 	return &env{cw, cl}
 }
 
-// cloudwatch returns a cloudwatch destination block named name.
+// cloudwatch returns a cloudwatch destination block named name. A request
+// that times out after the server stored it is sent again, so the
+// timeouts leave room for a loaded machine running -race.
 func (e *env) cloudwatch(name, extra string) string {
 	return fmt.Sprintf(`destination "cloudwatch" %q {
   region            = "us-east-1"
@@ -53,6 +55,7 @@ func (e *env) cloudwatch(name, extra string) string {
   secret_access_key = "secret"
   log_group         = "/nightjar/%s"
   log_stream        = "{{ hostname }}"
+  timeout           = "60s"
   %s
 }
 `, name, e.cw.URL(), name, extra)
@@ -65,6 +68,7 @@ func (e *env) cloudLogging(name, extra string) string {
   insecure     = true
   cluster_name = "c"
   location     = "l"
+  timeout      = "60s"
   %s
 }
 `, name, e.cl.Addr(), extra)
@@ -259,9 +263,7 @@ func TestSkippedRecords(t *testing.T) {
 // workers do.
 func TestConcurrentFlushes(t *testing.T) {
 	e := newEnv(t)
-	// A request timing out after the server stored it is resent: on a
-	// loaded machine under -race the default 10s is not enough.
-	r := newRouter(t, e.cloudwatch("cw", `timeout = "60s"`)+e.cloudLogging("cl", `timeout = "60s"`)+`route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`, router.Options{})
+	r := newRouter(t, e.cloudwatch("cw", "")+e.cloudLogging("cl", "")+`route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }`, router.Options{})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)

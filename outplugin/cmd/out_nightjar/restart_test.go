@@ -66,7 +66,7 @@ func TestRestartExactlyOnce(t *testing.T) {
 	}
 	defer cl.Close()
 	dir := t.TempDir()
-	routesFile := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl, "60s")))
+	routesFile := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl)))
 	inst := routesFile + "|info||" + filepath.Join(dir, "state")
 	now := time.Now()
 	killed := writeFile(t, dir, "killed.msgpack", recordtest.Chunk(recordtest.EventTime, 0, 5000, now))
@@ -143,9 +143,10 @@ func uuidOf(t *testing.T, msg string) string {
 	return a.UUID
 }
 
-// restartRoutes sends every record to both test servers, CloudWatch with
-// the given request timeout.
-func restartRoutes(cw *cwtest.Server, cl *cltest.Server, cwTimeout string) string {
+// restartRoutes sends every record to both test servers. The timeouts are long: a request that times
+// out after the server stored it is sent again, which is not what these
+// tests are about.
+func restartRoutes(cw *cwtest.Server, cl *cltest.Server) string {
 	return fmt.Sprintf(`destination "cloudwatch" "cw" {
   region            = "us-east-1"
   endpoint          = %q
@@ -155,7 +156,7 @@ func restartRoutes(cw *cwtest.Server, cl *cltest.Server, cwTimeout string) strin
   log_stream        = "{{ hostname }}"
   max_attempts      = 1
   concurrency       = 1
-  timeout           = %q
+  timeout           = "60s"
 }
 destination "cloud_logging" "cl" {
   project      = "p"
@@ -166,9 +167,10 @@ destination "cloud_logging" "cl" {
   log_name     = "{{ tag }}"
   max_attempts = 1
   concurrency  = 1
+  timeout      = "60s"
 }
 route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }
-`, cw.URL(), cwTimeout, cl.Addr())
+`, cw.URL(), cl.Addr())
 }
 
 // TestKilledDuringRetry: the host is killed in the middle of the retry
@@ -191,7 +193,7 @@ func TestKilledDuringRetry(t *testing.T) {
 	defer cl.Close()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	inst := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl, "60s"))) + "|info||" + state
+	inst := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl))) + "|info||" + state
 	chunk := writeFile(t, dir, "chunk.msgpack", recordtest.Chunk(recordtest.EventTime, 0, 5000, time.Now()))
 
 	// First attempt: the third PutLogEvents and the second WriteLogEntries
