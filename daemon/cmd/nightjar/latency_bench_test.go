@@ -37,7 +37,7 @@ const (
 // capture). Both clocks are this machine's CLOCK_REALTIME. It includes the
 // kernel program and ring buffer, the reader's wake-up (the capture wakes
 // its reader only when 1/16 of the ring is filled and otherwise polls every
-// capture.DefaultMaxLatency, 10 ms: at 1,000 alerts/s this wait dominates),
+// capture.BatchLatency, 10 ms: at 1,000 alerts/s this wait dominates),
 // decoding, process-table enrichment, rule evaluation, alert building,
 // rate limiter and fan-out queue, forward encoding and the chunk write on
 // the Unix socket. The forward output has no linger: a chunk leaves as soon

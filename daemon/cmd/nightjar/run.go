@@ -224,10 +224,6 @@ func (d *daemon) run(ctx context.Context) error {
 		Containers: resolver,
 		OnError:    func(err error) { d.log.Debug("proc", "err", err) },
 	})
-	if err := procs.Seed(ctx); err != nil {
-		return fmt.Errorf("seed process table: %w", err)
-	}
-
 	ringSize, maxLatency := 0, time.Duration(-1) // -1: wake when caught up
 	if cfg.Capture != nil {
 		ringSize = int(cfg.Capture.RingBufferSize)
@@ -236,12 +232,14 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	types := pipeline.CaptureTypes(set)
-	d.capture, err = capture.Open(capture.Config{
+	// Attached before /proc is read, so that nothing that starts during
+	// the seed is missed.
+	d.capture, err = pipeline.OpenCapture(ctx, capture.Config{
 		RingBufferSize: ringSize,
 		MaxLatency:     maxLatency,
 		Types:          types,
 		ExcludePIDs:    []uint32{uint32(os.Getpid())},
-	})
+	}, procs)
 	if err != nil {
 		return err
 	}
@@ -339,7 +337,14 @@ loop:
 	d.report()
 	d.closeOutputs()
 	st := d.pipe.Stats()
-	d.log.Info("nightjar stopped", "events", st.Events, "alerts", st.Matches, "skipped", st.Skipped)
+	// Records no Read took before the programs were detached are lost;
+	// say how many, as the last word on what this run saw.
+	var discarded, kernelDrops uint64
+	if cs, err := d.capture.Stats(); err == nil {
+		discarded, kernelDrops = cs.Discarded, cs.Drops
+	}
+	d.log.Info("nightjar stopped", "events", st.Events, "alerts", st.Matches, "skipped", st.Skipped,
+		"kernel_drops", kernelDrops, "discarded_at_close", discarded)
 	return runErr
 }
 

@@ -86,15 +86,20 @@ func trace(ctx context.Context, o traceOptions, stdout, stderr io.Writer) error 
 		}
 		defer closeMetadata()
 		procs = proctable.New(proctable.Config{Containers: resolver})
-		if err := procs.Seed(ctx); err != nil {
-			return fmt.Errorf("seed process table: %w", err)
-		}
 	}
-	c, err := capture.Open(capture.Config{
+	cc := capture.Config{
 		RingBufferSize: o.ringMiB << 20,
+		MaxLatency:     capture.BatchLatency,
 		Types:          captureTypes(o),
 		ExcludePIDs:    []uint32{uint32(os.Getpid())},
-	})
+	}
+	var c *capture.Capture
+	var err error
+	if procs != nil {
+		c, err = pipeline.OpenCapture(ctx, cc, procs) // attach, then seed: nothing missed
+	} else {
+		c, err = capture.Open(cc)
+	}
 	if err != nil {
 		return err
 	}
