@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -380,6 +381,9 @@ func (c *compiler) compileCompare(n *condition.Compare, o owner) (compiled, bool
 	if !ok {
 		return compiled{}, false
 	}
+	if x.Name == "evt.type" && len(n.Transformers) == 0 {
+		c.checkEventNames(vals, pos, o)
+	}
 	if condition.IsListOp(n.Op) && len(vals) == 0 && n.Op != "pmatch" {
 		// Falco accepts an empty list; it matches nothing.
 		return compiled{fn: func(*fields.Ctx) bool { return false }, konst: -1}, true
@@ -407,6 +411,24 @@ func (c *compiler) compileCompare(n *condition.Compare, o owner) (compiled, bool
 		return compiled{}, false
 	}
 	return c.analyse(x, fn), true
+}
+
+// checkEventNames warns of evt.type values that are not Falco event names.
+// Falco drops such a name from the rule's event types, so a misspelt one
+// (opneat) silently narrows what the rule can match, and a rule left with
+// no event type draws its no-evttype warning; the warning here points at
+// the value itself.
+func (c *compiler) checkEventNames(vals []string, pos []condition.Pos, o owner) {
+	for i, v := range vals {
+		if _, ok := slices.BinarySearch(falcoEventNames, v); ok {
+			continue
+		}
+		e := o.errAt(pos[i].Offset, "evt.type: unknown event type %q (not a Falco event name: it matches no event)", v)
+		if !c.seen[e.Error()] {
+			c.seen[e.Error()] = true
+			c.warns = append(c.warns, e)
+		}
+	}
 }
 
 // compileHostNames compiles a comparison of an fd.*ip.name field with host

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -473,4 +474,61 @@ rule "Open" {
 			t.Errorf("blank output renders as %q", out)
 		}
 	})
+}
+
+// TestUnknownEventType: a value of evt.type that is no Falco event name
+// matches nothing (Falco drops it from the rule's event types); the loader
+// warns at the value's file:line:col, for a literal, a list operand and a
+// list reference alike, and still loads the rule.
+func TestUnknownEventType(t *testing.T) {
+	s := mustLoad(t, src("e.yaml", `- list: open_types
+  items: [openat, opneat2]
+- rule: Typo
+  desc: d
+  condition: evt.type = opneat and proc.name = cat
+  output: o
+  priority: INFO
+- rule: Mixed
+  desc: d
+  condition: evt.type in (open, opne) or evt.type in (open_types)
+  output: o
+  priority: INFO
+- rule: Known
+  desc: d
+  condition: evt.type in (ptrace, mmap2, openat) and proc.name = cat
+  output: o
+  priority: INFO
+`))
+	var all []string
+	for _, w := range s.Warnings() {
+		all = append(all, w.Error())
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{
+		`e.yaml:5:25: rule "Typo": evt.type: unknown event type "opneat"`,
+		`e.yaml:3:3: rule "Typo": condition can never match`,
+		`e.yaml:10:33: rule "Mixed": evt.type: unknown event type "opne"`,
+		`e.yaml:10:55: rule "Mixed": evt.type: unknown event type "opneat2"`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing warning %q in\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, `"Known"`) {
+		t.Errorf("warning for Falco event names nightjar does not capture:\n%s", text)
+	}
+	if len(s.Rules()) != 3 {
+		t.Errorf("%d rules loaded, want 3", len(s.Rules()))
+	}
+}
+
+func TestFalcoEventNamesSorted(t *testing.T) {
+	if !slices.IsSorted(falcoEventNames) {
+		t.Fatal("falcoEventNames is not sorted: the binary search misses names")
+	}
+	for tp := event.Type(1); tp < event.NumTypes; tp++ {
+		if _, ok := slices.BinarySearch(falcoEventNames, tp.String()); !ok && tp.String() != "unknown" {
+			t.Errorf("captured event type %s is not among Falco's event names", tp)
+		}
+	}
 }
