@@ -93,6 +93,8 @@ enum event_type {
 	EV_PROCEXIT,
 	EV_CHDIR,
 	EV_FCHDIR,
+	EV_CREAT,
+	EV_RMDIR,
 	EV_NUM_TYPES,
 };
 
@@ -132,6 +134,9 @@ enum event_type {
 #define AF_INET_ 2
 #define AF_INET6_ 10
 #define EINPROGRESS_ 115
+#define O_WRONLY_ 01
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
 
 // record is the fixed header of every ring buffer record. The strings
 // follow it in this order: path, path2, argv, addr_path, local_path. For a
@@ -896,6 +901,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		off += n;
 		break;
 	case EV_OPEN:
+	case EV_CREAT:
 	case EV_OPENAT:
 	case EV_OPENAT2: {
 		const void *name = (const void *)a1;
@@ -903,6 +909,12 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			name = (const void *)a0;
 			r->args[0] = a1;
 			r->args[1] = a2;
+		} else if (type == EV_CREAT) {
+			// creat is open with these flags, and they are what the
+			// rules test (evt.arg.flags contains O_CREAT).
+			name = (const void *)a0;
+			r->args[0] = O_CREAT_ | O_WRONLY_ | O_TRUNC_;
+			r->args[1] = a1;
 		} else if (type == EV_OPENAT) {
 			r->args[0] = (s32)a0;
 			r->args[1] = a2;
@@ -1082,6 +1094,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		off += n;
 		break;
 	case EV_UNLINK:
+	case EV_RMDIR:
 	case EV_CHDIR:
 		n = put_user_str(r, buf, off, (const void *)a0);
 		r->path_len = n;

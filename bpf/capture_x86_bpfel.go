@@ -68,7 +68,9 @@ const (
 	CaptureEventTypeEV_PROCEXIT     CaptureEventType = 49
 	CaptureEventTypeEV_CHDIR        CaptureEventType = 50
 	CaptureEventTypeEV_FCHDIR       CaptureEventType = 51
-	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 52
+	CaptureEventTypeEV_CREAT        CaptureEventType = 52
+	CaptureEventTypeEV_RMDIR        CaptureEventType = 53
+	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 54
 )
 
 type CaptureExecveatArgs struct {

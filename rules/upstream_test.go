@@ -390,11 +390,22 @@ func TestUpstreamRules(t *testing.T) {
 		p.ExeFromMemfd, p.ExePath = true, "memfd:x"
 		return execEvent(p)
 	}
+	creat := func(path string) *event.Event {
+		ev := openEvent(proc("evil"), path, 0)
+		ev.Type, ev.Args = event.Creat, [4]int64{oCREAT | oWRONLY | oTRUNC, 0o644}
+		return ev
+	}
+	rmdir := func(path string) *event.Event {
+		return &event.Event{Type: event.Rmdir, Time: 1764180000123456789, PID: 4242, Path: []byte(path), Proc: proc("rm")}
+	}
 	tests := []struct {
 		name string
 		ev   *event.Event
 		want string
 	}{
+		{"creat below /dev", creat("/dev/evil"), "Create files below dev"},
+		{"creat elsewhere", creat("/tmp/evil"), ""},
+		{"rmdir of a shell history", rmdir("/root/.zsh_history"), "Delete or rename shell history"},
 		{"directory traversal to /etc/passwd", traversal("../../../etc/passwd"), "Directory traversal monitored file read"},
 		{"relative path without traversal", traversal("static/site.css"), ""},
 		{"binary from the upper layer", upper(true), "Drop and execute new binary in container"},

@@ -427,6 +427,34 @@ func TestFileSyscalls(t *testing.T) {
 	}
 }
 
+// TestCreatRmdir: creat is reported as creat with open's flags
+// (O_CREAT|O_WRONLY|O_TRUNC) and the kernel's path of the created file, and
+// rmdir with its path, so that rules on creat and rmdir see them.
+func TestCreatRmdir(t *testing.T) {
+	dir := t.TempDir()
+	file, sub := filepath.Join(dir, "created"), filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now()
+	pid := runHelperProcess(t, true, "creat", file)
+	ev := sharedCol(t).waitFor(t, pid, event.Creat, nil)
+	checkCommon(t, ev, pid, since)
+	if ev.Res < 0 || ev.Args[0] != unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC || ev.Args[1] != 0o640 ||
+		string(ev.Path) != file || string(ev.Path2) != file || ev.Ino == 0 {
+		t.Errorf("creat: res %d args %v path %q path2 %q ino %d", ev.Res, ev.Args, ev.Path, ev.Path2, ev.Ino)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("creat did not create %s 0640: %v", file, err)
+	}
+	pid = runHelperProcess(t, true, "rmdir", sub)
+	ev = sharedCol(t).waitFor(t, pid, event.Rmdir, nil)
+	checkCommon(t, ev, pid, since)
+	if ev.Res != 0 || string(ev.Path) != sub {
+		t.Errorf("rmdir: res %d path %q, want 0 %q", ev.Res, ev.Path, sub)
+	}
+}
+
 func TestProcessSyscalls(t *testing.T) {
 	cases := []struct {
 		action string

@@ -104,6 +104,10 @@ func runHelper(args []string) error {
 		syscall(unix.SYS_RENAME, str(arg(1)), str(arg(2)))
 	case "mkdir":
 		syscall(unix.SYS_MKDIR, str(arg(1)), 0o750)
+	case "creat":
+		syscall(unix.SYS_CREAT, str(arg(1)), 0o640)
+	case "rmdir":
+		syscall(unix.SYS_RMDIR, str(arg(1)))
 	case "chmod":
 		syscall(unix.SYS_CHMOD, str(arg(1)), 0o604)
 	case "chdir":

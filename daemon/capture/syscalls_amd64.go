@@ -60,6 +60,8 @@ var syscallTypes = map[uint32]event.Type{
 	unix.SYS_VFORK:        event.Vfork,
 	unix.SYS_CHDIR:        event.Chdir,
 	unix.SYS_FCHDIR:       event.Fchdir,
+	unix.SYS_CREAT:        event.Creat,
+	unix.SYS_RMDIR:        event.Rmdir,
 }
 
 // compatSyscallTypes maps ia32 system call numbers (arch/x86/entry/syscalls/
@@ -123,6 +125,8 @@ var compatSyscallTypes = map[uint32]event.Type{
 	190: event.Vfork,
 	12:  event.Chdir,
 	133: event.Fchdir,
+	8:   event.Creat,
+	40:  event.Rmdir,
 }
 
 // socketcallTypes maps the call numbers of ia32 socketcall(2)

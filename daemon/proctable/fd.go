@@ -120,11 +120,11 @@ func (t *Table) scratchOf(fd int32, typ uint8, name []byte) *event.FD {
 	return &t.scratchFD
 }
 
-// open handles open, openat and openat2. Failed opens report the path
+// open handles open, creat, openat and openat2. Failed opens report the path
 // they tried, with Num -1.
 func (t *Table) open(e *entry, ev *event.Event) {
 	dirfd, flags := int64(unix.AT_FDCWD), ev.Args[0]
-	if ev.Type != event.Open {
+	if ev.Type != event.Open && ev.Type != event.Creat {
 		dirfd, flags = ev.Args[0], ev.Args[1]
 	}
 	var name []byte

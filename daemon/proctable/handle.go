@@ -57,7 +57,7 @@ func (t *Table) Handle(ev *event.Event) {
 			t.remove(e)
 			t.stats.Exited++
 		}
-	case event.Open, event.Openat, event.Openat2:
+	case event.Open, event.Creat, event.Openat, event.Openat2:
 		t.open(e, ev)
 	case event.Socket:
 		t.socket(e, ev)

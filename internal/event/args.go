@@ -5,6 +5,7 @@ package event
 var argNames = [NumTypes][4]string{
 	Execveat:    {"dirfd", "flags"},
 	Open:        {"flags", "mode"},
+	Creat:       {"flags", "mode"},
 	Openat:      {"dirfd", "flags", "mode"},
 	Openat2:     {"dirfd", "flags", "mode", "resolve"},
 	Connect:     {"fd"},
@@ -54,6 +55,7 @@ var pathArgNames = [NumTypes][2]string{
 	Execve:      {"filename"},
 	Execveat:    {"pathname"},
 	Open:        {"name"},
+	Creat:       {"name"},
 	Openat:      {"name"},
 	Openat2:     {"name"},
 	Symlink:     {"target", "linkpath"},
@@ -61,6 +63,7 @@ var pathArgNames = [NumTypes][2]string{
 	Link:        {"oldpath", "newpath"},
 	Linkat:      {"oldpath", "newpath"},
 	Unlink:      {"path"},
+	Rmdir:       {"path"},
 	Unlinkat:    {"name"},
 	Rename:      {"oldpath", "newpath"},
 	Renameat:    {"oldpath", "newpath"},

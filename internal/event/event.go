@@ -64,6 +64,8 @@ const (
 	ProcExit
 	Chdir
 	Fchdir
+	Creat
+	Rmdir
 	NumTypes
 )
 
@@ -120,6 +122,8 @@ var typeNames = [NumTypes]string{
 	ProcExit:    "procexit",
 	Chdir:       "chdir",
 	Fchdir:      "fchdir",
+	Creat:       "creat",
+	Rmdir:       "rmdir",
 }
 
 // String returns the Falco evt.type name of t.

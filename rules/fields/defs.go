@@ -460,7 +460,9 @@ func containerImage(c *Ctx, _ int) (string, bool) {
 	}), true
 }
 
-func isOpen(t event.Type) bool { return t == event.Open || t == event.Openat || t == event.Openat2 }
+func isOpen(t event.Type) bool {
+	return t == event.Open || t == event.Creat || t == event.Openat || t == event.Openat2
+}
 
 // argSlots maps, per event type, the argument names the extractors read
 // directly to their index in Event.Args (-1 when absent). It is computed
@@ -574,7 +576,7 @@ var argNamesProbe = []string{
 
 func returnsFD(t event.Type) bool {
 	switch t {
-	case event.Open, event.Openat, event.Openat2, event.Socket, event.Accept, event.Accept4,
+	case event.Open, event.Creat, event.Openat, event.Openat2, event.Socket, event.Accept, event.Accept4,
 		event.Dup, event.Dup2, event.Dup3, event.MemfdCreate:
 		return true
 	}

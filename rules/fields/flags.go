@@ -146,7 +146,7 @@ func appendArg(dst []byte, t event.Type, name string, v int64) []byte {
 	switch name {
 	case "flags":
 		switch t {
-		case event.Open, event.Openat, event.Openat2:
+		case event.Open, event.Creat, event.Openat, event.Openat2:
 			return appendOpenFlags(dst, v)
 		case event.Unshare, event.Clone, event.Clone3:
 			return appendFlags(dst, v, cloneFlagNames)

@@ -362,7 +362,7 @@ const (
 // name of the directory-fd argument it is relative to ("" for none).
 func fsPathSlot(t event.Type, role pathRole) (slot int, dirfd string, ok bool) {
 	switch t {
-	case event.Open, event.Mkdir, event.Unlink, event.Chmod, event.Chdir:
+	case event.Open, event.Creat, event.Mkdir, event.Unlink, event.Rmdir, event.Chmod, event.Chdir:
 		return 0, "", role == pathName
 	case event.Openat, event.Openat2, event.Mkdirat, event.Unlinkat, event.Fchmodat:
 		return 0, "dirfd", role == pathName
