@@ -12,13 +12,20 @@ import (
 )
 
 // userDB maps ids to names from a passwd or group file (both give the
-// name in the first field and the id in the third), caching misses too.
-// The host's file is read again when its modification time changes.
+// name in the first field and the id in the third). Misses are cached too,
+// up to maxMisses: a process can switch to any id it likes, and the cache
+// must not grow with them. The host's file is read again when its
+// modification time changes.
 type userDB struct {
-	path  string // "" for a database that is never reloaded
-	mtime time.Time
-	names map[uint32]string
+	path   string // "" for a database that is never reloaded
+	mtime  time.Time
+	names  map[uint32]string
+	misses map[uint32]struct{}
 }
+
+// maxMisses bounds the unknown ids a database remembers; past it they are
+// forgotten and counted afresh.
+const maxMisses = 1024
 
 func newUserDB(path string) *userDB {
 	db := &userDB{path: path, names: map[uint32]string{}}
@@ -30,12 +37,18 @@ func (db *userDB) name(uid uint32) string {
 	if n, ok := db.names[uid]; ok {
 		return n
 	}
+	if _, ok := db.misses[uid]; ok {
+		return ""
+	}
 	if db.reload() {
 		if n, ok := db.names[uid]; ok {
 			return n
 		}
 	}
-	db.names[uid] = ""
+	if db.misses == nil || len(db.misses) >= maxMisses {
+		db.misses = make(map[uint32]struct{})
+	}
+	db.misses[uid] = struct{}{}
 	return ""
 }
 
@@ -54,6 +67,7 @@ func (db *userDB) reload() bool {
 	}
 	db.mtime = fi.ModTime()
 	db.names = parsePasswd(b)
+	db.misses = nil
 	return true
 }
 
