@@ -528,24 +528,7 @@ func compileFieldCompare(x *fields.Extractor, op string, y *fields.Extractor) (e
 		default:
 			return nil, badOp()
 		}
-		return func(c *fields.Ctx) bool {
-			b, ok := y.Str(c, 0)
-			if !ok {
-				return false
-			}
-			for i := 0; ; i++ {
-				a, ok := x.Str(c, i)
-				if !ok {
-					return false
-				}
-				if pred(a, b) {
-					return true
-				}
-				if !x.Multi {
-					return false
-				}
-			}
-		}, nil
+		return anyPair(x.Str, y.Str, x.Multi, pred), nil
 	case (x.Type.Numeric() && y.Type.Numeric()) || (x.Type == fields.Bool && y.Type == fields.Bool):
 		var pred func(a, b int64) bool
 		switch op {
@@ -567,24 +550,7 @@ func compileFieldCompare(x *fields.Extractor, op string, y *fields.Extractor) (e
 		if x.Type == fields.Bool && (op != "=" && op != "==" && op != "!=") {
 			return nil, badOp()
 		}
-		return func(c *fields.Ctx) bool {
-			b, ok := y.Int(c, 0)
-			if !ok {
-				return false
-			}
-			for i := 0; ; i++ {
-				a, ok := x.Int(c, i)
-				if !ok {
-					return false
-				}
-				if pred(a, b) {
-					return true
-				}
-				if !x.Multi {
-					return false
-				}
-			}
-		}, nil
+		return anyPair(x.Int, y.Int, x.Multi, pred), nil
 	case (x.Type == fields.IP || x.Type == fields.Net) && (y.Type == fields.IP || y.Type == fields.Net):
 		var neq bool
 		switch op {
@@ -594,24 +560,31 @@ func compileFieldCompare(x *fields.Extractor, op string, y *fields.Extractor) (e
 		default:
 			return nil, badOp()
 		}
-		return func(c *fields.Ctx) bool {
-			b, ok := y.IP(c, 0)
+		return anyPair(x.IP, y.IP, x.Multi, func(a, b netip.Addr) bool { return (a == b) != neq }), nil
+	}
+	return nil, mismatch()
+}
+
+// anyPair compares the right side's first value with each value of the
+// left side (only the first unless multi) and is true when pred holds for
+// one; a missing value on either side is false.
+func anyPair[T any](left, right func(*fields.Ctx, int) (T, bool), multi bool, pred func(a, b T) bool) evalFunc {
+	return func(c *fields.Ctx) bool {
+		b, ok := right(c, 0)
+		if !ok {
+			return false
+		}
+		for i := 0; ; i++ {
+			a, ok := left(c, i)
 			if !ok {
 				return false
 			}
-			for i := 0; ; i++ {
-				a, ok := x.IP(c, i)
-				if !ok {
-					return false
-				}
-				if (a == b) != neq {
-					return true
-				}
-				if !x.Multi {
-					return false
-				}
+			if pred(a, b) {
+				return true
 			}
-		}, nil
+			if !multi {
+				return false
+			}
+		}
 	}
-	return nil, mismatch()
 }
