@@ -1,7 +1,9 @@
 package fields
 
 import (
+	"encoding/base64"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/internal/event"
@@ -201,4 +203,32 @@ func indexByte(s string, c byte) int {
 		}
 	}
 	return -1
+}
+
+// TestTransformNoAllocs: transformers evaluate per event into the context's
+// arena; once it has grown they allocate nothing, whatever the value's size.
+func TestTransformNoAllocs(t *testing.T) {
+	r := New()
+	long := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("payload ", 40)))
+	ev := &event.Event{Type: event.Execve, Proc: &event.Process{Name: strings.Repeat("Bash", 30), Env: []string{"P=" + long}}}
+	for _, f := range []struct{ tr, name, arg string }{{"b64", "proc.env", "P"}, {"tolower", "proc.name", ""}, {"toupper", "proc.name", ""}} {
+		x, err := r.Resolve(f.name, f.arg, f.arg != "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := Transform(f.tr, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := NewCtx("")
+		allocs := testing.AllocsPerRun(100, func() {
+			c.Reset(ev)
+			if _, ok := y.Str(c, 0); !ok {
+				t.Fatalf("%s(%s) missing", f.tr, f.name)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s(%s): %v allocations per event", f.tr, f.name, allocs)
+		}
+	}
 }
