@@ -320,7 +320,7 @@ func (c *compiler) compileRuleBody(r *ruleDef, s *Set) (*entry, bool) {
 	switch {
 	case cond.konst == -1 || cond.types == 0:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
-			Msg: "condition can never match an event nightjar captures (check evt.type and evt.dir: events are exit events, evt.dir is <)"})
+			Msg: "condition can never match an event nightjar captures (an evt.type it does not capture, evt.dir other than < since events are exit events, or an empty list operand)"})
 	case cond.types == allTypes && !r.noWarnTypes:
 		s.warnings = append(s.warnings, &Error{Pos: r.pos, Kind: "rule", Name: r.name,
 			Msg: "condition does not restrict evt.type: the rule runs for every captured event type"})

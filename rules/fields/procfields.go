@@ -103,7 +103,7 @@ func moreDefs() []*Def {
 		ipField("fd.rnet", Net, "remote IP address, compared against CIDR networks", false, func(c *Ctx, _ int) (netip.Addr, bool) { return endIP(c, remote) }),
 		ipField("fd.lnet", Net, "local IP address, compared against CIDR networks", false, func(c *Ctx, _ int) (netip.Addr, bool) { return endIP(c, local) }),
 
-		strField("fs.path.name", "path of a single-path file call (open, mkdir, unlink, chmod, chdir), made absolute", fsPath(pathName, true)),
+		strField("fs.path.name", "path of a single-path file call (open, creat, mkdir, unlink, rmdir, chmod, chdir), made absolute", fsPath(pathName, true)),
 		strField("fs.path.nameraw", "path of a single-path file call as given", fsPath(pathName, false)),
 		strField("fs.path.source", "source path of a two-path call (rename, link, symlink), made absolute", fsPath(pathSource, true)),
 		strField("fs.path.sourceraw", "source path of a two-path call as given", fsPath(pathSource, false)),
