@@ -144,12 +144,21 @@ func compileString(x *fields.Extractor, op string, vals []string) (evalFunc, err
 		g := newGlob(vals[0], op == "iglob")
 		return anyStr(x, g.match), nil
 	case "pmatch":
-		prefixes := make([]string, 0, len(vals))
+		// Falco's prefixes may hold wildcards (/var/*/*.txt), matched
+		// a path component at a time.
+		var prefixes []string
+		var globs []pathGlob
 		for _, v := range vals {
-			v = strings.TrimRight(v, "/")
-			prefixes = append(prefixes, v)
+			if strings.ContainsAny(v, "*?[") {
+				globs = append(globs, newPathGlob(v))
+				continue
+			}
+			prefixes = append(prefixes, strings.TrimRight(v, "/"))
 		}
-		return anyStr(x, func(s string) bool { return pathMatch(s, prefixes) }), nil
+		if len(globs) == 0 {
+			return anyStr(x, func(s string) bool { return pathMatch(s, prefixes) }), nil
+		}
+		return anyStr(x, func(s string) bool { return pathMatch(s, prefixes) || pathGlobMatch(s, globs) }), nil
 	case "regex":
 		re, err := regexp.Compile(`^(?:` + vals[0] + `)$`)
 		if err != nil {
@@ -190,6 +199,50 @@ func pathMatch(path string, prefixes []string) bool {
 		if strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/' || p == "") {
 			return true
 		}
+	}
+	return false
+}
+
+// pathGlob is a pmatch prefix with wildcards: its non-empty components,
+// each a glob pattern for one component of the path.
+type pathGlob struct {
+	abs   bool
+	comps []string
+}
+
+func newPathGlob(v string) pathGlob {
+	g := pathGlob{abs: strings.HasPrefix(v, "/")}
+	for _, c := range strings.Split(v, "/") {
+		if c != "" {
+			g.comps = append(g.comps, c)
+		}
+	}
+	return g
+}
+
+// pathGlobMatch reports whether the leading components of path match the
+// components of one of globs. It does not allocate.
+func pathGlobMatch(path string, globs []pathGlob) bool {
+	abs := strings.HasPrefix(path, "/")
+next:
+	for _, g := range globs {
+		if g.abs != abs {
+			continue
+		}
+		rest := path
+		for _, pc := range g.comps {
+			comp := ""
+			for comp == "" {
+				if rest == "" {
+					continue next
+				}
+				comp, rest, _ = strings.Cut(rest, "/")
+			}
+			if !globMatch(pc, comp, false) {
+				continue next
+			}
+		}
+		return true
 	}
 	return false
 }

@@ -57,6 +57,13 @@ func TestOperators(t *testing.T) {
 		{"fd.name pmatch (/etc/shadow)", open, true},
 		{"fd.name pmatch (/et)", open, false},
 		{"fd.name pmatch (/etc/)", open, true},
+		{"fd.name pmatch (/e*/sha*)", open, true}, // wildcards match a component each
+		{"fd.name pmatch (/e?c)", open, true},
+		{"fd.name pmatch (/*)", open, true},
+		{"fd.name pmatch (/usr/*, /*/shadow/x)", open, false},
+		{"fd.name pmatch (/*/sh)", open, false},
+		{"fd.name pmatch (/e*c/shadow)", open, true},
+		{"fd.name pmatch (e*/shadow)", open, false}, // relative pattern, absolute path
 		{"fd.name regex '/etc/s[a-z]+'", open, true},
 		{"fd.name regex 'shadow'", open, false}, // whole-string match
 		{"fd.name exists", open, true},
