@@ -398,11 +398,20 @@ func TestUpstreamRules(t *testing.T) {
 	rmdir := func(path string) *event.Event {
 		return &event.Event{Type: event.Rmdir, Time: 1764180000123456789, PID: 4242, Path: []byte(path), Proc: proc("rm")}
 	}
+	setuid := func(user string, uid uint32, to string, toUID int64) *event.Event {
+		p := proc("daemon")
+		p.User, p.UID = user, uid
+		ev := &event.Event{Type: event.Setuid, Time: 1764180000123456789, PID: 4242, UID: uid, Args: [4]int64{toUID}, Proc: p}
+		ev.IDNames[0] = to
+		return ev
+	}
 	tests := []struct {
 		name string
 		ev   *event.Event
 		want string
 	}{
+		{"nobody setuid to nobody", setuid("nobody", 65534, "nobody", 65534), ""},
+		{"www-data setuid to root", setuid("www-data", 33, "root", 0), "Non sudo setuid"},
 		{"creat below /dev", creat("/dev/evil"), "Create files below dev"},
 		{"creat elsewhere", creat("/tmp/evil"), ""},
 		{"rmdir of a shell history", rmdir("/root/.zsh_history"), "Delete or rename shell history"},

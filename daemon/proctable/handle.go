@@ -92,6 +92,8 @@ func (t *Table) Handle(ev *event.Event) {
 		}
 	case event.MemfdCreate:
 		t.memfd(e, ev)
+	case event.Setuid, event.Setreuid, event.Setresuid, event.Setgid, event.Setregid, event.Setresgid:
+		t.idNames(e, ev)
 	case event.Chdir:
 		if ev.Res == 0 {
 			e.proc.Cwd = t.cwd(e, ev)
@@ -505,6 +507,30 @@ func (t *Table) idName(p *event.Process, id uint32, host *userDB, ctr map[string
 		ctr[p.Container.FullID] = db
 	}
 	return db.name(id)
+}
+
+// idNames names the id arguments of a set*id call as Falco's evt.arg
+// does, from the caller's database; -1 ("unchanged") has no name.
+func (t *Table) idNames(e *entry, ev *event.Event) {
+	n := 1
+	switch ev.Type {
+	case event.Setreuid, event.Setregid:
+		n = 2
+	case event.Setresuid, event.Setresgid:
+		n = 3
+	}
+	group := ev.Type == event.Setgid || ev.Type == event.Setregid || ev.Type == event.Setresgid
+	ev.IDNames = [3]string{}
+	for i := range n {
+		id := uint32(ev.Args[i])
+		switch {
+		case id == ^uint32(0):
+		case group:
+			ev.IDNames[i] = t.groupName(&e.proc, id)
+		default:
+			ev.IDNames[i] = t.userName(&e.proc, id)
+		}
+	}
 }
 
 // loginName returns the host user name of a login uid; the unset login uid

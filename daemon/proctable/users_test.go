@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nightjar-sec/nightjar/internal/event"
 )
 
 // TestUserDBMissesBounded: ids a process can switch to at will (setuid to
@@ -26,5 +28,24 @@ func TestUserDBMissesBounded(t *testing.T) {
 		if db.name(0) != "root" {
 			t.Errorf("root lost")
 		}
+	}
+}
+
+// TestSetIDNames: the ids a set*id call passes are named from the
+// caller's database, as Falco's evt.arg.uid is ("unchanged" has no name).
+func TestSetIDNames(t *testing.T) {
+	tab := newTable(t, Config{})
+	pid := uint32(os.Getpid())
+	e := ev(event.Setresuid, pid, uint32(os.Getppid()), 0)
+	e.Args = [4]int64{0, 65534, int64(^uint32(0))}
+	tab.Handle(e)
+	if e.IDNames != [3]string{"root", "nobody", ""} {
+		t.Errorf("setresuid(0, 65534, -1) names %q, want root nobody and none (Debian's /etc/passwd)", e.IDNames)
+	}
+	e = ev(event.Setgid, pid, uint32(os.Getppid()), 0)
+	e.Args = [4]int64{65534}
+	tab.Handle(e)
+	if e.IDNames != [3]string{"nogroup", "", ""} {
+		t.Errorf("setgid(65534) names %q, want nogroup", e.IDNames)
 	}
 }

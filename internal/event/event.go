@@ -201,6 +201,12 @@ type Event struct {
 	// kernel resolved, lost its leading components.
 	Truncated, Path2Truncated bool
 
+	// IDNames are the user (setuid, setreuid, setresuid) or group
+	// (setgid, setregid, setresgid) names of Args[0..2], from the caller's
+	// host or container database; "" when unknown. State fills them in user
+	// space, for those events only.
+	IDNames [3]string
+
 	// Proc is the process that made the call; state fills it in user space.
 	Proc *Process
 	// FD is what the event's file descriptor refers to (the opened file, the

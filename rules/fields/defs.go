@@ -529,6 +529,17 @@ type argSlot struct {
 	kind uint8 // 0 absent, 1 Args, 2 Path/Path2, 3 Res
 	idx  int
 	name string // Falco name of an Args slot, for rendering
+	id   bool   // a user or group id of a set*id call, rendered as its name
+}
+
+// isIDArg reports whether argument name of events of type t is a user or
+// group id that Falco renders as a name.
+func isIDArg(t event.Type, name string) bool {
+	switch t {
+	case event.Setuid, event.Setreuid, event.Setresuid, event.Setgid, event.Setregid, event.Setresgid:
+		return name != ""
+	}
+	return false
 }
 
 func resolveArg(a arg) (slots [event.NumTypes]argSlot, any bool) {
@@ -536,14 +547,14 @@ func resolveArg(a arg) (slots [event.NumTypes]argSlot, any bool) {
 		if a.index >= 0 {
 			if a.index < len(event.Event{}.Args) {
 				if name, ok := argName(t, a.index); ok {
-					slots[t] = argSlot{kind: 1, idx: a.index, name: name}
+					slots[t] = argSlot{kind: 1, idx: a.index, name: name, id: isIDArg(t, name)}
 					any = true
 				}
 			}
 			continue
 		}
 		if i, ok := event.ArgIndex(t, a.text); ok {
-			slots[t] = argSlot{kind: 1, idx: i, name: a.text}
+			slots[t] = argSlot{kind: 1, idx: i, name: a.text, id: isIDArg(t, a.text)}
 			any = true
 		} else if i, ok := event.PathArgIndex(t, a.text); ok {
 			slots[t] = argSlot{kind: 2, idx: i}
@@ -593,6 +604,10 @@ func makeEvtArg(a arg) (*Extractor, error) {
 		s := slots[ev.Type]
 		switch s.kind {
 		case 1:
+			if s.id && s.idx < len(ev.IDNames) && ev.IDNames[s.idx] != "" {
+				// Falco gives a set*id call's ids as names.
+				return ev.IDNames[s.idx], true
+			}
 			v := ev.Args[s.idx]
 			return c.build(func(dst []byte) []byte { return appendArg(dst, ev.Type, s.name, v) }), true
 		case 2:
