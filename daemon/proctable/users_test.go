@@ -49,3 +49,23 @@ func TestSetIDNames(t *testing.T) {
 		t.Errorf("setgid(65534) names %q, want nogroup", e.IDNames)
 	}
 }
+
+// TestCreatOpensFD: creat is an open; the descriptor it returns is the
+// created file, by the kernel's path.
+func TestCreatOpensFD(t *testing.T) {
+	tab := newTable(t, Config{})
+	pid := uint32(os.Getpid())
+	e := ev(event.Creat, pid, uint32(os.Getppid()), 7)
+	e.Args = [4]int64{0o1101, 0o644}
+	e.Path, e.Path2 = []byte("x"), []byte("/dev/evil")
+	tab.Handle(e)
+	if e.FD == nil || string(e.FD.Name) != "/dev/evil" || e.FD.Num != 7 || e.FD.Type != event.FDFile {
+		t.Fatalf("creat fd %+v, want 7 /dev/evil file", e.FD)
+	}
+	d := ev(event.Dup, pid, uint32(os.Getppid()), 8)
+	d.Args[0] = 7
+	tab.Handle(d)
+	if d.FD == nil || string(d.FD.Name) != "/dev/evil" {
+		t.Errorf("dup of the creat descriptor: %+v", d.FD)
+	}
+}
