@@ -142,13 +142,8 @@ func Decode(raw []byte, ev *event.Event) error {
 
 	ev.Proc = nil
 	ev.FD = nil
+	ev.IDNames = [3]string{}
 	return nil
-}
-
-// Truncated reports whether a string of the record raw was cut to the
-// kernel side's maximum length.
-func Truncated(raw []byte) bool {
-	return len(raw) > offFlags && raw[offFlags]&flagTruncated != 0
 }
 
 func section(raw []byte, off, n int) ([]byte, int) {

@@ -252,9 +252,6 @@ func OpenFlagBit(name string) (int64, bool) {
 	return 0, false
 }
 
-// IsOpen reports whether t is one of the open system calls.
-func IsOpen(t event.Type) bool { return isOpen(t) }
-
 // OpenFlags returns the raw flags argument of an open event.
 func OpenFlags(ev *event.Event) (int64, bool) {
 	f, _, ok := openFlags(ev)
