@@ -95,6 +95,7 @@ enum event_type {
 	EV_FCHDIR,
 	EV_CREAT,
 	EV_RMDIR,
+	EV_BPF,
 	EV_NUM_TYPES,
 };
 
@@ -1132,6 +1133,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		break;
 	case EV_INIT_MODULE:
 		r->args[0] = a1;
+		break;
+	case EV_BPF:
+		r->args[0] = (s32)a0;
 		break;
 	case EV_FINIT_MODULE:
 		r->args[0] = (s32)a0;

@@ -70,7 +70,8 @@ const (
 	CaptureEventTypeEV_FCHDIR       CaptureEventType = 51
 	CaptureEventTypeEV_CREAT        CaptureEventType = 52
 	CaptureEventTypeEV_RMDIR        CaptureEventType = 53
-	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 54
+	CaptureEventTypeEV_BPF          CaptureEventType = 54
+	CaptureEventTypeEV_NUM_TYPES    CaptureEventType = 55
 )
 
 type CaptureExecveatArgs struct {

@@ -455,6 +455,19 @@ func TestCreatRmdir(t *testing.T) {
 	}
 }
 
+// TestBpf: bpf(2) is reported with its command, which Falco's rule on
+// BPF_PROG_LOAD tests, whether the kernel accepted the program or not.
+func TestBpf(t *testing.T) {
+	since := time.Now()
+	pid := runHelperProcess(t, true, "bpf-prog-load")
+	// The helper's runtime may make other bpf calls first.
+	ev := sharedCol(t).waitFor(t, pid, event.Bpf, func(ev *event.Event) bool { return ev.Args[0] == unix.BPF_PROG_LOAD })
+	checkCommon(t, ev, pid, since)
+	if ev.Res >= 0 {
+		t.Errorf("bpf: cmd %d res %d, want %d and an error", ev.Args[0], ev.Res, unix.BPF_PROG_LOAD)
+	}
+}
+
 func TestProcessSyscalls(t *testing.T) {
 	cases := []struct {
 		action string

@@ -62,6 +62,7 @@ var syscallTypes = map[uint32]event.Type{
 	unix.SYS_FCHDIR:       event.Fchdir,
 	unix.SYS_CREAT:        event.Creat,
 	unix.SYS_RMDIR:        event.Rmdir,
+	unix.SYS_BPF:          event.Bpf,
 }
 
 // compatSyscallTypes maps ia32 system call numbers (arch/x86/entry/syscalls/
@@ -127,6 +128,7 @@ var compatSyscallTypes = map[uint32]event.Type{
 	133: event.Fchdir,
 	8:   event.Creat,
 	40:  event.Rmdir,
+	357: event.Bpf,
 }
 
 // socketcallTypes maps the call numbers of ia32 socketcall(2)

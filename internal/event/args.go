@@ -32,6 +32,7 @@ var argNames = [NumTypes][4]string{
 	Fchmodat:    {"dirfd", "mode"},
 	Ptrace:      {"request", "pid"},
 	InitModule:  {"len"},
+	Bpf:         {"cmd"},
 	FinitModule: {"fd", "flags"},
 	Setuid:      {"uid"},
 	Setgid:      {"gid"},

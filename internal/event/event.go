@@ -66,6 +66,7 @@ const (
 	Fchdir
 	Creat
 	Rmdir
+	Bpf
 	NumTypes
 )
 
@@ -124,6 +125,7 @@ var typeNames = [NumTypes]string{
 	Fchdir:      "fchdir",
 	Creat:       "creat",
 	Rmdir:       "rmdir",
+	Bpf:         "bpf",
 }
 
 // String returns the Falco evt.type name of t.

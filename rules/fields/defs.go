@@ -582,7 +582,7 @@ func argName(t event.Type, i int) (string, bool) {
 var argNamesProbe = []string{
 	"dirfd", "flags", "mode", "resolve", "fd", "backlog", "domain", "type", "proto", "size",
 	"oldfd", "newfd", "linkdirfd", "olddir", "newdir", "olddirfd", "newdirfd", "request", "pid",
-	"len", "uid", "gid", "ruid", "euid", "suid", "rgid", "egid", "sgid", "nstype", "status",
+	"len", "uid", "gid", "ruid", "euid", "suid", "rgid", "egid", "sgid", "nstype", "status", "cmd",
 }
 
 func returnsFD(t event.Type) bool {
