@@ -347,27 +347,10 @@ func ancestor(c *Ctx, n int) *event.Process {
 const maxAncestors = 64
 
 func makeAname(a arg) (*Extractor, error) {
-	if a.set {
-		n := a.index
-		return &Extractor{Str: func(c *Ctx, _ int) (string, bool) {
-			if n == 0 {
-				return procName(c, 0)
-			}
-			if p := ancestor(c, n); p != nil && p.Name != "" {
-				return p.Name, true
-			}
-			return "", false
-		}}, nil
+	if a.set && a.index == 0 {
+		return &Extractor{Str: func(c *Ctx, _ int) (string, bool) { return procName(c, 0) }}, nil
 	}
-	return &Extractor{Multi: true, Str: func(c *Ctx, i int) (string, bool) {
-		if i >= maxAncestors {
-			return "", false
-		}
-		if p := ancestor(c, i+1); p != nil {
-			return p.Name, true
-		}
-		return "", false
-	}}, nil
+	return makeAncestorStr(func(p *event.Process) string { return p.Name })(a)
 }
 
 func makeApid(a arg) (*Extractor, error) {
