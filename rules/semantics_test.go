@@ -359,11 +359,7 @@ func TestWarnings(t *testing.T) {
   priority: INFO
   source: k8s_audit
 `))
-	var all []string
-	for _, w := range s.Warnings() {
-		all = append(all, w.Error())
-	}
-	text := strings.Join(all, "\n")
+	text := warningsText(s)
 	for _, want := range []string{
 		`w.yaml:3:7: required plugin container 0.2.0: provided by nightjar's built-in fields`,
 		`w.yaml:5:3: list "unused_list": list not used`,
@@ -499,11 +495,7 @@ func TestUnknownEventType(t *testing.T) {
   output: o
   priority: INFO
 `))
-	var all []string
-	for _, w := range s.Warnings() {
-		all = append(all, w.Error())
-	}
-	text := strings.Join(all, "\n")
+	text := warningsText(s)
 	for _, want := range []string{
 		`e.yaml:5:25: rule "Typo": evt.type: unknown event type "opneat"`,
 		`e.yaml:3:3: rule "Typo": condition can never match`,
@@ -531,4 +523,13 @@ func TestFalcoEventNamesSorted(t *testing.T) {
 			t.Errorf("captured event type %s is not among Falco's event names", tp)
 		}
 	}
+}
+
+// warningsText is a Set's warnings, one a line.
+func warningsText(s *Set) string {
+	var all []string
+	for _, w := range s.Warnings() {
+		all = append(all, w.Error())
+	}
+	return strings.Join(all, "\n")
 }
