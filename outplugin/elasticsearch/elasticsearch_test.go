@@ -35,7 +35,7 @@ func registry() *destination.Registry {
 }
 
 // load builds an elasticsearch destination from a block body through routes.
-func load(t *testing.T, body string) (destination.Destination, *destination.Metrics) {
+func load(t testing.TB, body string) (destination.Destination, *destination.Metrics) {
 	t.Helper()
 	src := fmt.Sprintf("destination \"elasticsearch\" \"es\" {\n%s\n}\nroute \"all\" { to = [destination.elasticsearch.es] }\n", body)
 	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: registry()})

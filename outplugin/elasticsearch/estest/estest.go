@@ -735,3 +735,22 @@ func (c *CredentialsServer) Hits() int {
 
 // Close stops the server.
 func (c *CredentialsServer) Close() { c.srv.Close() }
+
+// Validate checks body as the server would before applying it: the bulk
+// framing, the action lines, the sources and the index names. It returns
+// the number of operations.
+func Validate(body []byte) (int, error) {
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		return 0, fmt.Errorf("the bulk request must be terminated by a newline")
+	}
+	ops, perr := parseBulk(body, "")
+	if perr != "" {
+		return 0, fmt.Errorf("%s", perr)
+	}
+	for i, o := range ops {
+		if reason := invalidIndex(o.index); reason != "" {
+			return 0, fmt.Errorf("operation %d: invalid index name [%s], %s", i, o.index, reason)
+		}
+	}
+	return len(ops), nil
+}

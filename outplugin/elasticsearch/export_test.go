@@ -1,0 +1,17 @@
+package elasticsearch
+
+import (
+	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/record"
+)
+
+// EncodeBulk returns the _bulk body d would send for recs in one request.
+func EncodeBulk(d destination.Destination, tag string, recs []*record.Record) []byte {
+	es := d.(*Destination)
+	enc := es.encode(tag, recs)
+	var out []byte
+	for i := range enc.items {
+		out = append(out, enc.line(&enc.items[i])...)
+	}
+	return out
+}
