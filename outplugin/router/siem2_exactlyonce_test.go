@@ -60,8 +60,6 @@ func siem2ESBlock(srv *estest.Server, extra string) string {
 	return fmt.Sprintf(`destination "elasticsearch" "es" {
   urls           = [%q]
   index          = "alerts"
-  max_body_bytes = 262144
-  concurrency    = 1
   %s
 }
 `, srv.URL(), extra)
@@ -94,7 +92,7 @@ func esUUIDs(t *testing.T, srv *estest.Server, index string) map[string]int {
 func TestSIEMRetryExactlyOnce(t *testing.T) {
 	es := siem2ES(t)
 	kc := siem2Kafka(t)
-	src := siem2ESBlock(es, "max_attempts = 1") + fmt.Sprintf(`
+	src := siem2ESBlock(es, "max_attempts = 1\n  max_body_bytes = 262144\n  concurrency = 1") + fmt.Sprintf(`
 destination "kafka" "k" {
   brokers          = %s
   topic            = "alerts"
@@ -159,7 +157,7 @@ route "all" {
 // delivered; none is stored twice.
 func TestSIEMRestartExactlyOnce(t *testing.T) {
 	es := siem2ES(t)
-	src := siem2ESBlock(es, "max_attempts = 1") + `route "all" { to = [destination.elasticsearch.es] }`
+	src := siem2ESBlock(es, "max_attempts = 1\n  max_body_bytes = 262144\n  concurrency = 1") + `route "all" { to = [destination.elasticsearch.es] }`
 	chunk := recordtest.Chunk(recordtest.Metadata, 0, 5000, time.Now())
 
 	before := siem2Router(t, src)
@@ -181,4 +179,24 @@ func TestSIEMRestartExactlyOnce(t *testing.T) {
 	if s := after.Destinations()[0].Metrics.Snapshot(); s.Sent != 5000 || s.Dropped != 0 {
 		t.Errorf("counters after restart %+v: want all 5000 counted as delivered (%d of them as 409)", s, landed)
 	}
+}
+
+func BenchmarkFlushElasticsearch(b *testing.B) {
+	es := siem2ES(b)
+	es.Discard = true
+	r := siem2Router(b, siem2ESBlock(es, "")+`route "all" { to = [destination.elasticsearch.es] }`)
+	benchFlush(b, r)
+	if rej := es.Rejected(); len(rej) > 0 {
+		b.Fatalf("server rejected requests: %v", rej[0])
+	}
+}
+
+func BenchmarkFlushKafka(b *testing.B) {
+	kc := siem2Kafka(b)
+	r := siem2Router(b, fmt.Sprintf(`destination "kafka" "k" {
+  brokers = %s
+  topic   = "alerts"
+}
+route "all" { to = [destination.kafka.k] }`, kc.Brokers()))
+	benchFlush(b, r)
 }

@@ -31,7 +31,6 @@
 package estest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -52,6 +51,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/nightjar-sec/nightjar/internal/jsontext"
 )
 
 // MaxContentLength is Elasticsearch's default http.max_content_length.
@@ -124,7 +124,8 @@ type Server struct {
 	srv *httptest.Server
 	dir string
 	mu  sync.Mutex
-	// Discard keeps ids but not sources (benchmarks).
+	// Discard checks requests but keeps no documents (benchmarks): every
+	// create succeeds.
 	Discard bool
 
 	faults   []Fault
@@ -310,7 +311,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The limit applies before anything else reads the body.
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxContentLength)+1))
+	body, err := readBody(r, s.cfg.MaxContentLength)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
 		return
@@ -356,6 +357,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write(resp)
 }
 
+// readBody reads at most limit+1 bytes of the body.
+func readBody(r *http.Request, limit int) ([]byte, error) {
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(min(r.ContentLength, int64(limit))) + 1
+	}
+	b := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := b.ReadFrom(io.LimitReader(r.Body, int64(limit)+1))
+	return b.Bytes(), err
+}
+
 func hijackClose(w http.ResponseWriter) {
 	if hj, ok := w.(http.Hijacker); ok {
 		if c, _, err := hj.Hijack(); err == nil {
@@ -373,12 +385,22 @@ type op struct {
 // string is the parse error.
 func parseBulk(body []byte, pathIndex string) ([]op, string) {
 	var ops []op
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, len(body)+1)
 	line := 0
-	for sc.Scan() {
+	next := func() ([]byte, bool) {
+		if len(body) == 0 {
+			return nil, false
+		}
+		i := bytes.IndexByte(body, '\n')
+		l := body[:i] // the body ends with a newline
+		body = body[i+1:]
 		line++
-		raw := sc.Bytes()
+		return l, true
+	}
+	for {
+		raw, ok := next()
+		if !ok {
+			break
+		}
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
@@ -405,20 +427,16 @@ func parseBulk(body []byte, pathIndex string) ([]op, string) {
 			return nil, fmt.Sprintf("line [%d]: index is missing", line)
 		}
 		if o.action != "delete" {
-			if !sc.Scan() {
+			src, ok := next()
+			if !ok {
 				return nil, fmt.Sprintf("line [%d]: the source line of the %s action is missing", line, o.action)
 			}
-			line++
-			src := append(json.RawMessage(nil), sc.Bytes()...)
-			if !json.Valid(src) || len(bytes.TrimSpace(src)) == 0 || bytes.TrimSpace(src)[0] != '{' {
+			if t := bytes.TrimSpace(src); len(t) == 0 || t[0] != '{' {
 				return nil, fmt.Sprintf("line [%d]: source is not a JSON object", line)
 			}
-			o.source = src
+			o.source = src // validated when applied
 		}
 		ops = append(ops, o)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err.Error()
 	}
 	return ops, ""
 }
@@ -433,39 +451,49 @@ func (s *Server) isDataStream(name string) bool {
 }
 
 type itemResult struct {
-	Index   string         `json:"_index"`
-	ID      string         `json:"_id"`
-	Version int            `json:"_version,omitempty"`
-	Result  string         `json:"result,omitempty"`
-	Status  int            `json:"status"`
-	Error   *itemErrorBody `json:"error,omitempty"`
+	Index, ID string
+	Version   int
+	Result    string
+	Status    int
+	Error     *itemErrorBody
 }
 
-type itemErrorBody struct {
-	Type   string `json:"type"`
-	Reason string `json:"reason"`
-}
+type itemErrorBody struct{ Type, Reason string }
 
 func (s *Server) apply(ops []op, partial bool) []byte {
 	start := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.items += len(ops)
-	results := make([]map[string]itemResult, len(ops))
+	results := make([]itemResult, len(ops))
 	errorsSeen := false
 	for i, o := range ops {
-		res := s.applyOne(o, partial, i)
-		if res.Error != nil {
+		results[i] = s.applyOne(o, partial, i)
+		if results[i].Error != nil {
 			errorsSeen = true
 		}
-		results[i] = map[string]itemResult{o.action: res}
 	}
-	out, _ := json.Marshal(struct {
-		Took   int64                   `json:"took"`
-		Errors bool                    `json:"errors"`
-		Items  []map[string]itemResult `json:"items"`
-	}{time.Since(start).Milliseconds(), errorsSeen, results})
-	return out
+	out := make([]byte, 0, 64+len(ops)*160)
+	out = fmt.Appendf(out, `{"took":%d,"errors":%t,"items":[`, time.Since(start).Milliseconds(), errorsSeen)
+	for i, res := range results {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"`...)
+		out = append(out, ops[i].action...)
+		out = append(out, `":{"_index":`...)
+		out = jsontext.AppendString(out, res.Index)
+		out = append(out, `,"_id":`...)
+		out = jsontext.AppendString(out, res.ID)
+		if res.Error == nil {
+			out = fmt.Appendf(out, `,"_version":%d,"result":"%s","_shards":{"total":2,"successful":1,"failed":0},"status":%d}}`, res.Version, res.Result, res.Status)
+		} else {
+			out = fmt.Appendf(out, `,"status":%d,"error":{"type":"%s","reason":`, res.Status, res.Error.Type)
+			out = jsontext.AppendString(out, res.Error.Reason)
+			out = append(out, "}}}"...)
+		}
+	}
+	return append(out, "]}"...)
 }
 
 func fail(res itemResult, status int, typ, reason string) itemResult {
@@ -532,6 +560,10 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 		s.docs[o.index] = map[string]json.RawMessage{}
 	}
 	status, result := 201, "created"
+	if s.Discard {
+		res.Status, res.Result, res.Version = status, result, 1
+		return res
+	}
 	if ids[o.id] {
 		if o.action == "create" {
 			return fail(res, 409, "version_conflict_engine_exception", "["+o.id+"]: version conflict, document already exists (current version [1])")
@@ -539,9 +571,7 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 		status, result = 200, "updated"
 	}
 	ids[o.id] = true
-	if !s.Discard {
-		s.docs[o.index][o.id] = o.source
-	}
+	s.docs[o.index][o.id] = o.source
 	res.Status, res.Result, res.Version = status, result, 1
 	return res
 }
