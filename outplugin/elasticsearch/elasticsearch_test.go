@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch/cwtest"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
@@ -361,18 +362,22 @@ index = "k"`, srv.URL()))
 func TestSigV4Static(t *testing.T) {
 	srv := newServer(t, estest.Config{MaxContentLength: estest.AWSMaxContentLength,
 		SigV4: &estest.SigV4{Region: "eu-west-1", Service: "es", Keys: map[string]string{"AKIDSTATIC": "s3cret"}}})
-	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+	d, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "aws"
 aws {
   region            = "eu-west-1"
   access_key_id     = "AKIDSTATIC"
   secret_access_key = "s3cret"
 }`, srv.URL()))
+	srv.Inject(estest.ExpiredToken) // answered as expired once: refreshed and retried
 	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
 	checkDocs(t, srv, "aws", 0, 3000)
+	if s := m.Snapshot(); s.Retries != 1 {
+		t.Errorf("counters %+v, want the expired answer retried once", s)
+	}
 
 	wrong, _ := load(t, fmt.Sprintf(`urls = [%q]
 aws {
@@ -382,6 +387,37 @@ aws {
 }`, srv.URL()))
 	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
 		t.Errorf("wrong secret: err = %v, want a permanent signature error", err)
+	}
+}
+
+// TestSigV4AssumeRole signs with the credentials of a role assumed through
+// STS (the CloudWatch test server's STS) on top of static keys; the
+// cluster accepts only the role's key.
+func TestSigV4AssumeRole(t *testing.T) {
+	sts, err := cwtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sts.Close() })
+	srv := newServer(t, estest.Config{SigV4: &estest.SigV4{Region: "us-west-2", Service: "es",
+		Keys: map[string]string{cwtest.AssumedRoleKey: "assumed-secret"}}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "role"
+aws {
+  region            = "us-west-2"
+  access_key_id     = "AKIDBASE"
+  secret_access_key = "base-secret"
+  role_arn          = "arn:aws:iam::111122223333:role/opensearch-writer"
+  external_id       = "nightjar"
+  sts_endpoint      = %q
+}`, srv.URL(), sts.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "role", 0, 10)
+	if r := sts.AssumedRoles(); len(r) != 1 || r[0] != "arn:aws:iam::111122223333:role/opensearch-writer" {
+		t.Errorf("assumed roles %v", r)
 	}
 }
 
