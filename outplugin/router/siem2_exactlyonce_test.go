@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
+	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka/kafkatest"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
@@ -178,6 +181,65 @@ func TestSIEMRestartExactlyOnce(t *testing.T) {
 	exactlyOnce(t, "elasticsearch", esUUIDs(t, es, "alerts"), 5000)
 	if s := after.Destinations()[0].Metrics.Snapshot(); s.Sent != 5000 || s.Dropped != 0 {
 		t.Errorf("counters after restart %+v: want all 5000 counted as delivered (%d of them as 409)", s, landed)
+	}
+}
+
+// TestSIEMThroughInstance loads a routes file naming both destinations the
+// way the plugin does at init (every registered type, Fluent Bit
+// properties) and flushes a chunk through it: alerts of priority Error and
+// above go to Elasticsearch, every alert to Kafka with the namespace as key.
+func TestSIEMThroughInstance(t *testing.T) {
+	es := siem2ES(t)
+	kc := siem2Kafka(t)
+	path := filepath.Join(t.TempDir(), "routes.hcl")
+	src := fmt.Sprintf(`destination "elasticsearch" "siem" {
+  urls = [%q]
+}
+destination "kafka" "bus" {
+  brokers = %s
+  topic   = "alerts"
+  key     = "{{ output_fields.k8s.ns.name }}"
+}
+route "urgent" {
+  match    = priority >= "Error"
+  to       = [destination.elasticsearch.siem]
+  continue = true
+}
+route "all" { to = [destination.kafka.bus] }
+`, es.URL(), kc.Brokers())
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{"config": path, "log_level": "warn", "log_interval": "-1s"}
+	inst, err := instance.Open(1, func(k string) string { return props[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	now := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	var chunk []byte
+	for i := range 300 {
+		prio := "Notice"
+		if i%3 == 0 {
+			prio = "Critical"
+		}
+		chunk = recordtest.AppendRecord(chunk, recordtest.Metadata, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Priority: prio, Namespace: "prod"}))
+	}
+	if st := inst.Flush("nightjar.alerts", chunk); st != router.OK {
+		t.Fatalf("flush: %v", st)
+	}
+	exactlyOnce(t, "elasticsearch", esUUIDs(t, es, "nightjar-2026.12.02"), 100)
+	recs, err := kc.ReadAll(context.Background(), 300, "alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if string(rec.Key) != "prod" {
+			t.Fatalf("key %q, want the namespace", rec.Key)
+		}
+	}
+	if len(recs) != 300 {
+		t.Errorf("kafka holds %d records, want 300", len(recs))
 	}
 }
 
