@@ -378,7 +378,9 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	for i := range enc.items {
 		it := &enc.items[i]
 		n := it.end - it.off
-		if len(cur) > 0 && size+n > d.maxBody {
+		// A request stays within one encoding buffer, so that its body
+		// is a slice of it.
+		if len(cur) > 0 && (size+n > d.maxBody || it.part != cur[0].part) {
 			jobs = append(jobs, cur)
 			cur, size = nil, 0
 		}
@@ -629,7 +631,11 @@ func (d *Destination) attempt(ctx context.Context, body []byte, enc *encoded, it
 	if err != nil {
 		return nil, &bulkError{err: fmt.Errorf("elasticsearch %s: %w", base, err)}
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end, so that the connection is reused.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, &bulkError{status: resp.StatusCode, body: strings.TrimSpace(string(msg))}

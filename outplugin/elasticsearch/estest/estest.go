@@ -38,6 +38,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,6 +46,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -522,29 +524,29 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 	if o.action == "update" || o.action == "delete" {
 		return fail(res, 400, "illegal_argument_exception", "this test server implements index and create only")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(o.source, &fields); err != nil {
+	fields, err := topLevel(o.source)
+	if err != nil {
 		return fail(res, 400, "mapper_parsing_exception", "failed to parse: "+err.Error())
 	}
 	if ds {
-		if _, ok := fields["@timestamp"]; !ok {
+		if !slices.ContainsFunc(fields, func(f field) bool { return f.name == "@timestamp" }) {
 			return fail(res, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
 		}
 	}
 	mapping := s.mappings[o.index]
-	for k, v := range fields {
-		if want, ok := mapping[k]; ok && kind(v) != "null" && kind(v) != want {
-			return fail(res, 400, "mapper_parsing_exception", fmt.Sprintf("failed to parse field [%s] of type [%s]", k, want))
+	for _, f := range fields {
+		if want, ok := mapping[f.name]; ok && f.kind != "null" && f.kind != want {
+			return fail(res, 400, "mapper_parsing_exception", fmt.Sprintf("failed to parse field [%s] of type [%s]", f.name, want))
 		}
 	}
 	if mapping == nil {
 		mapping = map[string]string{}
 		s.mappings[o.index] = mapping
 	}
-	for k, v := range fields {
-		if kd := kind(v); kd != "null" {
-			if _, ok := mapping[k]; !ok {
-				mapping[k] = kd
+	for _, f := range fields {
+		if f.kind != "null" {
+			if _, ok := mapping[f.name]; !ok {
+				mapping[f.name] = f.kind
 			}
 		}
 	}
@@ -576,12 +578,40 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 	return res
 }
 
-func kind(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "null"
+// field is a top-level field of a document and the kind of its value.
+type field struct{ name, kind string }
+
+// topLevel validates a JSON object and returns its top-level fields, the
+// part of the document dynamic mapping looks at here.
+func topLevel(src []byte) ([]field, error) {
+	if !json.Valid(src) {
+		return nil, errors.New("invalid JSON")
 	}
-	switch v[0] {
+	b := bytes.TrimSpace(src)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, errors.New("not an object")
+	}
+	var out []field
+	i := skipSpace(b, 1)
+	for i < len(b) && b[i] != '}' {
+		end := skipString(b, i)
+		name := string(b[i+1 : end-1])
+		if strings.IndexByte(name, '\\') >= 0 {
+			json.Unmarshal(b[i:end], &name)
+		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the colon
+		out = append(out, field{name, kindOf(b[i])})
+		i = skipSpace(b, skipValue(b, i))
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return out, nil
+}
+
+func kindOf(c byte) string {
+	switch c {
 	case '"':
 		return "keyword"
 	case '{':
@@ -594,6 +624,57 @@ func kind(v json.RawMessage) string {
 		return "null"
 	}
 	return "long"
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the valid JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 func invalidIndex(n string) string {
