@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,7 +368,10 @@ func (e *encoded) line(it *item) []byte { return e.parts[it.part][it.off:it.end]
 
 // Send implements destination.Destination.
 func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
-	enc := d.encode(b.Tag, b.Records)
+	enc, err := d.encode(b.Tag, b.Records)
+	if err != nil {
+		return err
+	}
 	defer d.release(enc.bufs)
 
 	// Requests are runs of consecutive items within the body bound; an
@@ -408,6 +412,15 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// The router recovers panics in Send, not in the goroutines
+			// Send starts.
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					first = destination.Combine(first, destination.Permanent(fmt.Errorf("elasticsearch: panic: %v\n%s", p, debug.Stack())))
+					mu.Unlock()
+				}
+			}()
 			if err := d.bulk(ctx, enc, j, ack); err != nil {
 				mu.Lock()
 				first = destination.Combine(first, err)
@@ -421,20 +434,31 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 
 // encode renders every record as an action line and a source line, on
 // several goroutines for large batches.
-func (d *Destination) encode(tag string, recs []*record.Record) *encoded {
+func (d *Destination) encode(tag string, recs []*record.Record) (*encoded, error) {
 	parts := 1
 	if len(recs) >= 2048 {
 		parts = min(runtime.GOMAXPROCS(0), 4)
 	}
 	enc := &encoded{parts: make([][]byte, parts), bufs: make([]*[]byte, parts), items: make([]item, len(recs))}
 	per := (len(recs) + parts - 1) / parts
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		perr error
+	)
 	for p := range parts {
 		lo, hi := min(p*per, len(recs)), min((p+1)*per, len(recs))
 		enc.bufs[p] = d.getBuffer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					perr = destination.Permanent(fmt.Errorf("elasticsearch: encoding panicked: %v\n%s", p, debug.Stack()))
+					mu.Unlock()
+				}
+			}()
 			size := 0
 			for _, r := range recs[lo:hi] {
 				size += len(r.Body)
@@ -454,7 +478,7 @@ func (d *Destination) encode(tag string, recs []*record.Record) *encoded {
 		}()
 	}
 	wg.Wait()
-	return enc
+	return enc, perr
 }
 
 // appendItem appends r's action and source lines to dst.

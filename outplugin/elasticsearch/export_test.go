@@ -8,7 +8,10 @@ import (
 // EncodeBulk returns the _bulk body d would send for recs in one request.
 func EncodeBulk(d destination.Destination, tag string, recs []*record.Record) []byte {
 	es := d.(*Destination)
-	enc := es.encode(tag, recs)
+	enc, err := es.encode(tag, recs)
+	if err != nil {
+		panic(err)
+	}
 	var out []byte
 	for i := range enc.items {
 		out = append(out, enc.line(&enc.items[i])...)
