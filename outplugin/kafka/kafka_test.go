@@ -290,7 +290,7 @@ sasl {
 topic = "alerts"
 tls = true
 ca_file = %q
-timeout = "2s"
+timeout = "1s"
 sasl {
   mechanism = %q
   username  = "nightjar"
@@ -342,7 +342,7 @@ sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 	os.Setenv("AWS_SECRET_ACCESS_KEY", "other")
 	wrong, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
-timeout = "2s"
+timeout = "1s"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong secret: err = %v, want permanent", err)
