@@ -15,6 +15,7 @@ package elasticsearch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -76,6 +77,7 @@ type settings struct {
 	ClientKeyFile      string       `hcl:"client_key_file,optional"`
 	InsecureSkipVerify bool         `hcl:"insecure_skip_verify,optional"`
 	MaxBodyBytes       int          `hcl:"max_body_bytes,optional"`
+	Gzip               bool         `hcl:"gzip,optional"`
 	Timeout            string       `hcl:"timeout,optional"`
 	MaxAttempts        int          `hcl:"max_attempts,optional"`
 	Concurrency        int          `hcl:"concurrency,optional"`
@@ -110,6 +112,7 @@ type Destination struct {
 	region, service    string
 
 	maxBody     int
+	gzip        bool
 	timeout     time.Duration
 	backoff     destination.Backoff
 	concurrency int
@@ -199,6 +202,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.MaxBodyBytes > 0 {
 		d.maxBody = s.MaxBodyBytes
 	}
+	d.gzip = s.Gzip
 	if d.timeout, err = destination.ParseTimeout(s.Timeout, d.timeout); err != nil {
 		return bad("timeout", "Invalid timeout", err.Error()+".")
 	}
@@ -635,11 +639,23 @@ func (d *Destination) attempt(ctx context.Context, body []byte, enc *encoded, it
 	actx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	base := d.urls[int(d.next.Add(1))%len(d.urls)]
+	if d.gzip {
+		// The size bound is on the uncompressed body, as the cluster's
+		// http.max_content_length is.
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		body = zb.Bytes()
+	}
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, base+d.bulkPath, bytes.NewReader(body))
 	if err != nil {
 		return nil, destination.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	if d.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
 	req.Header.Set("Accept", "application/json")
 	switch {
 	case d.username != "":

@@ -390,6 +390,30 @@ aws {
 	}
 }
 
+// TestGzipSigV4 compresses the bodies; the signature covers the
+// compressed bytes and the body bound the decoded ones.
+func TestGzipSigV4(t *testing.T) {
+	srv := newServer(t, estest.Config{MaxContentLength: 300_000,
+		SigV4: &estest.SigV4{Region: "eu-west-1", Service: "es", Keys: map[string]string{"AKIDZ": "z"}}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "gz"
+gzip = true
+max_body_bytes = 262144
+aws {
+  region            = "eu-west-1"
+  access_key_id     = "AKIDZ"
+  secret_access_key = "z"
+}`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "gz", 0, 2000)
+	if st := srv.Stats(); st.Gzipped != st.Requests || st.Requests < 4 || st.TooLarge != 0 {
+		t.Errorf("server stats %+v: want every request gzipped and none too large", st)
+	}
+}
+
 // TestSigV4AssumeRole signs with the credentials of a role assumed through
 // STS (the CloudWatch test server's STS) on top of static keys; the
 // cluster accepts only the role's key.

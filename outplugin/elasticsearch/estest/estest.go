@@ -32,6 +32,7 @@ package estest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -140,6 +141,7 @@ type Server struct {
 	requests int
 	tooLarge int
 	items    int
+	gzipped  int
 }
 
 // New starts a server.
@@ -238,14 +240,14 @@ func (s *Server) Rejected() []string {
 
 // Stats are request counts.
 type Stats struct {
-	Requests, TooLarge, Items int
+	Requests, TooLarge, Items, Gzipped int
 }
 
 // Stats returns the request counts.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{s.requests, s.tooLarge, s.items}
+	return Stats{s.requests, s.tooLarge, s.items, s.gzipped}
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, typ, reason string) {
@@ -312,13 +314,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The limit applies before anything else reads the body.
-	body, err := readBody(r, s.cfg.MaxContentLength)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
-		return
-	}
-	if len(body) > s.cfg.MaxContentLength {
+	tooLarge := func() {
 		s.mu.Lock()
 		s.tooLarge++
 		s.mu.Unlock()
@@ -327,9 +323,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 		}
+	}
+	raw, err := readBody(r.Body, r.ContentLength, s.cfg.MaxContentLength)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
 		return
 	}
-	if !s.authorized(w, r, body) {
+	if len(raw) > s.cfg.MaxContentLength {
+		tooLarge()
+		return
+	}
+	// The signature covers the bytes sent, compressed or not.
+	if !s.authorized(w, r, raw) {
+		return
+	}
+	body := raw
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "":
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err == nil {
+			// The limit applies to the decoded content too.
+			body, err = readBody(zr, 0, s.cfg.MaxContentLength)
+		}
+		if err != nil {
+			s.reject(w, http.StatusBadRequest, "parse_exception", "bad gzip body: "+err.Error())
+			return
+		}
+		if len(body) > s.cfg.MaxContentLength {
+			tooLarge()
+			return
+		}
+		s.mu.Lock()
+		s.gzipped++
+		s.mu.Unlock()
+	default:
+		s.reject(w, http.StatusBadRequest, "illegal_argument_exception", "unsupported Content-Encoding "+enc)
 		return
 	}
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) != "application/x-ndjson" {
@@ -360,13 +389,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads at most limit+1 bytes of the body.
-func readBody(r *http.Request, limit int) ([]byte, error) {
+func readBody(r io.Reader, length int64, limit int) ([]byte, error) {
 	size := 512
-	if r.ContentLength > 0 {
-		size = int(min(r.ContentLength, int64(limit))) + 1
+	if length > 0 {
+		size = int(min(length, int64(limit))) + 1
 	}
 	b := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := b.ReadFrom(io.LimitReader(r.Body, int64(limit)+1))
+	_, err := b.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	return b.Bytes(), err
 }
 
