@@ -435,16 +435,23 @@ func parseBulk(body []byte, pathIndex string) ([]op, string) {
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		var action map[string]struct {
-			Index string `json:"_index"`
-			ID    string `json:"_id"`
-		}
-		if err := json.Unmarshal(raw, &action); err != nil || len(action) != 1 {
+		outer, err := topLevel(raw)
+		if err != nil || len(outer) != 1 || outer[0].kind != "object" {
 			return nil, fmt.Sprintf("line [%d]: malformed action/metadata line, expected an object with one action", line)
 		}
-		var o op
-		for k, v := range action {
-			o.action, o.index, o.id = k, v.Index, v.ID
+		o := op{action: outer[0].name}
+		meta, _ := topLevel(outer[0].raw)
+		for _, f := range meta {
+			var v string
+			if f.kind != "keyword" || json.Unmarshal(f.raw, &v) != nil {
+				continue
+			}
+			switch f.name {
+			case "_index":
+				o.index = v
+			case "_id":
+				o.id = v
+			}
 		}
 		switch o.action {
 		case "index", "create", "update", "delete":
@@ -607,8 +614,12 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 	return res
 }
 
-// field is a top-level field of a document and the kind of its value.
-type field struct{ name, kind string }
+// field is a top-level field of a document, the kind of its value and the
+// value's JSON.
+type field struct {
+	name, kind string
+	raw        []byte
+}
 
 // topLevel validates a JSON object and returns its top-level fields, the
 // part of the document dynamic mapping looks at here.
@@ -630,8 +641,9 @@ func topLevel(src []byte) ([]field, error) {
 		}
 		i = skipSpace(b, end)
 		i = skipSpace(b, i+1) // the colon
-		out = append(out, field{name, kindOf(b[i])})
-		i = skipSpace(b, skipValue(b, i))
+		end = skipValue(b, i)
+		out = append(out, field{name, kindOf(b[i]), b[i:end]})
+		i = skipSpace(b, end)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
