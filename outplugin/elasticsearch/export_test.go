@@ -18,3 +18,19 @@ func EncodeBulk(d destination.Destination, tag string, recs []*record.Record) []
 	}
 	return out
 }
+
+// Encode encodes recs as Send does, buffers pooled, and returns the body
+// size.
+func Encode(d destination.Destination, tag string, recs []*record.Record) int {
+	es := d.(*Destination)
+	enc, err := es.encode(tag, recs)
+	if err != nil {
+		panic(err)
+	}
+	n := 0
+	for _, p := range enc.parts {
+		n += len(p)
+	}
+	es.release(enc.bufs)
+	return n
+}
