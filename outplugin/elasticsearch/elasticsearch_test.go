@@ -224,6 +224,23 @@ max_body_bytes = 262144`, srv.URL()))
 	}
 }
 
+// TestFailover lists a node that refuses connections first: requests
+// rotate to the live node and every record lands once.
+func TestFailover(t *testing.T) {
+	srv := newServer(t, estest.Config{})
+	d, m := load(t, fmt.Sprintf(`urls = ["http://127.0.0.1:1", %q]
+index = "fo"
+max_body_bytes = 65536
+concurrency = 1`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	checkDocs(t, srv, "fo", 0, 1000)
+	if s := m.Snapshot(); s.Failures == 0 || s.Sent != 1000 {
+		t.Errorf("counters %+v: want failures against the dead node, 1000 sent", s)
+	}
+}
+
 // TestRetriesExhausted leaves the failed request's records pending while
 // the others stay acknowledged, and the error is transient.
 func TestRetriesExhausted(t *testing.T) {
