@@ -233,6 +233,20 @@ metadata_min_age = "50ms"`, c.Brokers()))
 	}
 }
 
+// TestNotAuthorized refuses the topic to the producer: the error is
+// permanent and nothing is written.
+func TestNotAuthorized(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "alerts"))
+	d, _ := load(t, fmt.Sprintf(`brokers = %s
+topic = "alerts"`, c.Brokers()))
+	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
+	defer h.Remove()
+	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
+	if !destination.IsPermanent(err) || b.Pending() != 20 {
+		t.Fatalf("err %v, pending %d: want a permanent error, all pending", err, b.Pending())
+	}
+}
+
 // TestTooLarge drops and counts a record over max_message_bytes without
 // holding back the others.
 func TestTooLarge(t *testing.T) {
