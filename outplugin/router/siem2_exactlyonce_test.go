@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,4 +263,62 @@ func BenchmarkFlushKafka(b *testing.B) {
 }
 route "all" { to = [destination.kafka.k] }`, kc.Brokers()))
 	benchFlush(b, r)
+}
+
+// TestSIEMReadmeExamples loads every HCL example of the README's
+// Elasticsearch / OpenSearch and Kafka section, so the documentation stays
+// valid. File paths point at a real CA file; env() is served.
+func TestSIEMReadmeExamples(t *testing.T) {
+	doc, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(doc)
+	start := strings.Index(section, "### Elasticsearch / OpenSearch and Kafka")
+	if start < 0 {
+		t.Fatal("README has no Elasticsearch / OpenSearch and Kafka section")
+	}
+	section = section[start:]
+	if end := strings.Index(section[4:], "\n### "); end >= 0 {
+		section = section[:end+4]
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	tlsES, err := estest.New(estest.Config{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsES.Close()
+	pem, err := os.ReadFile(tlsES.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(ca, pem, 0o600)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDDOC")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "doc")
+	reg := destination.NewRegistry()
+	elasticsearch.Register(reg)
+	kafka.Register(reg)
+	refs := regexp.MustCompile(`(?m)^destination "(\w+)" "(\w+)"`)
+	examples := 0
+	for _, block := range strings.Split(section, "```hcl\n")[1:] {
+		src, _, _ := strings.Cut(block, "```")
+		src = regexp.MustCompile(`"/etc/nightjar/[^"]+\.pem"`).ReplaceAllString(src, fmt.Sprintf("%q", ca))
+		var to []string
+		for _, m := range refs.FindAllStringSubmatch(src, -1) {
+			to = append(to, "destination."+m[1]+"."+m[2])
+		}
+		src += fmt.Sprintf("route \"all\" { to = [%s] }\n", strings.Join(to, ", "))
+		cfg, err := routes.Parse([]byte(src), "README.md", routes.Options{Registry: reg,
+			LookupEnv: func(string) (string, bool) { return "from-env", true }})
+		if err != nil {
+			t.Errorf("README example does not load: %v\n%s", err, src)
+			continue
+		}
+		examples += len(cfg.Destinations)
+		cfg.Close()
+	}
+	if examples < 6 {
+		t.Errorf("loaded %d example destinations, want at least 6", examples)
+	}
 }
