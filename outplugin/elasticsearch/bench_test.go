@@ -20,7 +20,7 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	n := float64(b.N * len(recs))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/record")
-	b.ReportMetric(float64((cpuTime() - cpu0).Nanoseconds())/n, "cpu-ns/record")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/n, "cpu-ns/record")
 }
 
 func cpuTime() time.Duration {
