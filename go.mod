@@ -9,14 +9,14 @@ require (
 
 require github.com/google/uuid v1.6.0
 
+require k8s.io/cri-api v0.37.2
+
 require (
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
-	k8s.io/cri-api v0.37.2
 )
-
-require github.com/pierrec/lz4/v4 v4.1.33 // indirect
 
 require (
 	github.com/containerd/containerd/api v1.12.0
