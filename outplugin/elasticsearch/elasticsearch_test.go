@@ -164,6 +164,32 @@ index = "sec-{{ output_fields.k8s.ns.name }}-%%Y.%%m"`, srv.URL()))
 	}
 }
 
+// TestPipeline names an ingest pipeline on every request; a pipeline the
+// cluster does not have fails every item, dropped and counted.
+func TestPipeline(t *testing.T) {
+	srv := newServer(t, estest.Config{Pipelines: []string{"nightjar-enrich"}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "p"
+pipeline = "nightjar-enrich"`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "p", 0, 10)
+	if st := srv.Stats(); st.Pipelined != st.Requests {
+		t.Errorf("stats %+v: every request should name the pipeline", st)
+	}
+	missing, m := load(t, fmt.Sprintf(`urls = [%q]
+index = "p"
+pipeline = "other"`, srv.URL()))
+	if _, err := send(t, missing, decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Snapshot(); s.Dropped != 5 || srv.Count("p") != 10 {
+		t.Errorf("unknown pipeline: counters %+v, %d documents", s, srv.Count("p"))
+	}
+}
+
 // TestDataStream writes to a data stream with create and @timestamp; a
 // destination misconfigured to use index actions on it has every item
 // refused, dropped and counted.

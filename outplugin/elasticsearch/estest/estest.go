@@ -98,6 +98,8 @@ type Config struct {
 	// DataStreams are name patterns (path.Match) of data streams, as an
 	// index template with a data_stream section makes them.
 	DataStreams []string
+	// Pipelines are the ingest pipelines that exist.
+	Pipelines []string
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
 	// APIKey, when set, is required as "Authorization: ApiKey <APIKey>".
@@ -131,17 +133,18 @@ type Server struct {
 	// create succeeds.
 	Discard bool
 
-	faults   []Fault
-	docs     map[string]map[string]json.RawMessage // index → id → source
-	ids      map[string]map[string]bool            // index → id, also when discarding
-	mappings map[string]map[string]string          // index → field → kind
-	autoID   int
-	expired  map[string]bool
-	rejected []string
-	requests int
-	tooLarge int
-	items    int
-	gzipped  int
+	faults    []Fault
+	docs      map[string]map[string]json.RawMessage // index → id → source
+	ids       map[string]map[string]bool            // index → id, also when discarding
+	mappings  map[string]map[string]string          // index → field → kind
+	autoID    int
+	expired   map[string]bool
+	rejected  []string
+	requests  int
+	tooLarge  int
+	items     int
+	gzipped   int
+	pipelined int
 }
 
 // New starts a server.
@@ -241,13 +244,14 @@ func (s *Server) Rejected() []string {
 // Stats are request counts.
 type Stats struct {
 	Requests, TooLarge, Items, Gzipped int
+	Pipelined                          int // requests naming an ingest pipeline
 }
 
 // Stats returns the request counts.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{s.requests, s.tooLarge, s.items, s.gzipped}
+	return Stats{s.requests, s.tooLarge, s.items, s.gzipped, s.pipelined}
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, typ, reason string) {
@@ -378,7 +382,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusBadRequest, "x_content_parse_exception", perr)
 		return
 	}
-	resp := s.apply(ops, f == PartialReject)
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "pipeline", "refresh", "routing", "timeout", "wait_for_active_shards", "require_alias", "filter_path", "pretty":
+		default:
+			s.reject(w, http.StatusBadRequest, "illegal_argument_exception", "request [/_bulk] contains unrecognized parameter: ["+k+"]")
+			return
+		}
+	}
+	pipeline := q.Get("pipeline")
+	if pipeline != "" {
+		s.mu.Lock()
+		s.pipelined++
+		s.mu.Unlock()
+	}
+	resp := s.apply(ops, f == PartialReject, pipeline)
 	if f == DropAfterWrite {
 		hijackClose(w)
 		return
@@ -498,7 +517,7 @@ type itemResult struct {
 
 type itemErrorBody struct{ Type, Reason string }
 
-func (s *Server) apply(ops []op, partial bool) []byte {
+func (s *Server) apply(ops []op, partial bool, pipeline string) []byte {
 	start := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -506,7 +525,11 @@ func (s *Server) apply(ops []op, partial bool) []byte {
 	results := make([]itemResult, len(ops))
 	errorsSeen := false
 	for i, o := range ops {
-		results[i] = s.applyOne(o, partial, i)
+		if pipeline != "" && !slices.Contains(s.cfg.Pipelines, pipeline) {
+			results[i] = fail(itemResult{Index: o.index, ID: o.id}, 400, "illegal_argument_exception", "pipeline with id ["+pipeline+"] does not exist")
+		} else {
+			results[i] = s.applyOne(o, partial, i)
+		}
 		if results[i].Error != nil {
 			errorsSeen = true
 		}
