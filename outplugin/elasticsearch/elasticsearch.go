@@ -192,9 +192,11 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.DataStream && d.tsKey == "" {
 		return bad("timestamp_key", "Invalid timestamp_key", "Data streams need a @timestamp field.")
 	}
-	d.bulkPath = "/_bulk"
+	// The answer needs only each item's status and error: filter_path
+	// leaves out the rest, a fifth of the bytes.
+	d.bulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error"
 	if s.Pipeline != "" {
-		d.bulkPath += "?pipeline=" + url.QueryEscape(s.Pipeline)
+		d.bulkPath += "&pipeline=" + url.QueryEscape(s.Pipeline)
 	}
 	if s.MaxBodyBytes < 0 || (s.MaxBodyBytes > 0 && s.MaxBodyBytes < 1024) {
 		return bad("max_body_bytes", "Invalid max_body_bytes", "max_body_bytes must be at least 1024.")

@@ -48,6 +48,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -397,7 +398,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.pipelined++
 		s.mu.Unlock()
 	}
-	resp := s.apply(ops, f == PartialReject, pipeline)
+	resp := s.apply(ops, f == PartialReject, pipeline, parseFilter(q.Get("filter_path")))
 	if f == DropAfterWrite {
 		hijackClose(w)
 		return
@@ -517,44 +518,121 @@ type itemResult struct {
 
 type itemErrorBody struct{ Type, Reason string }
 
-func (s *Server) apply(ops []op, partial bool, pipeline string) []byte {
+func (s *Server) apply(ops []op, partial bool, pipeline string, filter fieldFilter) []byte {
 	start := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.items += len(ops)
 	results := make([]itemResult, len(ops))
-	errorsSeen := false
 	for i, o := range ops {
 		if pipeline != "" && !slices.Contains(s.cfg.Pipelines, pipeline) {
 			results[i] = fail(itemResult{Index: o.index, ID: o.id}, 400, "illegal_argument_exception", "pipeline with id ["+pipeline+"] does not exist")
 		} else {
 			results[i] = s.applyOne(o, partial, i)
 		}
-		if results[i].Error != nil {
-			errorsSeen = true
+	}
+	return respond(results, ops, time.Since(start), filter)
+}
+
+// fieldFilter is the response filtering of filter_path, for the paths
+// bulk clients use: top-level names and items.*.<field>.
+type fieldFilter struct {
+	top, item map[string]bool // nil keeps everything
+}
+
+func parseFilter(fp string) fieldFilter {
+	if fp == "" {
+		return fieldFilter{}
+	}
+	f := fieldFilter{top: map[string]bool{}}
+	for _, p := range strings.Split(fp, ",") {
+		parts := strings.SplitN(strings.TrimSpace(p), ".", 3)
+		f.top[parts[0]] = true
+		if parts[0] == "items" && len(parts) == 3 && parts[1] == "*" {
+			if f.item == nil {
+				f.item = map[string]bool{}
+			}
+			name, _, _ := strings.Cut(parts[2], ".")
+			f.item[name] = true
 		}
 	}
-	out := make([]byte, 0, 64+len(ops)*160)
-	out = fmt.Appendf(out, `{"took":%d,"errors":%t,"items":[`, time.Since(start).Milliseconds(), errorsSeen)
-	for i, res := range results {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, `{"`...)
-		out = append(out, ops[i].action...)
-		out = append(out, `":{"_index":`...)
-		out = jsontext.AppendString(out, res.Index)
-		out = append(out, `,"_id":`...)
-		out = jsontext.AppendString(out, res.ID)
-		if res.Error == nil {
-			out = fmt.Appendf(out, `,"_version":%d,"result":"%s","_shards":{"total":2,"successful":1,"failed":0},"status":%d}}`, res.Version, res.Result, res.Status)
-		} else {
-			out = fmt.Appendf(out, `,"status":%d,"error":{"type":"%s","reason":`, res.Status, res.Error.Type)
-			out = jsontext.AppendString(out, res.Error.Reason)
-			out = append(out, "}}}"...)
-		}
+	return f
+}
+
+func (f fieldFilter) keepTop(k string) bool  { return f.top == nil || f.top[k] }
+func (f fieldFilter) keepItem(k string) bool { return f.item == nil || f.item[k] }
+
+// respond writes the _bulk answer, filtered as filter_path asks.
+func respond(results []itemResult, ops []op, took time.Duration, f fieldFilter) []byte {
+	errorsSeen := false
+	for _, r := range results {
+		errorsSeen = errorsSeen || r.Error != nil
 	}
-	return append(out, "]}"...)
+	out := make([]byte, 0, 64+len(results)*160)
+	out = append(out, '{')
+	sep := func(b []byte, first *bool) []byte {
+		if !*first {
+			b = append(b, ',')
+		}
+		*first = false
+		return b
+	}
+	first := true
+	if f.keepTop("took") {
+		out = sep(out, &first)
+		out = strconv.AppendInt(append(out, `"took":`...), took.Milliseconds(), 10)
+	}
+	if f.keepTop("errors") {
+		out = sep(out, &first)
+		out = strconv.AppendBool(append(out, `"errors":`...), errorsSeen)
+	}
+	if f.keepTop("items") {
+		out = sep(out, &first)
+		out = append(out, `"items":[`...)
+		for i, res := range results {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, `{"`...)
+			out = append(out, ops[i].action...)
+			out = append(out, `":{`...)
+			fi := true
+			str := func(k, v string) {
+				if f.keepItem(k) {
+					out = sep(out, &fi)
+					out = jsontext.AppendString(append(jsontext.AppendString(out, k), ':'), v)
+				}
+			}
+			num := func(k string, v int) {
+				if f.keepItem(k) {
+					out = sep(out, &fi)
+					out = strconv.AppendInt(append(jsontext.AppendString(out, k), ':'), int64(v), 10)
+				}
+			}
+			str("_index", res.Index)
+			str("_id", res.ID)
+			if res.Error == nil {
+				num("_version", res.Version)
+				str("result", res.Result)
+				if f.keepItem("_shards") {
+					out = sep(out, &fi)
+					out = append(out, `"_shards":{"total":2,"successful":1,"failed":0}`...)
+				}
+			}
+			num("status", res.Status)
+			if res.Error != nil && f.keepItem("error") {
+				out = sep(out, &fi)
+				out = append(out, `"error":{"type":`...)
+				out = jsontext.AppendString(out, res.Error.Type)
+				out = append(out, `,"reason":`...)
+				out = jsontext.AppendString(out, res.Error.Reason)
+				out = append(out, '}')
+			}
+			out = append(out, "}}"...)
+		}
+		out = append(out, ']')
+	}
+	return append(out, '}')
 }
 
 func fail(res itemResult, status int, typ, reason string) itemResult {

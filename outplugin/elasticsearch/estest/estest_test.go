@@ -121,3 +121,31 @@ func TestTopLevel(t *testing.T) {
 		t.Error("invalid JSON accepted")
 	}
 }
+
+// TestFilterPath keeps only the fields filter_path names.
+func TestFilterPath(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body := `{"create":{"_index":"a","_id":"1"}}` + "\n{}\n" + `{"create":{"_index":"a","_id":"1"}}` + "\n{}\n"
+	resp, err := http.Post(s.URL()+"/_bulk?filter_path=errors,items.*.status,items.*.error", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := out["items"].([]any)
+	if _, took := out["took"]; took || out["errors"] != true || len(items) != 2 {
+		t.Fatalf("response %v", out)
+	}
+	first := items[0].(map[string]any)["create"].(map[string]any)
+	second := items[1].(map[string]any)["create"].(map[string]any)
+	if len(first) != 1 || first["status"] != 201.0 || len(second) != 2 || second["error"] == nil {
+		t.Errorf("items %v %v", first, second)
+	}
+}
