@@ -195,12 +195,14 @@ chmod +x {D}/sshd && {D}/sshd`,
 			script:   `touch /etc/shadow && ln /etc/shadow /tmp/shadow`,
 		},
 		{
-			// busybox arping opens its AF_PACKET socket first.
+			// busybox's DHCP client sends its discovery on a raw packet
+			// socket (on the loopback, where nobody answers) and waits a
+			// second.
 			name: "AF_PACKET socket", inContainer: true,
 			rules:    []string{"Packet socket created in container"},
 			fields:   map[string]string{"evt.arg.domain": "AF_PACKET"},
 			upstream: "Packet socket created in container",
-			script:   `/usr/sbin/arping -c 1 -w 1 -I lo 127.0.0.1; :`,
+			script:   `/sbin/udhcpc -i lo -n -q -t 1 -T 1 -s /bin/true; :`,
 		},
 		{
 			name:   "AF_PACKET socket",
@@ -362,11 +364,12 @@ chmod +x {D}/sshd && {D}/sshd`,
 			script: `nc -l -p 3333 >/dev/null </dev/null & l=$!; sleep 0.3; echo '{"id":1,"method":"login"}' | nc -w 1 198.51.100.9 3333; kill $l`,
 		},
 		{
-			// The image has no miner: busybox is started as xmrig with a
-			// pool URL, and exits at once.
+			// The image has no miner: a script named xmrig is started
+			// with a pool URL.
 			name: "start a miner with a stratum URL", inContainer: true,
 			rules:  []string{"Detect crypto miners using the Stratum protocol"},
-			script: `ln -s /bin/busybox /tmp/xmrig && /tmp/xmrig -o stratum+tcp://198.51.100.9:3333 -u corpus; :`,
+			fields: map[string]string{"proc.name": "xmrig"},
+			script: `printf '#!/bin/sh\nsleep 1\n' > /tmp/xmrig && chmod +x /tmp/xmrig && /tmp/xmrig -o stratum+tcp://198.51.100.9:3333 -u corpus`,
 		},
 		{
 			name: "pipe a base64 payload into a shell", inContainer: true,

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nightjar-sec/nightjar/internal/testctr"
 	"github.com/nightjar-sec/nightjar/rules"
@@ -84,6 +85,7 @@ func TestCorpus(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the behaviour corpus loads eBPF programs and runs containers: run it as root")
 	}
+	start := time.Now()
 	c := testctr.Start(t)
 	self, err := os.Executable()
 	if err != nil {
@@ -96,16 +98,25 @@ func TestCorpus(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build testdata/revshell: %v\n%s", err, out)
 	}
+	// One rule, raised by the rate limit case alone, gets a small bucket;
+	// summaries come every second.
 	cfg := fmt.Sprintf(`
 hostname = "nightjar-corpus"
 stdout_output { enabled = true }
 metrics { enabled = false }
+rate_limit {
+  summary_interval = "1s"
+  rule %q {
+    rate  = 0.001
+    burst = 2
+  }
+}
 metadata {
   cri_endpoints      = []
   containerd_address = %q
   ecs                = false
 }
-`, c.Address)
+`, noisyRule, c.Address)
 	if e.defaults, err = startDaemon("default rules", cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +127,7 @@ metadata {
 		}
 	}
 
+	t.Logf("containerd, nightjar and the test programs ready after %v", time.Since(start).Round(time.Millisecond))
 	t.Run("group", func(t *testing.T) {
 		for _, b := range behaviours() {
 			t.Run(where(b)+"/"+b.name, func(t *testing.T) {
@@ -123,6 +135,10 @@ metadata {
 				e.perform(t, b)
 			})
 		}
+		t.Run("ratelimit/noisy process does not blind the rule", func(t *testing.T) {
+			t.Parallel()
+			e.noisy(t)
+		})
 		for _, w := range benignWorkloads() {
 			t.Run("benign/"+w.name, func(t *testing.T) {
 				t.Parallel()
@@ -131,6 +147,7 @@ metadata {
 		}
 	})
 
+	t.Logf("corpus done after %v", time.Since(start).Round(time.Millisecond))
 	for _, d := range []*daemon{e.defaults, e.upstream} {
 		if d != nil {
 			if err := d.stop(); err != nil {
@@ -183,7 +200,10 @@ func (e *env) perform(t *testing.T, b behaviour) {
 		if b.tty {
 			execTTY(t, e.c, in.ct, "sh", "-i")
 		} else {
-			res := in.ct.Exec(t, "sh", "-c", script)
+			// The shell outlives the script by a second, as on the host:
+			// the process table reads a new process's container from
+			// /proc when it handles its exec, and children inherit it.
+			res := in.ct.Exec(t, "sh", "-c", script+"\nsleep 1")
 			t.Logf("in container %s: exit %d: %s", short, res.ExitCode, res.Output)
 		}
 	} else {

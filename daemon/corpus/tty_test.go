@@ -35,7 +35,7 @@ func execTTY(t *testing.T, c *testctr.Containerd, ct *testctr.Container, args ..
 		io.Copy(&out, ptmx) // ends with EIO once ctr exits
 		close(copied)
 	}()
-	if _, err := ptmx.Write([]byte("echo nightjar-tty-$((6*7))\nexit\n")); err != nil {
+	if _, err := ptmx.Write([]byte("echo nightjar-tty-$((6*7))\nsleep 1; exit\n")); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
