@@ -40,6 +40,14 @@ func behaviours() []behaviour {
 			script:   `printf '#!/bin/sh\nsleep 5.5\nread l < /etc/shadow\n' > {D}/nginx && chmod +x {D}/nginx && {D}/nginx`,
 		},
 		{
+			name: "server program reads /etc/shadow after start-up", inContainer: true,
+			rules:    []string{"Read sensitive file trusted after startup"},
+			fields:   map[string]string{"proc.name": "nginx", "fd.name": "/etc/shadow"},
+			upstream: "Read sensitive file trusted after startup",
+			script: `echo 'root:*:19000:0:99999:7:::' > /etc/shadow && printf '#!/bin/sh\nsleep 5.5\nread l < /etc/shadow\n' > /tmp/nginx &&
+chmod +x /tmp/nginx && /tmp/nginx`,
+		},
+		{
 			name:     "cat /etc/shadow",
 			rules:    []string{"Read sensitive file untrusted"},
 			fields:   map[string]string{"fd.name": "/etc/shadow", "proc.name": "cat", "proc.pname": "{M}"},
@@ -76,6 +84,15 @@ func behaviours() []behaviour {
 			upstream: "System user interactive",
 			script: `printf '#!/bin/sh\nsetpriv --reuid=1 --regid=1 --clear-groups /bin/sh -c "id >/dev/null; : {M}"\n' > {D}/sshd &&
 chmod +x {D}/sshd && {D}/sshd`,
+		},
+		{
+			// busybox su, run by root, needs no password.
+			name: "system account runs a shell below sshd", inContainer: true,
+			rules:    []string{"System user interactive"},
+			fields:   map[string]string{"user.name": "daemon", "proc.name": "sh"},
+			upstream: "System user interactive",
+			script: `printf '#!/bin/sh\n/bin/su -s /bin/sh daemon -c "id >/dev/null; sleep 1"\n' > /tmp/sshd &&
+chmod +x /tmp/sshd && /tmp/sshd`,
 		},
 		{
 			name: "interactive shell with a terminal", inContainer: true, tty: true,
