@@ -250,6 +250,20 @@ func defaultCases() []defaultCase {
 		{"User mgmt binaries",
 			[]*event.Event{execEvent(withParent(proc("useradd", "-m", "eve"), "bash")), execEvent(withParent(inContainer(proc("passwd", "root")), "sh"))},
 			[]*event.Event{execEvent(proc("passwd", "-S", "root")), execEvent(withParent(proc("useradd", "-r", "svc"), "dpkg"))}},
+		{"Process memory read by another program",
+			[]*event.Event{openEvent(proc("python3"), "/proc/812/mem", oRDONLY)},
+			[]*event.Event{openEvent(proc("gdb"), "/proc/812/mem", oRDONLY), openEvent(proc("python3"), "/proc/812/maps", oRDONLY),
+				failed(openEvent(proc("python3"), "/proc/812/mem", oRDONLY), 13)}},
+		{"Launch Suspicious Network Tool in Container",
+			[]*event.Event{execEvent(inContainer(proc("nmap", "-sS", "10.0.0.0/24"))), execEvent(inContainer(withExe(proc("exe"), "socat")))},
+			[]*event.Event{execEvent(inContainer(proc("curl", "http://x"))), execEvent(proc("nmap", "10.0.0.1"))}},
+		{"Launch Suspicious Network Tool on Host",
+			[]*event.Event{execEvent(withParent(proc("nmap", "-sS", "10.0.0.0/24"), "python3"))},
+			[]*event.Event{execEvent(withTTY(proc("nmap", "10.0.0.1"))), execEvent(withParent(proc("tcpdump", "-i", "eth0"), "cron")),
+				execEvent(inContainer(proc("nmap", "10.0.0.1")))}},
+		{"Modify Shell Configuration File",
+			[]*event.Event{openEvent(proc("bash"), "/root/.bashrc", oWRONLY|0o2000), openEvent(inContainer(proc("sh")), "/etc/profile.d/x.sh", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("bash"), "/root/.bashrc", oRDONLY), openEvent(withParent(proc("cp"), "dpkg"), "/etc/bash.bashrc", oWRONLY)}},
 	}
 }
 

