@@ -10,6 +10,12 @@
 // loaded unchanged into a second daemon, is checked against the same
 // behaviours when upstreamRules is true.
 //
+// Every case runs in parallel in the same daemon (8 at once unless
+// -test.parallel says otherwise); each is told apart by its container or,
+// on the host, by its session and a marker in its parent's name and paths.
+// NIGHTJAR_CORPUS_DUMP=PATH writes every alert each daemon printed to
+// PATH.<daemon> when the corpus ends.
+//
 // Dangerous calls are made harmless: module loads are given images the
 // kernel rejects, release_agent is opened in a throwaway cgroup hierarchy
 // mounted inside a privileged test container, connections stay inside
