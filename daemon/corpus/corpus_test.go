@@ -177,6 +177,14 @@ func (e *env) perform(t *testing.T, b behaviour) {
 	in := &instance{marker: newMarker(t, e.n)}
 	e.mu.Unlock()
 	in.dir = filepath.Join(e.base, in.marker)
+	t.Cleanup(func() {
+		// What a host script creates outside its directory is named after
+		// its marker; remove it even when the script stopped half-way.
+		for _, dir := range []string{"/etc", "/etc/cron.d", "/usr/local/bin", "/usr/local/lib", "/"} {
+			os.Remove(filepath.Join(dir, "nightjar-corpus-"+in.marker))
+		}
+		os.Remove("/dev/shm/" + in.marker + ".sh")
+	})
 	if err := os.MkdirAll(filepath.Join(in.dir, "a"), 0o755); err != nil {
 		t.Fatal(err)
 	}
