@@ -120,11 +120,15 @@ metadata {
   ecs                = false
 }
 `, noisyRule, c.Address)
-	if e.defaults, err = startDaemon("default rules", cfg); err != nil {
+	bin, err := buildNightjar(e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.defaults, err = startDaemon(bin, "default rules", cfg); err != nil {
 		t.Fatal(err)
 	}
 	if upstreamRules {
-		if e.upstream, err = startDaemon("Falco rules", cfg+"rules {\n  default_rules = false\n}\n", "--rules", upstreamRulesFile); err != nil {
+		if e.upstream, err = startDaemon(bin, "Falco rules", cfg+"rules {\n  default_rules = false\n}\n", "--rules", upstreamRulesFile); err != nil {
 			e.defaults.stop()
 			t.Fatal(err)
 		}

@@ -17,19 +17,15 @@ import (
 // alertWait bounds the wait for one behaviour's alert.
 const alertWait = 20 * time.Second
 
-// buildNightjar builds the nightjar binary once per test binary.
-var buildNightjar = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "nightjar-corpus-bin")
-	if err != nil {
-		return "", err
-	}
+// buildNightjar builds the nightjar binary into dir.
+func buildNightjar(dir string) (string, error) {
 	bin := filepath.Join(dir, "nightjar")
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/nightjar").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build nightjar: %v\n%s", err, out)
 	}
 	return bin, nil
-})
+}
 
 // record is one alert as the daemon printed it.
 type record struct {
@@ -80,13 +76,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startDaemon runs nightjar with the configuration text and the extra
-// command-line arguments, and returns once it reports that it runs.
-func startDaemon(name, cfg string, args ...string) (*daemon, error) {
-	bin, err := buildNightjar()
-	if err != nil {
-		return nil, err
-	}
+// startDaemon runs the nightjar binary bin with the configuration text
+// and the extra command-line arguments, and returns once it reports that
+// it runs.
+func startDaemon(bin, name, cfg string, args ...string) (*daemon, error) {
 	f, err := os.CreateTemp("", "nightjar-corpus-*.hcl")
 	if err != nil {
 		return nil, err
