@@ -8,7 +8,8 @@
 //
 // The stable Falco rules file (../shared/falco-rules/falco_rules.yaml),
 // loaded unchanged into a second daemon, is checked against the same
-// behaviours when upstreamRules is true.
+// behaviours: each has an "upstream" subtest waiting for Falco's rule of
+// that name.
 //
 // Every case runs in parallel in the same daemon (8 at once unless
 // -test.parallel says otherwise); each is told apart by its container or,
