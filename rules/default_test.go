@@ -186,8 +186,10 @@ func defaultCases() []defaultCase {
 			[]*event.Event{openEvent(proc("php-fpm"), "/var/www/html/../index.php", oRDONLY), openEvent(proc("bash"), "../../etc/shadow", oRDONLY),
 				openEvent(proc("cat"), "/etc/shadow", oRDONLY)}},
 		{"Read sensitive file trusted after startup",
-			[]*event.Event{openEvent(proc("nginx"), "/etc/shadow", oRDONLY), openEvent(inContainer(proc("mysqld")), "/etc/sudoers", oRDONLY)},
-			[]*event.Event{openEvent(proc("sshd"), "/etc/shadow", oRDONLY), openEvent(proc("nginx"), "/etc/nginx/nginx.conf", oRDONLY)}},
+			[]*event.Event{openEvent(runningFor(proc("nginx"), 60), "/etc/shadow", oRDONLY), openEvent(runningFor(inContainer(proc("mysqld")), 6), "/etc/sudoers", oRDONLY)},
+			[]*event.Event{openEvent(runningFor(proc("sshd"), 60), "/etc/shadow", oRDONLY), openEvent(runningFor(proc("nginx"), 60), "/etc/nginx/nginx.conf", oRDONLY),
+				// during its first five seconds: start-up, not a worker
+				openEvent(runningFor(proc("nginx"), 2), "/etc/shadow", oRDONLY)}},
 		{"Run shell untrusted",
 			[]*event.Event{execEvent(withParent(proc("sh", "-c", "id"), "nginx")), execEvent(withParent(proc("bash"), "php-fpm"))},
 			[]*event.Event{execEvent(withParent(proc("sh", "-c", "id"), "bash")), execEvent(withParent(proc("python3"), "nginx"))}},
@@ -395,4 +397,11 @@ func TestDefaultRulesBenign(t *testing.T) {
 			t.Errorf("benign event %d (%s by %s) fired %v", i, ev.Type, ev.Proc.Name, got)
 		}
 	}
+}
+
+// runningFor makes p a process started secs seconds before the helpers'
+// event time.
+func runningFor(p *event.Process, secs int64) *event.Process {
+	p.StartTime = 1764180000123456789 - secs*1_000_000_000
+	return p
 }
