@@ -104,18 +104,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "url"}, {Name: "token"}, {Name: "fields"}, {Name: "max_request_bytes"}, {Name: "ack_timeout"}, {Name: "ack_interval"},
-		{Name: "channel"}, {Name: "timeout"}, {Name: "concurrency"}, {Name: "max_attempts"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		} else if bs := content.Blocks.OfType(attr); len(bs) > 0 {
-			rng = bs[0].DefRange
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		maxRequest: defaultMaxRequest, gzip: s.Gzip == nil || *s.Gzip, ack: s.Ack,

@@ -100,16 +100,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "address"}, {Name: "format"}, {Name: "framing"}, {Name: "facility"}, {Name: "custom_fields"},
-		{Name: "leef_delimiter"}, {Name: "max_message_bytes"}, {Name: "timeout"}, {Name: "sd_id"}, {Name: "max_attempts"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		facility: facilities["local0"], sdID: "nightjar@32473",
@@ -239,11 +231,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	}
 	if d.network == "tls" {
 		if d.tls, err = s.TLS.ClientConfig(u.Hostname()); err != nil {
-			rng := cfg.Body.MissingItemRange()
-			if bs := content.Blocks.OfType("tls"); len(bs) > 0 {
-				rng = bs[0].DefRange
-			}
-			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid tls block", Detail: err.Error(), Subject: &rng})
+			return bad("tls", "Invalid tls block", err.Error())
 		}
 	}
 	return d, diags

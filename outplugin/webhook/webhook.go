@@ -107,18 +107,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "url"}, {Name: "method"}, {Name: "format"}, {Name: "headers"}, {Name: "max_batch_records"},
-		{Name: "max_request_bytes"}, {Name: "timeout"}, {Name: "concurrency"}, {Name: "user_agent"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		} else if bs := content.Blocks.OfType(attr); len(bs) > 0 {
-			rng = bs[0].DefRange
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		method: http.MethodPost, header: http.Header{}, maxRecords: 500, maxBytes: 5 << 20,
