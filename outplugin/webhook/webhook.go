@@ -188,14 +188,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.Concurrency > 0 {
 		d.concurrency = s.Concurrency
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 2 * d.concurrency
-	if s.TLS != nil {
-		if tr.TLSClientConfig, err = s.TLS.ClientConfig(""); err != nil {
-			return bad("tls", "Invalid tls block", err.Error())
-		}
+	if d.client, err = destination.HTTPClient(s.TLS, d.concurrency); err != nil {
+		return bad("tls", "Invalid tls block", err.Error())
 	}
-	d.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return d, diags
 }
 
