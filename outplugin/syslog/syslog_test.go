@@ -244,18 +244,18 @@ func TestTLSUntrusted(t *testing.T) {
 	}
 }
 
-// parseCEF splits a CEF line into its seven header fields and extension
-// pairs, undoing the escaping as a CEF consumer does.
-func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
+// splitHeader cuts prefix and n '|'-terminated header fields off s,
+// undoing backslash escapes, and returns the fields and what follows.
+func splitHeader(t *testing.T, s, prefix string, n int) ([]string, string) {
 	t.Helper()
-	rest, ok := strings.CutPrefix(s, "CEF:0|")
+	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {
-		t.Fatalf("not CEF: %q", s)
+		t.Fatalf("not %q: %q", prefix, s)
 	}
 	var hdr []string
 	var cur strings.Builder
 	i := 0
-	for ; i < len(rest) && len(hdr) < 6; i++ {
+	for ; i < len(rest) && len(hdr) < n; i++ {
 		switch c := rest[i]; {
 		case c == '\\' && i+1 < len(rest):
 			i++
@@ -267,7 +267,14 @@ func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
 			cur.WriteByte(c)
 		}
 	}
-	ext := rest[i:]
+	return hdr, rest[i:]
+}
+
+// parseCEF splits a CEF line into its seven header fields and extension
+// pairs, undoing the escaping as a CEF consumer does.
+func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
+	t.Helper()
+	hdr, ext := splitHeader(t, s, "CEF:0|", 6)
 	// Keys are the words directly before an unescaped '='.
 	type kv struct{ k, v string }
 	var pairs []kv
@@ -366,25 +373,7 @@ product_version = "2.1"`, rs.TCP))
 // attributes, undoing the escaping.
 func parseLEEF(t *testing.T, s string) ([]string, map[string]string) {
 	t.Helper()
-	rest, ok := strings.CutPrefix(s, "LEEF:2.0|")
-	if !ok {
-		t.Fatalf("not LEEF 2.0: %q", s)
-	}
-	var hdr []string
-	var cur strings.Builder
-	i := 0
-	for ; i < len(rest) && len(hdr) < 5; i++ {
-		switch c := rest[i]; {
-		case c == '\\' && i+1 < len(rest):
-			i++
-			cur.WriteByte(rest[i])
-		case c == '|':
-			hdr = append(hdr, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
+	hdr, rest := splitHeader(t, s, "LEEF:2.0|", 5)
 	delim := hdr[4]
 	if strings.HasPrefix(delim, "x") && len(delim) == 3 {
 		var c byte
@@ -398,7 +387,7 @@ func parseLEEF(t *testing.T, s string) ([]string, map[string]string) {
 		attrs[k] = v
 		val.Reset()
 	}
-	for j := i; j < len(rest); j++ {
+	for j := 0; j < len(rest); j++ {
 		c := rest[j]
 		switch {
 		case c == '\\' && j+1 < len(rest):
