@@ -42,8 +42,8 @@ func TestSIEMRestartExactlyOnce(t *testing.T) {
 	killed := writeFile(t, dir, "killed.msgpack", recordtest.Chunk(recordtest.EventTime, 0, 5000, now))
 	reloaded := writeFile(t, dir, "reloaded.msgpack", recordtest.Chunk(recordtest.Metadata, 5000, 5000, now))
 
-	// The webhook takes 500 records a request and the collector about 250
-	// (max_request_bytes): a few hundred; the first request of each fails.
+	// The webhook takes 500 records a request and the collector a few
+	// hundred (max_request_bytes); the first request of each fails.
 	faults := func() {
 		wh.Inject(whtest.BadGateway)
 		hec.Inject(hectest.InternalError)
@@ -70,33 +70,30 @@ func TestSIEMRestartExactlyOnce(t *testing.T) {
 	hasLines(t, lines, "flush 0 inst=0 attempt=0 ret=2", "exit_ctx 0 ret=1", "init 0 ret=1", "flush 1 inst=0 attempt=0 ret=1")
 
 	// rsyslog writes what it received asynchronously.
-	msgs := rs.Wait(10000, 30*time.Second)
-	seen := map[string]int{}
-	for _, m := range msgs {
+	var syslogIDs, webhookIDs, hecIDs []string
+	for _, m := range rs.Wait(10000, 30*time.Second) {
 		if m.Input != "tcp" || m.AppName != "nightjar" {
 			t.Fatalf("message on input %q from %q, want tcp and nightjar: %+v", m.Input, m.AppName, m)
 		}
-		seen[uuidIn(t, "syslog", m.Msg)]++
+		syslogIDs = append(syslogIDs, uuidIn(t, "syslog", m.Msg))
 	}
-	var whSeen, hecSeen = map[string]int{}, map[string]int{}
 	for _, r := range wh.Records() {
-		whSeen[uuidIn(t, "webhook", string(r))]++
+		webhookIDs = append(webhookIDs, uuidIn(t, "webhook", string(r)))
 	}
 	for _, e := range hec.Events() {
-		hecSeen[uuidIn(t, "splunk_hec", string(e.Event))]++
+		hecIDs = append(hecIDs, uuidIn(t, "splunk_hec", string(e.Event)))
 	}
 	for _, tc := range []struct {
 		what string
-		seen map[string]int
-	}{{"syslog", seen}, {"webhook", whSeen}, {"splunk_hec", hecSeen}} {
+		ids  []string
+	}{{"syslog", syslogIDs}, {"webhook", webhookIDs}, {"splunk_hec", hecIDs}} {
+		// The killed chunk holds alerts 0-4999, the reloaded one 5000-9999.
 		killedSeen, reloadedSeen := map[string]int{}, map[string]int{}
-		for id, n := range tc.seen {
-			var seq int
-			fmt.Sscanf(id[len("0b7c6c9e-0000-4000-8000-"):], "%d", &seq)
-			if seq < 5000 {
-				killedSeen[id] = n
+		for _, id := range tc.ids {
+			if id < "0b7c6c9e-0000-4000-8000-000000005000" {
+				killedSeen[id]++
 			} else {
-				reloadedSeen[id] = n
+				reloadedSeen[id]++
 			}
 		}
 		checkOnce(t, tc.what+" killed", killedSeen, 0)
