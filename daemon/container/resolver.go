@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nightjar-sec/nightjar/internal/event"
 )
@@ -74,6 +77,9 @@ type Stats struct {
 	// Forgotten counts cache entries dropped because their container or
 	// cgroup was gone; Evicted those dropped because MaxContainers was reached.
 	Forgotten, Evicted uint64
+	// ByCgroupID counts processes resolved from the kernel's cgroup id
+	// because /proc no longer had them.
+	ByCgroupID uint64
 }
 
 // Resolver maps processes to containers, caching per cgroup id.
@@ -109,6 +115,7 @@ type Resolver struct {
 
 	stats struct {
 		hits, misses, containers, readErrors, metadataErrors atomic.Uint64
+		byHandle                                             atomic.Uint64
 		late, skipped, forgotten, evicted                    atomic.Uint64
 	}
 }
@@ -200,7 +207,7 @@ func (r *Resolver) Stats() Stats {
 		Hits: s.hits.Load(), Misses: s.misses.Load(), Containers: s.containers.Load(),
 		ReadErrors: s.readErrors.Load(), MetadataErrors: s.metadataErrors.Load(),
 		MetadataLate: s.late.Load(), MetadataSkipped: s.skipped.Load(),
-		Forgotten: s.forgotten.Load(), Evicted: s.evicted.Load(),
+		Forgotten: s.forgotten.Load(), Evicted: s.evicted.Load(), ByCgroupID: s.byHandle.Load(),
 	}
 }
 
@@ -221,6 +228,15 @@ func (r *Resolver) Lookup(pid uint32, cgroupID uint64) (c *event.Container, id u
 	r.stats.misses.Add(1)
 	lines, err := ReadProcCgroup(filepath.Join(r.procRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
 	if err != nil {
+		// A short-lived process (sh -c in a container) may be gone
+		// before its first event is handled: ask the cgroup file system
+		// for the path of the id the kernel reported instead.
+		if path, perr := r.cgroupPath(cgroupID); perr == nil {
+			c = r.fromLines([]CgroupLine{{Hierarchy: 0, Path: path}})
+			r.stats.byHandle.Add(1)
+			r.cache(cgroupID, c)
+			return c, cgroupID, nil
+		}
 		r.stats.readErrors.Add(1)
 		return nil, cgroupID, err
 	}
@@ -235,14 +251,57 @@ func (r *Resolver) Lookup(pid uint32, cgroupID uint64) (c *event.Container, id u
 		}
 	}
 	c = r.fromLines(lines)
-	if id != 0 && id != r.rootID {
-		if _, ok := r.byCgroup[id]; !ok && len(r.byCgroup) >= r.max {
-			evictOne(r.byCgroup)
-			r.stats.evicted.Add(1)
-		}
-		r.byCgroup[id] = c
-	}
+	r.cache(id, c)
 	return c, id, nil
+}
+
+// cache remembers the container of cgroup id.
+func (r *Resolver) cache(id uint64, c *event.Container) {
+	if id == 0 || id == r.rootID {
+		return
+	}
+	if _, ok := r.byCgroup[id]; !ok && len(r.byCgroup) >= r.max {
+		evictOne(r.byCgroup)
+		r.stats.evicted.Add(1)
+	}
+	r.byCgroup[id] = c
+}
+
+// fileidKernfs is the file handle type of kernfs (cgroup v2) inodes:
+// the handle is the 64-bit cgroup id.
+const fileidKernfs = 0xfe
+
+// cgroupPath returns the path below the v2 root of the cgroup whose id is
+// id, by opening it through a file handle (open_by_handle_at, which needs
+// CAP_DAC_READ_SEARCH) and reading the descriptor's link.
+func (r *Resolver) cgroupPath(id uint64) (string, error) {
+	if id == 0 || id == r.rootID || r.v2Root == "" {
+		return "", errors.New("no cgroup v2 id")
+	}
+	root, err := unix.Open(r.v2Root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(root)
+	var h [8]byte
+	binary.NativeEndian.PutUint64(h[:], id)
+	fd, err := unix.OpenByHandleAt(root, unix.NewFileHandle(fileidKernfs, h[:]), unix.O_PATH|unix.O_CLOEXEC)
+	if err != nil {
+		return "", fmt.Errorf("cgroup %d: %w", id, err)
+	}
+	defer unix.Close(fd)
+	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", err
+	}
+	rel, ok := strings.CutPrefix(target, r.v2Root)
+	if !ok || (rel != "" && rel[0] != '/') {
+		return "", fmt.Errorf("cgroup %d: %s is not below %s", id, target, r.v2Root)
+	}
+	if rel == "" {
+		rel = "/"
+	}
+	return rel, nil
 }
 
 // Update writes the metadata that has arrived into its containers. Lookup

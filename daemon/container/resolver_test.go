@@ -83,3 +83,32 @@ func TestResolverRealContainer(t *testing.T) {
 		t.Errorf("test process: container %+v, %v", hc, err)
 	}
 }
+
+// A process that exited before its first event was handled has no /proc
+// entry left; its container is found from the cgroup id the kernel
+// reported, through the cgroup file system.
+func TestResolverGoneProcess(t *testing.T) {
+	ctrd := testctr.Start(t)
+	id := testctr.NewID()
+	ctrd.Start(t, id, testctr.DockerCgroup(id), "sleep", "600")
+	r, err := NewResolver(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cgid, err := CgroupID(r.CgroupV2Root(), testctr.DockerCgroup(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gone = 1<<22 + 4242 // above pid_max: never a live process
+	c, gotID, err := r.Lookup(gone, cgid)
+	if err != nil || c == nil || c.ID != id[:12] || gotID != cgid {
+		t.Fatalf("Lookup(gone pid, cgroup %d) = %+v, %d, %v; want container %s", cgid, c, gotID, err, id[:12])
+	}
+	if s := r.Stats(); s.ByCgroupID != 1 || s.ReadErrors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	// A gone process with no cgroup id to go by is still an error.
+	if _, _, err := r.Lookup(gone, 0); err == nil {
+		t.Error("Lookup(gone pid, 0) succeeded")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/daemon/spool"
+	"github.com/nightjar-sec/nightjar/internal/alert"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (as mount -t tmpfs -o size=…
@@ -114,4 +115,46 @@ func TestSpoolDiskFullThenSpaceReturns(t *testing.T) {
 		}
 	}
 	t.Logf("sent %d: delivered %d, dropped %d while the disk was full", first+second, st.Delivered, st.Dropped)
+}
+
+// An alert too large for a spool segment is dropped and counted once, by
+// the spool, and does not hold up the alerts after it.
+func TestOversizedAlertCountedOnce(t *testing.T) {
+	path := sockPath(t)
+	o, err := New(Options{Address: path, RequireAck: true, SpoolDir: t.TempDir(),
+		Spool:      spool.Options{MaxBytes: 1 << 20, SegmentBytes: 64 << 10},
+		BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The router is down (no listener yet), so alerts go to the spool.
+	waitFor(t, "router found down", func() bool { return !o.Stats().FailingSince.IsZero() })
+	huge := testAlert(1)
+	huge.Output = string(make([]byte, 100<<10))
+	for i, a := range []*alert.Alert{testAlert(0), huge, testAlert(2)} {
+		if err := o.Send(context.Background(), a); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	waitFor(t, "alerts spooled", func() bool { st := o.Stats(); return st.Spooled+st.Dropped+st.Pending == 3 })
+	l := newListener(t, path)
+	waitFor(t, "delivery", func() bool { return o.Stats().Delivered == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := o.Stats(); st.Dropped != 1 || st.Delivered != 2 || st.Spooled != 0 {
+		t.Fatalf("stats %+v; want the oversized alert dropped once and the other two delivered", st)
+	}
+	chunks, _ := l.snapshot()
+	var seqs []int64
+	for _, ch := range chunks {
+		for _, e := range ch.entries {
+			seqs = append(seqs, toInt(e.record["output_fields"].(map[string]any)["seq"]))
+		}
+	}
+	if len(seqs) != 2 || seqs[0] != 0 || seqs[1] != 2 {
+		t.Fatalf("delivered %v, want [0 2]", seqs)
+	}
 }

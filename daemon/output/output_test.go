@@ -433,3 +433,52 @@ func TestFanoutCountsReporterDropsOnce(t *testing.T) {
 		t.Fatalf("dropped = %d for 7 refused alerts, want 7", st.Dropped)
 	}
 }
+
+// A rotation that cannot rename the file (here Path.1 is a directory that
+// is not empty) must not close the output: alerts go on to the current
+// file, the failures are counted, and rotation works again once the
+// obstacle is gone.
+func TestFileRotationFailureKeepsWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.json")
+	line, _ := testAlert(0).AppendJSON(nil)
+	per := int64(len(line) + 1)
+	if err := os.MkdirAll(filepath.Join(path+".1", "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFile(FileOptions{Path: path, MaxBytes: 2 * per, MaxBackups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := f.Send(context.Background(), testAlert(i)); err != nil {
+			t.Fatalf("send %d while rotation fails: %v", i, err)
+		}
+	}
+	if got := f.RotationFailures(); got != 3 {
+		t.Errorf("RotationFailures = %d, want 3 (alerts 2, 3 and 4 each tried)", got)
+	}
+	if err := os.RemoveAll(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Send(context.Background(), testAlert(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, p := range []string{path + ".1", path} {
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range decodeLines(t, fh) {
+			outs = append(outs, a.Output)
+		}
+		fh.Close()
+	}
+	want := []string{"write 0", "write 1", "write 2", "write 3", "write 4", "write 5"}
+	if strings.Join(outs, ",") != strings.Join(want, ",") {
+		t.Errorf("alerts in %s.1 then %s: %v, want %v", path, path, outs, want)
+	}
+}

@@ -73,6 +73,8 @@ type File struct {
 	f    *os.File
 	size int64
 	buf  []byte
+
+	rotateFailures uint64
 }
 
 // NewFile opens (appending to) the file. Its directory must be owned by
@@ -114,10 +116,11 @@ func (s *File) open() error {
 	return nil
 }
 
+// rotate moves the file to Path.1 (and older backups one further) and
+// opens a new one. The current file stays open until the new one is: if
+// any step fails, writes go on to the file as it is, over MaxBytes but
+// with nothing lost, and the next write tries again.
 func (s *File) rotate() error {
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("file output: %w", err)
-	}
 	p := s.opts.Path
 	os.Remove(fmt.Sprintf("%s.%d", p, s.opts.MaxBackups))
 	for i := s.opts.MaxBackups - 1; i >= 1; i-- {
@@ -128,7 +131,22 @@ func (s *File) rotate() error {
 	if err := os.Rename(p, p+".1"); err != nil {
 		return fmt.Errorf("file output: rotate: %w", err)
 	}
-	return s.open()
+	old := s.f
+	if err := s.open(); err != nil {
+		// The file was renamed away: keep writing to it under its new
+		// name rather than nowhere.
+		return err
+	}
+	old.Close()
+	return nil
+}
+
+// RotationFailures returns how many rotations failed; the alerts went to
+// the current file instead.
+func (s *File) RotationFailures() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateFailures
 }
 
 // Name implements Sink.
@@ -150,7 +168,7 @@ func (s *File) Send(_ context.Context, a *alert.Alert) error {
 	s.buf = append(s.buf, '\n')
 	if s.opts.MaxBytes > 0 && s.size > 0 && s.size+int64(len(s.buf)) > s.opts.MaxBytes {
 		if err := s.rotate(); err != nil {
-			return err
+			s.rotateFailures++ // the alert still goes to the current file
 		}
 	}
 	n, err := s.f.Write(s.buf)

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,17 +87,137 @@ func TestGlobalLimit(t *testing.T) {
 	for _, r := range []string{"a", "a", "a", "b", "b", "c"} {
 		got = append(got, l.Check(mk(r, nil)))
 	}
-	want := []Verdict{Allow, Allow, RateLimited, Allow, RateLimited, RateLimited}
+	// a: first, second, then its bucket of 2 is empty. b: its first alert
+	// takes the last global token, the second finds none. c: a first
+	// alert passes over the empty global bucket.
+	want := []Verdict{Allow, Allow, RateLimited, Allow, RateLimited, Allow}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("verdicts %v, want %v", got, want)
 		}
+	}
+	if st := l.Stats(); st.FirstPassed != 1 || st.Keys != 3 {
+		t.Fatalf("stats %+v, want one first alert over the global limit, 3 keys", st)
+	}
+	if v := l.Check(mk("c", nil)); v != RateLimited {
+		t.Fatalf("c's second alert with the global bucket empty: %v", v)
 	}
 	// A rule refused by the global bucket keeps its own token: after one
 	// global token comes back, "b" (which had one left) passes.
 	c.advance(time.Second)
 	if v := l.Check(mk("b", nil)); v != Allow {
 		t.Fatalf("b after global refill: %v", v)
+	}
+}
+
+// proc is the output fields of one process's alert.
+func proc(ctr, name, cmdline string, uid int64, extra map[string]any) map[string]any {
+	f := map[string]any{"container.id": ctr, "proc.name": name, "proc.cmdline": cmdline, "user.uid": uid}
+	for k, v := range extra {
+		f[k] = v
+	}
+	return f
+}
+
+func TestNoisyProcessDoesNotBlindRule(t *testing.T) {
+	c := newClock()
+	l := New(Options{PerRule: Limit{Rate: 0.1, Burst: 3}, Global: Limit{Rate: 1, Burst: 10}, Now: c.now})
+	const rule = "Read sensitive file untrusted"
+	noisy := func(i int) *alert.Alert {
+		return mk(rule, proc("host", "cat", "cat /etc/shadow", 0, map[string]any{"fd.name": "/etc/shadow", "evt.time": i}))
+	}
+	passed := 0
+	for i := range 1000 {
+		if l.Check(noisy(i)) == Allow {
+			passed++
+		}
+	}
+	// The noisy process had its burst; it also emptied the global bucket.
+	if passed != 3 {
+		t.Fatalf("noisy process: %d of 1000 passed, want its burst of 3", passed)
+	}
+	// The same rule, raised by other processes: another program, the same
+	// program with another command line, the same one in a container, and
+	// the same one as another user. Each one's first alert passes.
+	others := []map[string]any{
+		proc("host", "python3", "python3 -c open('/etc/shadow')", 0, nil),
+		proc("host", "cat", "cat /etc/shadow /etc/gshadow", 0, nil),
+		proc("3f2a1b4c5d6e", "cat", "cat /etc/shadow", 0, nil),
+		proc("host", "cat", "cat /etc/shadow", 1000, nil),
+	}
+	for _, f := range others {
+		if v := l.Check(mk(rule, f)); v != Allow {
+			t.Errorf("%v: %v after another process flooded the rule", f, v)
+		}
+	}
+	// The noisy process stays limited.
+	if v := l.Check(noisy(1000)); v != RateLimited {
+		t.Fatalf("noisy process after the others: %v", v)
+	}
+
+	s := l.Summary()
+	if s == nil {
+		t.Fatal("no summary")
+	}
+	keys, _ := s.OutputFields["nightjar.suppressed.keys"].([]any)
+	if len(keys) != 1 {
+		t.Fatalf("summary keys %v, want the noisy process alone", keys)
+	}
+	k := keys[0].(map[string]any)
+	if k["rule"] != rule || k["proc.cmdline"] != "cat /etc/shadow" || k["container.id"] != "host" ||
+		k["user.uid"] != int64(0) || k["suppressed"] != uint64(998) || k["rate_limited"] != uint64(998) {
+		t.Fatalf("summary key %v", k)
+	}
+	if _, ok := k["fd.name"]; ok {
+		t.Errorf("summary key carries a field that is not a key field: %v", k)
+	}
+	if !strings.Contains(s.Output, `from 1 sources: "Read sensitive file untrusted" container.id=host proc.name=cat proc.cmdline=cat /etc/shadow user.uid=0 998`) {
+		t.Errorf("summary output %q", s.Output)
+	}
+}
+
+func TestKeyTableBounded(t *testing.T) {
+	c := newClock()
+	l := New(Options{PerRule: Limit{Rate: 0.001, Burst: 1}, MaxKeys: 100, MaxSummaryKeys: 5, Now: c.now})
+	// 1000 distinct processes: each first alert passes, the table stays
+	// at 100 and the other 900 are evictions.
+	for i := range 1000 {
+		if v := l.Check(mk("r", proc("host", "x", fmt.Sprint("x ", i), 0, nil))); v != Allow {
+			t.Fatalf("first alert of process %d: %v", i, v)
+		}
+	}
+	if st := l.Stats(); st.Keys != 100 || st.Evictions != 900 {
+		t.Fatalf("stats %+v, want 100 keys and 900 evictions", st)
+	}
+	// The newest 100 are in the table: their second alert is limited. The
+	// oldest was evicted: it is new again and passes.
+	for i := 900; i < 1000; i++ {
+		if v := l.Check(mk("r", proc("host", "x", fmt.Sprint("x ", i), 0, nil))); v != RateLimited {
+			t.Fatalf("second alert of process %d: %v", i, v)
+		}
+	}
+	if v := l.Check(mk("r", proc("host", "x", "x 0", 0, nil))); v != Allow {
+		t.Fatalf("evicted process: %v, want a first alert again", v)
+	}
+	s := l.Summary()
+	if s == nil {
+		t.Fatal("no summary")
+	}
+	keys := s.OutputFields["nightjar.suppressed.keys"].([]any)
+	if len(keys) != 5 || s.OutputFields["nightjar.suppressed.keys_omitted"] != uint64(94) ||
+		s.OutputFields["nightjar.suppressed.evictions"] != uint64(901) {
+		t.Fatalf("summary: %d keys, omitted %v, evictions %v", len(keys),
+			s.OutputFields["nightjar.suppressed.keys_omitted"], s.OutputFields["nightjar.suppressed.evictions"])
+	}
+	if !strings.Contains(s.Output, "and 94 more; 901 sources evicted") {
+		t.Errorf("summary output %q", s.Output)
+	}
+	// Evictions alone are reported too.
+	for i := range 200 {
+		l.Check(mk("r", proc("host", "y", fmt.Sprint("y ", i), 0, nil)))
+	}
+	if s := l.Summary(); s == nil || s.OutputFields["nightjar.suppressed.evictions"] != uint64(200) || s.OutputFields["nightjar.suppressed"] != uint64(0) {
+		t.Fatalf("summary after evictions alone: %+v", s)
 	}
 }
 

@@ -198,6 +198,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		var exit *exec.ExitError
 		if err == nil {
 			// The workload ran to its end: every step has been a crash point.
+			t.Logf("%d crash points, each recovered", killed)
 			if killed < 50 {
 				t.Fatalf("only %d crash points in the workload", killed)
 			}

@@ -15,6 +15,7 @@ package elasticsearch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -29,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,6 +77,7 @@ type settings struct {
 	ClientKeyFile      string       `hcl:"client_key_file,optional"`
 	InsecureSkipVerify bool         `hcl:"insecure_skip_verify,optional"`
 	MaxBodyBytes       int          `hcl:"max_body_bytes,optional"`
+	Gzip               bool         `hcl:"gzip,optional"`
 	Timeout            string       `hcl:"timeout,optional"`
 	MaxAttempts        int          `hcl:"max_attempts,optional"`
 	Concurrency        int          `hcl:"concurrency,optional"`
@@ -109,6 +112,7 @@ type Destination struct {
 	region, service    string
 
 	maxBody     int
+	gzip        bool
 	timeout     time.Duration
 	backoff     destination.Backoff
 	concurrency int
@@ -188,9 +192,11 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.DataStream && d.tsKey == "" {
 		return bad("timestamp_key", "Invalid timestamp_key", "Data streams need a @timestamp field.")
 	}
-	d.bulkPath = "/_bulk"
+	// The answer needs only each item's status and error: filter_path
+	// leaves out the rest, a fifth of the bytes.
+	d.bulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error"
 	if s.Pipeline != "" {
-		d.bulkPath += "?pipeline=" + url.QueryEscape(s.Pipeline)
+		d.bulkPath += "&pipeline=" + url.QueryEscape(s.Pipeline)
 	}
 	if s.MaxBodyBytes < 0 || (s.MaxBodyBytes > 0 && s.MaxBodyBytes < 1024) {
 		return bad("max_body_bytes", "Invalid max_body_bytes", "max_body_bytes must be at least 1024.")
@@ -198,6 +204,7 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.MaxBodyBytes > 0 {
 		d.maxBody = s.MaxBodyBytes
 	}
+	d.gzip = s.Gzip
 	if d.timeout, err = destination.ParseTimeout(s.Timeout, d.timeout); err != nil {
 		return bad("timeout", "Invalid timeout", err.Error()+".")
 	}
@@ -367,7 +374,10 @@ func (e *encoded) line(it *item) []byte { return e.parts[it.part][it.off:it.end]
 
 // Send implements destination.Destination.
 func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
-	enc := d.encode(b.Tag, b.Records)
+	enc, err := d.encode(b.Tag, b.Records)
+	if err != nil {
+		return err
+	}
 	defer d.release(enc.bufs)
 
 	// Requests are runs of consecutive items within the body bound; an
@@ -378,7 +388,9 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 	for i := range enc.items {
 		it := &enc.items[i]
 		n := it.end - it.off
-		if len(cur) > 0 && size+n > d.maxBody {
+		// A request stays within one encoding buffer, so that its body
+		// is a slice of it.
+		if len(cur) > 0 && (size+n > d.maxBody || it.part != cur[0].part) {
 			jobs = append(jobs, cur)
 			cur, size = nil, 0
 		}
@@ -406,6 +418,15 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// The router recovers panics in Send, not in the goroutines
+			// Send starts.
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					first = destination.Combine(first, destination.Permanent(fmt.Errorf("elasticsearch: panic: %v\n%s", p, debug.Stack())))
+					mu.Unlock()
+				}
+			}()
 			if err := d.bulk(ctx, enc, j, ack); err != nil {
 				mu.Lock()
 				first = destination.Combine(first, err)
@@ -419,20 +440,31 @@ func (d *Destination) Send(ctx context.Context, b *destination.Batch) error {
 
 // encode renders every record as an action line and a source line, on
 // several goroutines for large batches.
-func (d *Destination) encode(tag string, recs []*record.Record) *encoded {
+func (d *Destination) encode(tag string, recs []*record.Record) (*encoded, error) {
 	parts := 1
 	if len(recs) >= 2048 {
 		parts = min(runtime.GOMAXPROCS(0), 4)
 	}
 	enc := &encoded{parts: make([][]byte, parts), bufs: make([]*[]byte, parts), items: make([]item, len(recs))}
 	per := (len(recs) + parts - 1) / parts
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		perr error
+	)
 	for p := range parts {
 		lo, hi := min(p*per, len(recs)), min((p+1)*per, len(recs))
 		enc.bufs[p] = d.getBuffer()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					perr = destination.Permanent(fmt.Errorf("elasticsearch: encoding panicked: %v\n%s", p, debug.Stack()))
+					mu.Unlock()
+				}
+			}()
 			size := 0
 			for _, r := range recs[lo:hi] {
 				size += len(r.Body)
@@ -452,7 +484,7 @@ func (d *Destination) encode(tag string, recs []*record.Record) *encoded {
 		}()
 	}
 	wg.Wait()
-	return enc
+	return enc, perr
 }
 
 // appendItem appends r's action and source lines to dst.
@@ -609,11 +641,23 @@ func (d *Destination) attempt(ctx context.Context, body []byte, enc *encoded, it
 	actx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	base := d.urls[int(d.next.Add(1))%len(d.urls)]
+	if d.gzip {
+		// The size bound is on the uncompressed body, as the cluster's
+		// http.max_content_length is.
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		body = zb.Bytes()
+	}
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, base+d.bulkPath, bytes.NewReader(body))
 	if err != nil {
 		return nil, destination.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	if d.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
 	req.Header.Set("Accept", "application/json")
 	switch {
 	case d.username != "":
@@ -629,7 +673,11 @@ func (d *Destination) attempt(ctx context.Context, body []byte, enc *encoded, it
 	if err != nil {
 		return nil, &bulkError{err: fmt.Errorf("elasticsearch %s: %w", base, err)}
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end, so that the connection is reused.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, &bulkError{status: resp.StatusCode, body: strings.TrimSpace(string(msg))}

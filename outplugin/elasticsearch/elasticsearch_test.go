@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch/cwtest"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
@@ -35,7 +36,7 @@ func registry() *destination.Registry {
 }
 
 // load builds an elasticsearch destination from a block body through routes.
-func load(t *testing.T, body string) (destination.Destination, *destination.Metrics) {
+func load(t testing.TB, body string) (destination.Destination, *destination.Metrics) {
 	t.Helper()
 	src := fmt.Sprintf("destination \"elasticsearch\" \"es\" {\n%s\n}\nroute \"all\" { to = [destination.elasticsearch.es] }\n", body)
 	cfg, err := routes.Parse([]byte(src), "routes.hcl", routes.Options{Registry: registry()})
@@ -163,6 +164,32 @@ index = "sec-{{ output_fields.k8s.ns.name }}-%%Y.%%m"`, srv.URL()))
 	}
 }
 
+// TestPipeline names an ingest pipeline on every request; a pipeline the
+// cluster does not have fails every item, dropped and counted.
+func TestPipeline(t *testing.T) {
+	srv := newServer(t, estest.Config{Pipelines: []string{"nightjar-enrich"}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "p"
+pipeline = "nightjar-enrich"`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "p", 0, 10)
+	if st := srv.Stats(); st.Pipelined != st.Requests {
+		t.Errorf("stats %+v: every request should name the pipeline", st)
+	}
+	missing, m := load(t, fmt.Sprintf(`urls = [%q]
+index = "p"
+pipeline = "other"`, srv.URL()))
+	if _, err := send(t, missing, decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Snapshot(); s.Dropped != 5 || srv.Count("p") != 10 {
+		t.Errorf("unknown pipeline: counters %+v, %d documents", s, srv.Count("p"))
+	}
+}
+
 // TestDataStream writes to a data stream with create and @timestamp; a
 // destination misconfigured to use index actions on it has every item
 // refused, dropped and counted.
@@ -220,6 +247,23 @@ max_body_bytes = 262144`, srv.URL()))
 	checkDocs(t, srv, idx[0], 0, 3000)
 	if s := m.Snapshot(); s.Retries < 9 || s.Failures < 9 || s.Sent != 3000 || s.Dropped != 0 {
 		t.Errorf("counters %+v, want at least 9 retries and failures, 3000 sent", s)
+	}
+}
+
+// TestFailover lists a node that refuses connections first: requests
+// rotate to the live node and every record lands once.
+func TestFailover(t *testing.T) {
+	srv := newServer(t, estest.Config{})
+	d, m := load(t, fmt.Sprintf(`urls = ["http://127.0.0.1:1", %q]
+index = "fo"
+max_body_bytes = 65536
+concurrency = 1`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	checkDocs(t, srv, "fo", 0, 1000)
+	if s := m.Snapshot(); s.Failures == 0 || s.Sent != 1000 {
+		t.Errorf("counters %+v: want failures against the dead node, 1000 sent", s)
 	}
 }
 
@@ -361,18 +405,22 @@ index = "k"`, srv.URL()))
 func TestSigV4Static(t *testing.T) {
 	srv := newServer(t, estest.Config{MaxContentLength: estest.AWSMaxContentLength,
 		SigV4: &estest.SigV4{Region: "eu-west-1", Service: "es", Keys: map[string]string{"AKIDSTATIC": "s3cret"}}})
-	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+	d, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "aws"
 aws {
   region            = "eu-west-1"
   access_key_id     = "AKIDSTATIC"
   secret_access_key = "s3cret"
 }`, srv.URL()))
+	srv.Inject(estest.ExpiredToken) // answered as expired once: refreshed and retried
 	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
 	checkDocs(t, srv, "aws", 0, 3000)
+	if s := m.Snapshot(); s.Retries != 1 {
+		t.Errorf("counters %+v, want the expired answer retried once", s)
+	}
 
 	wrong, _ := load(t, fmt.Sprintf(`urls = [%q]
 aws {
@@ -382,6 +430,61 @@ aws {
 }`, srv.URL()))
 	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
 		t.Errorf("wrong secret: err = %v, want a permanent signature error", err)
+	}
+}
+
+// TestGzipSigV4 compresses the bodies; the signature covers the
+// compressed bytes and the body bound the decoded ones.
+func TestGzipSigV4(t *testing.T) {
+	srv := newServer(t, estest.Config{MaxContentLength: 300_000,
+		SigV4: &estest.SigV4{Region: "eu-west-1", Service: "es", Keys: map[string]string{"AKIDZ": "z"}}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "gz"
+gzip = true
+max_body_bytes = 262144
+aws {
+  region            = "eu-west-1"
+  access_key_id     = "AKIDZ"
+  secret_access_key = "z"
+}`, srv.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "gz", 0, 2000)
+	if st := srv.Stats(); st.Gzipped != st.Requests || st.Requests < 4 || st.TooLarge != 0 {
+		t.Errorf("server stats %+v: want every request gzipped and none too large", st)
+	}
+}
+
+// TestSigV4AssumeRole signs with the credentials of a role assumed through
+// STS (the CloudWatch test server's STS) on top of static keys; the
+// cluster accepts only the role's key.
+func TestSigV4AssumeRole(t *testing.T) {
+	sts, err := cwtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sts.Close() })
+	srv := newServer(t, estest.Config{SigV4: &estest.SigV4{Region: "us-west-2", Service: "es",
+		Keys: map[string]string{cwtest.AssumedRoleKey: "assumed-secret"}}})
+	d, _ := load(t, fmt.Sprintf(`urls = [%q]
+index = "role"
+aws {
+  region            = "us-west-2"
+  access_key_id     = "AKIDBASE"
+  secret_access_key = "base-secret"
+  role_arn          = "arn:aws:iam::111122223333:role/opensearch-writer"
+  external_id       = "nightjar"
+  sts_endpoint      = %q
+}`, srv.URL(), sts.URL()))
+	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	noRejects(t, srv)
+	checkDocs(t, srv, "role", 0, 10)
+	if r := sts.AssumedRoles(); len(r) != 1 || r[0] != "arn:aws:iam::111122223333:role/opensearch-writer" {
+		t.Errorf("assumed roles %v", r)
 	}
 }
 

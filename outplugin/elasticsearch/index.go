@@ -1,8 +1,11 @@
 package elasticsearch
 
 import (
+	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -108,16 +111,17 @@ func (n *indexName) appendName(dst []byte, tag string, r *record.Record) []byte 
 	return sanitizeIndex(dst, start)
 }
 
+// appendInt appends v zero-padded to width digits; dates before year 0
+// render as 0.
 func appendInt(dst []byte, v, width int) []byte {
-	var b [8]byte
-	i := len(b)
-	for v > 0 || width > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		width--
+	start := len(dst)
+	dst = strconv.AppendInt(dst, int64(max(v, 0)), 10)
+	if pad := width - (len(dst) - start); pad > 0 {
+		dst = append(dst, "0000"[:min(pad, 4)]...)
+		copy(dst[start+pad:], dst[start:len(dst)-pad])
+		copy(dst[start:start+pad], "0000")
 	}
-	return append(dst, b[i:]...)
+	return dst
 }
 
 // maxIndexBytes is Elasticsearch's bound on index names.
@@ -128,6 +132,11 @@ const maxIndexBytes = 255
 // starting with - _ or +, not "." or "..", at most 255 bytes.
 func sanitizeIndex(dst []byte, start int) []byte {
 	name := dst[start:]
+	if !isASCII(name) {
+		// Lowercase as Elasticsearch does, beyond ASCII too; invalid
+		// UTF-8 would not survive JSON.
+		name = bytes.ToLower(bytes.ToValidUTF8(name, []byte("_")))
+	}
 	for i, c := range name {
 		switch {
 		case c >= 'A' && c <= 'Z':
@@ -140,13 +149,25 @@ func sanitizeIndex(dst []byte, start int) []byte {
 		name = name[1:]
 	}
 	if len(name) > maxIndexBytes {
-		name = name[:maxIndexBytes]
+		cut := maxIndexBytes
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut]
 	}
 	if len(name) == 0 || string(name) == "." || string(name) == ".." {
-		name = append(name[:0], destination.Missing...)
+		name = []byte(destination.Missing)
 	}
-	n := copy(dst[start:], name)
-	return dst[:start+n]
+	return append(dst[:start], name...)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // checkIndex reports why a fixed index name would be refused.

@@ -111,9 +111,14 @@ route "r" { to = [destination.cloudwatch.a] }`), 0o644)
 	}
 }
 
-// TestExampleRoutes loads the documented example with every option.
+// TestExampleRoutes loads the documented example, which shows a block of
+// every destination type the plugin registers.
 func TestExampleRoutes(t *testing.T) {
 	t.Setenv("NIGHTJAR_EXTERNAL_ID", "ext-1")
+	t.Setenv("SPLUNK_HEC_TOKEN", "0f6a3b3e-2c4d-4b8a-9f1e-5d6c7b8a9e00")
+	t.Setenv("WEBHOOK_TOKEN", "hook-token")
+	t.Setenv("ES_API_KEY", "es-key")
+	t.Setenv("KAFKA_PASSWORD", "kafka-password")
 	// Application Default Credentials are resolved when the destination is
 	// built; a user credential file needs no network to load.
 	adc := filepath.Join(t.TempDir(), "adc.json")
@@ -124,7 +129,19 @@ func TestExampleRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cfg.Close()
-	if len(cfg.Destinations) != 2 || len(cfg.Routes) != 3 || cfg.Default == nil {
+	if len(cfg.Destinations) != 8 || len(cfg.Routes) != 4 || cfg.Default == nil {
 		t.Errorf("%d destinations, %d routes, default %v", len(cfg.Destinations), len(cfg.Routes), cfg.Default)
+	}
+	shown := map[string]bool{}
+	for _, d := range cfg.Destinations {
+		if d.Dest == nil {
+			t.Errorf("%s was not built", d.ID())
+		}
+		shown[d.Type] = true
+	}
+	for _, typ := range instance.Registry().Types() {
+		if !shown[typ] {
+			t.Errorf("the example has no %q destination", typ)
+		}
 	}
 }

@@ -233,6 +233,20 @@ metadata_min_age = "50ms"`, c.Brokers()))
 	}
 }
 
+// TestNotAuthorized refuses the topic to the producer: the error is
+// permanent and nothing is written.
+func TestNotAuthorized(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "alerts"))
+	d, _ := load(t, fmt.Sprintf(`brokers = %s
+topic = "alerts"`, c.Brokers()))
+	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
+	defer h.Remove()
+	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
+	if !destination.IsPermanent(err) || b.Pending() != 20 {
+		t.Fatalf("err %v, pending %d: want a permanent error, all pending", err, b.Pending())
+	}
+}
+
 // TestTooLarge drops and counts a record over max_message_bytes without
 // holding back the others.
 func TestTooLarge(t *testing.T) {
@@ -290,7 +304,7 @@ sasl {
 topic = "alerts"
 tls = true
 ca_file = %q
-timeout = "2s"
+timeout = "1s"
 sasl {
   mechanism = %q
   username  = "nightjar"
@@ -342,7 +356,7 @@ sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 	os.Setenv("AWS_SECRET_ACCESS_KEY", "other")
 	wrong, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
-timeout = "2s"
+timeout = "1s"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong secret: err = %v, want permanent", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/router"
@@ -160,12 +161,12 @@ func TestSIEMReadmeExamples(t *testing.T) {
 		block, _, _ := strings.Cut(part, "```")
 		src.WriteString(block)
 	}
-	ca, cert, key, err := rsyslogtest.WriteCerts(t.TempDir())
+	certs, err := desttest.WriteCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := regexp.MustCompile(`/etc/nightjar/[a-z-]*ca\.pem`).ReplaceAllString(src.String(), ca)
-	text = strings.NewReplacer("/etc/nightjar/client.pem", cert, "/etc/nightjar/client.key", key).Replace(text)
+	text := regexp.MustCompile(`/etc/nightjar/[a-z-]*ca\.pem`).ReplaceAllString(src.String(), certs.CA)
+	text = strings.NewReplacer("/etc/nightjar/client.pem", certs.ClientCert, "/etc/nightjar/client.key", certs.ClientKey).Replace(text)
 	ids := regexp.MustCompile(`(?m)^destination "([a-z_]+)" "([a-z]+)"`).FindAllStringSubmatch(text, -1)
 	if len(ids) != 4 {
 		t.Fatalf("found %d destination examples, want 4", len(ids))

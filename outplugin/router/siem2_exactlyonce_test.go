@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
+	"github.com/nightjar-sec/nightjar/outplugin/instance"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka/kafkatest"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
@@ -60,8 +65,6 @@ func siem2ESBlock(srv *estest.Server, extra string) string {
 	return fmt.Sprintf(`destination "elasticsearch" "es" {
   urls           = [%q]
   index          = "alerts"
-  max_body_bytes = 262144
-  concurrency    = 1
   %s
 }
 `, srv.URL(), extra)
@@ -94,7 +97,7 @@ func esUUIDs(t *testing.T, srv *estest.Server, index string) map[string]int {
 func TestSIEMRetryExactlyOnce(t *testing.T) {
 	es := siem2ES(t)
 	kc := siem2Kafka(t)
-	src := siem2ESBlock(es, "max_attempts = 1") + fmt.Sprintf(`
+	src := siem2ESBlock(es, "max_attempts = 1\n  max_body_bytes = 262144\n  concurrency = 1") + fmt.Sprintf(`
 destination "kafka" "k" {
   brokers          = %s
   topic            = "alerts"
@@ -159,7 +162,7 @@ route "all" {
 // delivered; none is stored twice.
 func TestSIEMRestartExactlyOnce(t *testing.T) {
 	es := siem2ES(t)
-	src := siem2ESBlock(es, "max_attempts = 1") + `route "all" { to = [destination.elasticsearch.es] }`
+	src := siem2ESBlock(es, "max_attempts = 1\n  max_body_bytes = 262144\n  concurrency = 1") + `route "all" { to = [destination.elasticsearch.es] }`
 	chunk := recordtest.Chunk(recordtest.Metadata, 0, 5000, time.Now())
 
 	before := siem2Router(t, src)
@@ -180,5 +183,142 @@ func TestSIEMRestartExactlyOnce(t *testing.T) {
 	exactlyOnce(t, "elasticsearch", esUUIDs(t, es, "alerts"), 5000)
 	if s := after.Destinations()[0].Metrics.Snapshot(); s.Sent != 5000 || s.Dropped != 0 {
 		t.Errorf("counters after restart %+v: want all 5000 counted as delivered (%d of them as 409)", s, landed)
+	}
+}
+
+// TestSIEMThroughInstance loads a routes file naming both destinations the
+// way the plugin does at init (every registered type, Fluent Bit
+// properties) and flushes a chunk through it: alerts of priority Error and
+// above go to Elasticsearch, every alert to Kafka with the namespace as key.
+func TestSIEMThroughInstance(t *testing.T) {
+	es := siem2ES(t)
+	kc := siem2Kafka(t)
+	path := filepath.Join(t.TempDir(), "routes.hcl")
+	src := fmt.Sprintf(`destination "elasticsearch" "siem" {
+  urls = [%q]
+}
+destination "kafka" "bus" {
+  brokers = %s
+  topic   = "alerts"
+  key     = "{{ output_fields.k8s.ns.name }}"
+}
+route "urgent" {
+  match    = priority >= "Error"
+  to       = [destination.elasticsearch.siem]
+  continue = true
+}
+route "all" { to = [destination.kafka.bus] }
+`, es.URL(), kc.Brokers())
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{"config": path, "log_level": "warn", "log_interval": "-1s"}
+	inst, err := instance.Open(1, func(k string) string { return props[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	now := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	var chunk []byte
+	for i := range 300 {
+		prio := "Notice"
+		if i%3 == 0 {
+			prio = "Critical"
+		}
+		chunk = recordtest.AppendRecord(chunk, recordtest.Metadata, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Priority: prio, Namespace: "prod"}))
+	}
+	if st := inst.Flush("nightjar.alerts", chunk); st != router.OK {
+		t.Fatalf("flush: %v", st)
+	}
+	exactlyOnce(t, "elasticsearch", esUUIDs(t, es, "nightjar-2026.12.02"), 100)
+	recs, err := kc.ReadAll(context.Background(), 300, "alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if string(rec.Key) != "prod" {
+			t.Fatalf("key %q, want the namespace", rec.Key)
+		}
+	}
+	if len(recs) != 300 {
+		t.Errorf("kafka holds %d records, want 300", len(recs))
+	}
+}
+
+func BenchmarkFlushElasticsearch(b *testing.B) {
+	es := siem2ES(b)
+	es.Discard = true
+	r := siem2Router(b, siem2ESBlock(es, "")+`route "all" { to = [destination.elasticsearch.es] }`)
+	benchFlush(b, r)
+	if rej := es.Rejected(); len(rej) > 0 {
+		b.Fatalf("server rejected requests: %v", rej[0])
+	}
+}
+
+func BenchmarkFlushKafka(b *testing.B) {
+	kc := siem2Kafka(b)
+	r := siem2Router(b, fmt.Sprintf(`destination "kafka" "k" {
+  brokers = %s
+  topic   = "alerts"
+}
+route "all" { to = [destination.kafka.k] }`, kc.Brokers()))
+	benchFlush(b, r)
+}
+
+// TestSIEMReadmeExamples loads every HCL example of the README's
+// Elasticsearch / OpenSearch and Kafka section, so the documentation stays
+// valid. File paths point at a real CA file; env() is served.
+func TestElasticsearchKafkaReadmeExamples(t *testing.T) {
+	doc, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(doc)
+	start := strings.Index(section, "### Elasticsearch / OpenSearch and Kafka")
+	if start < 0 {
+		t.Fatal("README has no Elasticsearch / OpenSearch and Kafka section")
+	}
+	section = section[start:]
+	if end := strings.Index(section[4:], "\n### "); end >= 0 {
+		section = section[:end+4]
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	tlsES, err := estest.New(estest.Config{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsES.Close()
+	pem, err := os.ReadFile(tlsES.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(ca, pem, 0o600)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDDOC")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "doc")
+	reg := destination.NewRegistry()
+	elasticsearch.Register(reg)
+	kafka.Register(reg)
+	refs := regexp.MustCompile(`(?m)^destination "(\w+)" "(\w+)"`)
+	examples := 0
+	for _, block := range strings.Split(section, "```hcl\n")[1:] {
+		src, _, _ := strings.Cut(block, "```")
+		src = regexp.MustCompile(`"/etc/nightjar/[^"]+\.pem"`).ReplaceAllString(src, fmt.Sprintf("%q", ca))
+		var to []string
+		for _, m := range refs.FindAllStringSubmatch(src, -1) {
+			to = append(to, "destination."+m[1]+"."+m[2])
+		}
+		src += fmt.Sprintf("route \"all\" { to = [%s] }\n", strings.Join(to, ", "))
+		cfg, err := routes.Parse([]byte(src), "README.md", routes.Options{Registry: reg,
+			LookupEnv: func(string) (string, bool) { return "from-env", true }})
+		if err != nil {
+			t.Errorf("README example does not load: %v\n%s", err, src)
+			continue
+		}
+		examples += len(cfg.Destinations)
+		cfg.Close()
+	}
+	if examples < 6 {
+		t.Errorf("loaded %d example destinations, want at least 6", examples)
 	}
 }

@@ -11,16 +11,12 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,32 +42,24 @@ const defaultMaxRequest = 1 << 20
 // is then the record's JSON text as a string.
 const TruncationMarker = "...[truncated by nightjar]"
 
-type tlsSettings struct {
-	CAFile             string `hcl:"ca_file,optional"`
-	CertFile           string `hcl:"cert_file,optional"`
-	KeyFile            string `hcl:"key_file,optional"`
-	ServerName         string `hcl:"server_name,optional"`
-	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
-}
-
 type settings struct {
-	URL             string         `hcl:"url"`
-	Token           string         `hcl:"token"`
-	Index           hcl.Expression `hcl:"index,optional"`
-	Source          hcl.Expression `hcl:"source,optional"`
-	Sourcetype      hcl.Expression `hcl:"sourcetype,optional"`
-	Host            hcl.Expression `hcl:"host,optional"`
-	Fields          []string       `hcl:"fields,optional"`
-	MaxRequestBytes int            `hcl:"max_request_bytes,optional"`
-	Gzip            *bool          `hcl:"gzip,optional"`
-	Ack             bool           `hcl:"ack,optional"`
-	AckTimeout      string         `hcl:"ack_timeout,optional"`
-	AckInterval     string         `hcl:"ack_interval,optional"`
-	Channel         string         `hcl:"channel,optional"`
-	Timeout         string         `hcl:"timeout,optional"`
-	MaxAttempts     int            `hcl:"max_attempts,optional"`
-	Concurrency     int            `hcl:"concurrency,optional"`
-	TLS             *tlsSettings   `hcl:"tls,block"`
+	URL             string           `hcl:"url"`
+	Token           string           `hcl:"token"`
+	Index           hcl.Expression   `hcl:"index,optional"`
+	Source          hcl.Expression   `hcl:"source,optional"`
+	Sourcetype      hcl.Expression   `hcl:"sourcetype,optional"`
+	Host            hcl.Expression   `hcl:"host,optional"`
+	Fields          []string         `hcl:"fields,optional"`
+	MaxRequestBytes int              `hcl:"max_request_bytes,optional"`
+	Gzip            *bool            `hcl:"gzip,optional"`
+	Ack             bool             `hcl:"ack,optional"`
+	AckTimeout      string           `hcl:"ack_timeout,optional"`
+	AckInterval     string           `hcl:"ack_interval,optional"`
+	Channel         string           `hcl:"channel,optional"`
+	Timeout         string           `hcl:"timeout,optional"`
+	MaxAttempts     int              `hcl:"max_attempts,optional"`
+	Concurrency     int              `hcl:"concurrency,optional"`
+	TLS             *destination.TLS `hcl:"tls,block"`
 }
 
 // Destination sends records to a Splunk HTTP Event Collector.
@@ -116,18 +104,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "url"}, {Name: "token"}, {Name: "fields"}, {Name: "max_request_bytes"}, {Name: "ack_timeout"}, {Name: "ack_interval"},
-		{Name: "channel"}, {Name: "timeout"}, {Name: "concurrency"}, {Name: "max_attempts"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		} else if bs := content.Blocks.OfType(attr); len(bs) > 0 {
-			rng = bs[0].DefRange
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		maxRequest: defaultMaxRequest, gzip: s.Gzip == nil || *s.Gzip, ack: s.Ack,
@@ -202,14 +180,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.Concurrency > 0 {
 		d.concurrency = s.Concurrency
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 2 * d.concurrency
-	if s.TLS != nil {
-		if tr.TLSClientConfig, err = tlsConfig(s.TLS); err != nil {
-			return bad("tls", "Invalid tls block", err.Error())
-		}
+	if d.client, err = destination.HTTPClient(s.TLS, d.concurrency); err != nil {
+		return bad("tls", "Invalid tls block", err.Error())
 	}
-	d.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return d, diags
 }
 
@@ -230,31 +203,6 @@ func isGUID(s string) bool {
 		}
 	}
 	return true
-}
-
-func tlsConfig(s *tlsSettings) (*tls.Config, error) {
-	c := &tls.Config{ServerName: s.ServerName, MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", s.CAFile)
-		}
-	}
-	if (s.CertFile == "") != (s.KeyFile == "") {
-		return nil, errors.New("set both cert_file and key_file for a client certificate, or neither")
-	}
-	if s.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // Close implements destination.Destination.
@@ -536,31 +484,11 @@ func (d *Destination) post(ctx context.Context, ev events, sp span, settle func(
 			return pend, fmt.Errorf("splunk_hec %s after %d attempts: %w", d.eventURL, attempt, err)
 		}
 		d.metrics.Retries.Add(1)
-		if werr := d.wait(ctx, attempt, retryAfter); werr != nil {
+		if werr := d.backoff.WaitRetry(ctx, attempt, retryAfter); werr != nil {
 			return pend, fmt.Errorf("splunk_hec %s: %w", d.eventURL, err)
 		}
 	}
 	return pend, nil
-}
-
-// wait sleeps for the backoff, or for the server's Retry-After when it is
-// longer; a Retry-After beyond ctx's deadline returns at once, leaving the
-// retry to Fluent Bit.
-func (d *Destination) wait(ctx context.Context, attempt int, retryAfter time.Duration) error {
-	if retryAfter <= 0 {
-		return d.backoff.Wait(ctx, attempt)
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < retryAfter {
-		return fmt.Errorf("Retry-After %v exceeds the flush deadline", retryAfter)
-	}
-	t := time.NewTimer(retryAfter)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (d *Destination) once(key, msg string, args ...any) {
@@ -618,21 +546,7 @@ func (d *Destination) do(ctx context.Context, u string, body []byte, compress bo
 	if rep.Text == "" {
 		rep.Text = strings.TrimSpace(string(data))
 	}
-	return resp.StatusCode, rep, retryAfter(resp.Header.Get("Retry-After")), nil
-}
-
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
-	}
-	return 0
+	return resp.StatusCode, rep, destination.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }
 
 // awaitAcks polls /services/collector/ack until every request is

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
@@ -398,59 +399,17 @@ func TestTLS(t *testing.T) {
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry(), LookupEnv: lookupEnv})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, routes.Options{Registry: registry(), LookupEnv: lookupEnv}, 8)
 }
 
 func FuzzConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`destination "splunk_hec" "s" {
+	desttest.FuzzConfig(f, routes.Options{Registry: registry(), LookupEnv: lookupEnv}, `destination "splunk_hec" "s" {
   url = "https://splunk:8088"
   token = env("SPLUNK_HEC_TOKEN")
   ack = true
   fields = ["proc.name"]
 }
-route "r" { to = [destination.splunk_hec.s] }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, err := routes.Parse(src, "fuzz.hcl", routes.Options{Registry: registry(), LookupEnv: lookupEnv})
-		if err != nil {
-			if !strings.Contains(err.Error(), "fuzz.hcl:") {
-				t.Fatalf("error without position: %v", err)
-			}
-			return
-		}
-		cfg.Close()
-	})
+route "r" { to = [destination.splunk_hec.s] }`)
 }
 
 // FuzzEvent sends arbitrary field values through the event encoder to the

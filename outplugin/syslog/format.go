@@ -307,20 +307,22 @@ type customField struct {
 	outputField string // the key under output_fields, when path names one
 }
 
+// appendVendorHeader writes prefix and the header fields of a CEF or LEEF line,
+// each escaped and followed by '|'.
+func appendVendorHeader(b []byte, prefix string, fields ...string) []byte {
+	b = append(b, prefix...)
+	for _, f := range fields {
+		b = appendCEFHeader(b, f)
+		b = append(b, '|')
+	}
+	return b
+}
+
 // appendCEF writes a CEF:0 line for r.
 func (d *Destination) appendCEF(b []byte, r *record.Record, f fields) []byte {
 	_, sev := alertSeverity(f.priority)
-	b = append(b, "CEF:0|"...)
-	b = appendCEFHeader(b, d.vendor)
-	b = append(b, '|')
-	b = appendCEFHeader(b, d.product)
-	b = append(b, '|')
-	b = appendCEFHeader(b, d.productVersion)
-	b = append(b, '|')
-	b = appendCEFHeader(b, f.rule)
-	b = append(b, '|')
-	b = appendCEFHeader(b, f.rule)
-	b = append(b, '|')
+	// The rule is both the signature id and the name.
+	b = appendVendorHeader(b, "CEF:0|", d.vendor, d.product, d.productVersion, f.rule, f.rule)
 	b = strconv.AppendInt(b, int64(sev), 10)
 	b = append(b, '|')
 	first := true
@@ -364,15 +366,7 @@ func (d *Destination) appendCEF(b []byte, r *record.Record, f fields) []byte {
 // appendLEEF writes a LEEF:2.0 line for r.
 func (d *Destination) appendLEEF(b []byte, r *record.Record, f fields) []byte {
 	_, sev := alertSeverity(f.priority)
-	b = append(b, "LEEF:2.0|"...)
-	b = appendCEFHeader(b, d.vendor)
-	b = append(b, '|')
-	b = appendCEFHeader(b, d.product)
-	b = append(b, '|')
-	b = appendCEFHeader(b, d.productVersion)
-	b = append(b, '|')
-	b = appendCEFHeader(b, f.rule)
-	b = append(b, '|')
+	b = appendVendorHeader(b, "LEEF:2.0|", d.vendor, d.product, d.productVersion, f.rule)
 	// The delimiter field takes a character or, for a tab and other
 	// unprintable ones, its hex code.
 	if c := d.leefDelim; c > 32 && c < 127 && c != '|' {

@@ -2,13 +2,12 @@ package syslog_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
 	"github.com/nightjar-sec/nightjar/outplugin/syslog"
 )
@@ -93,32 +92,14 @@ leef_delimiter = "\t"`,
 // FuzzConfig parses mutated syslog blocks: no panic, and every error
 // carries a position.
 func FuzzConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`destination "syslog" "s" {
+	desttest.FuzzConfig(f, routes.Options{Registry: registry()}, `destination "syslog" "s" {
   address = "tls://127.0.0.1:6514"
   format = "leef"
   facility = "12"
   msgid = "{{ rule }}"
   custom_fields = ["tags"]
 }
-route "r" { to = [destination.syslog.s] }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, err := routes.Parse(src, "fuzz.hcl", routes.Options{Registry: registry()})
-		if err != nil {
-			if !strings.Contains(err.Error(), "fuzz.hcl:") {
-				t.Fatalf("error without position: %v", err)
-			}
-			return
-		}
-		cfg.Close()
-	})
+route "r" { to = [destination.syslog.s] }`)
 }
 
 // TestTruncationBoundary encodes messages from just under to just over

@@ -8,13 +8,11 @@ package syslog
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,32 +42,24 @@ const (
 	writeChunk    = 64 << 10 // bytes per stream write
 )
 
-type tlsSettings struct {
-	CAFile             string `hcl:"ca_file,optional"`
-	CertFile           string `hcl:"cert_file,optional"`
-	KeyFile            string `hcl:"key_file,optional"`
-	ServerName         string `hcl:"server_name,optional"`
-	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
-}
-
 type settings struct {
-	Address         string         `hcl:"address"`
-	Format          string         `hcl:"format,optional"`
-	Framing         string         `hcl:"framing,optional"`
-	Facility        string         `hcl:"facility,optional"`
-	Hostname        hcl.Expression `hcl:"hostname,optional"`
-	AppName         hcl.Expression `hcl:"app_name,optional"`
-	MsgID           hcl.Expression `hcl:"msgid,optional"`
-	SDID            string         `hcl:"sd_id,optional"`
-	Vendor          string         `hcl:"vendor,optional"`
-	Product         string         `hcl:"product,optional"`
-	ProductVersion  string         `hcl:"product_version,optional"`
-	CustomFields    []string       `hcl:"custom_fields,optional"`
-	LEEFDelimiter   *string        `hcl:"leef_delimiter,optional"`
-	MaxMessageBytes int            `hcl:"max_message_bytes,optional"`
-	Timeout         string         `hcl:"timeout,optional"`
-	MaxAttempts     int            `hcl:"max_attempts,optional"`
-	TLS             *tlsSettings   `hcl:"tls,block"`
+	Address         string           `hcl:"address"`
+	Format          string           `hcl:"format,optional"`
+	Framing         string           `hcl:"framing,optional"`
+	Facility        string           `hcl:"facility,optional"`
+	Hostname        hcl.Expression   `hcl:"hostname,optional"`
+	AppName         hcl.Expression   `hcl:"app_name,optional"`
+	MsgID           hcl.Expression   `hcl:"msgid,optional"`
+	SDID            string           `hcl:"sd_id,optional"`
+	Vendor          string           `hcl:"vendor,optional"`
+	Product         string           `hcl:"product,optional"`
+	ProductVersion  string           `hcl:"product_version,optional"`
+	CustomFields    []string         `hcl:"custom_fields,optional"`
+	LEEFDelimiter   *string          `hcl:"leef_delimiter,optional"`
+	MaxMessageBytes int              `hcl:"max_message_bytes,optional"`
+	Timeout         string           `hcl:"timeout,optional"`
+	MaxAttempts     int              `hcl:"max_attempts,optional"`
+	TLS             *destination.TLS `hcl:"tls,block"`
 }
 
 // Destination sends records to a syslog receiver.
@@ -110,16 +100,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "address"}, {Name: "format"}, {Name: "framing"}, {Name: "facility"}, {Name: "custom_fields"},
-		{Name: "leef_delimiter"}, {Name: "max_message_bytes"}, {Name: "timeout"}, {Name: "sd_id"}, {Name: "max_attempts"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		facility: facilities["local0"], sdID: "nightjar@32473",
@@ -248,47 +230,11 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		return bad("address", "TLS settings without tls://", "A tls block needs an address of the form tls://host:port.")
 	}
 	if d.network == "tls" {
-		t := s.TLS
-		if t == nil {
-			t = &tlsSettings{}
-		}
-		if d.tls, err = tlsConfig(t, u.Hostname()); err != nil {
-			rng := cfg.Body.MissingItemRange()
-			if bs := content.Blocks.OfType("tls"); len(bs) > 0 {
-				rng = bs[0].DefRange
-			}
-			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid tls block", Detail: err.Error(), Subject: &rng})
+		if d.tls, err = s.TLS.ClientConfig(u.Hostname()); err != nil {
+			return bad("tls", "Invalid tls block", err.Error())
 		}
 	}
 	return d, diags
-}
-
-func tlsConfig(s *tlsSettings, host string) (*tls.Config, error) {
-	c := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	if s.ServerName != "" {
-		c.ServerName = s.ServerName
-	}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", s.CAFile)
-		}
-	}
-	if (s.CertFile == "") != (s.KeyFile == "") {
-		return nil, errors.New("set both cert_file and key_file for a client certificate, or neither")
-	}
-	if s.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // Close implements destination.Destination.

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
@@ -245,18 +244,18 @@ func TestTLSUntrusted(t *testing.T) {
 	}
 }
 
-// parseCEF splits a CEF line into its seven header fields and extension
-// pairs, undoing the escaping as a CEF consumer does.
-func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
+// splitHeader cuts prefix and n '|'-terminated header fields off s,
+// undoing backslash escapes, and returns the fields and what follows.
+func splitHeader(t *testing.T, s, prefix string, n int) ([]string, string) {
 	t.Helper()
-	rest, ok := strings.CutPrefix(s, "CEF:0|")
+	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {
-		t.Fatalf("not CEF: %q", s)
+		t.Fatalf("not %q: %q", prefix, s)
 	}
 	var hdr []string
 	var cur strings.Builder
 	i := 0
-	for ; i < len(rest) && len(hdr) < 6; i++ {
+	for ; i < len(rest) && len(hdr) < n; i++ {
 		switch c := rest[i]; {
 		case c == '\\' && i+1 < len(rest):
 			i++
@@ -268,7 +267,14 @@ func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
 			cur.WriteByte(c)
 		}
 	}
-	ext := rest[i:]
+	return hdr, rest[i:]
+}
+
+// parseCEF splits a CEF line into its seven header fields and extension
+// pairs, undoing the escaping as a CEF consumer does.
+func parseCEF(t *testing.T, s string) ([]string, map[string]string) {
+	t.Helper()
+	hdr, ext := splitHeader(t, s, "CEF:0|", 6)
 	// Keys are the words directly before an unescaped '='.
 	type kv struct{ k, v string }
 	var pairs []kv
@@ -367,25 +373,7 @@ product_version = "2.1"`, rs.TCP))
 // attributes, undoing the escaping.
 func parseLEEF(t *testing.T, s string) ([]string, map[string]string) {
 	t.Helper()
-	rest, ok := strings.CutPrefix(s, "LEEF:2.0|")
-	if !ok {
-		t.Fatalf("not LEEF 2.0: %q", s)
-	}
-	var hdr []string
-	var cur strings.Builder
-	i := 0
-	for ; i < len(rest) && len(hdr) < 5; i++ {
-		switch c := rest[i]; {
-		case c == '\\' && i+1 < len(rest):
-			i++
-			cur.WriteByte(rest[i])
-		case c == '|':
-			hdr = append(hdr, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
+	hdr, rest := splitHeader(t, s, "LEEF:2.0|", 5)
 	delim := hdr[4]
 	if strings.HasPrefix(delim, "x") && len(delim) == 3 {
 		var c byte
@@ -399,7 +387,7 @@ func parseLEEF(t *testing.T, s string) ([]string, map[string]string) {
 		attrs[k] = v
 		val.Reset()
 	}
-	for j := i; j < len(rest); j++ {
+	for j := 0; j < len(rest); j++ {
 		c := rest[j]
 		switch {
 		case c == '\\' && j+1 < len(rest):
@@ -540,29 +528,5 @@ timeout = "2s"`, rs.TCP))
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry()})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, routes.Options{Registry: registry()}, 8)
 }

@@ -9,16 +9,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,14 +54,6 @@ var falcoKeys = []string{"hostname", "output", "output_fields", "priority", "rul
 // FalcoUserAgent is the User-Agent of Falco's http_output.
 const FalcoUserAgent = "falcosecurity/falco"
 
-type tlsSettings struct {
-	CAFile             string `hcl:"ca_file,optional"`
-	CertFile           string `hcl:"cert_file,optional"`
-	KeyFile            string `hcl:"key_file,optional"`
-	ServerName         string `hcl:"server_name,optional"`
-	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
-}
-
 type settings struct {
 	URL             string            `hcl:"url"`
 	Method          string            `hcl:"method,optional"`
@@ -78,7 +66,7 @@ type settings struct {
 	Timeout         string            `hcl:"timeout,optional"`
 	MaxAttempts     int               `hcl:"max_attempts,optional"`
 	Concurrency     int               `hcl:"concurrency,optional"`
-	TLS             *tlsSettings      `hcl:"tls,block"`
+	TLS             *destination.TLS  `hcl:"tls,block"`
 }
 
 // Destination posts records to an HTTP endpoint.
@@ -119,18 +107,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, _, _ := cfg.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "url"}, {Name: "method"}, {Name: "format"}, {Name: "headers"}, {Name: "max_batch_records"},
-		{Name: "max_request_bytes"}, {Name: "timeout"}, {Name: "concurrency"}, {Name: "user_agent"},
-	}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}})
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		rng := cfg.Body.MissingItemRange()
-		if a, ok := content.Attributes[attr]; ok {
-			rng = a.Expr.Range()
-		} else if bs := content.Blocks.OfType(attr); len(bs) > 0 {
-			rng = bs[0].DefRange
-		}
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		method: http.MethodPost, header: http.Header{}, maxRecords: 500, maxBytes: 5 << 20,
@@ -210,14 +188,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if s.Concurrency > 0 {
 		d.concurrency = s.Concurrency
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 2 * d.concurrency
-	if s.TLS != nil {
-		if tr.TLSClientConfig, err = tlsConfig(s.TLS); err != nil {
-			return bad("tls", "Invalid tls block", err.Error())
-		}
+	if d.client, err = destination.HTTPClient(s.TLS, d.concurrency); err != nil {
+		return bad("tls", "Invalid tls block", err.Error())
 	}
-	d.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return d, diags
 }
 
@@ -231,31 +204,6 @@ func validHeaderName(k string) bool {
 		}
 	}
 	return true
-}
-
-func tlsConfig(s *tlsSettings) (*tls.Config, error) {
-	c := &tls.Config{ServerName: s.ServerName, MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", s.CAFile)
-		}
-	}
-	if (s.CertFile == "") != (s.KeyFile == "") {
-		return nil, errors.New("set both cert_file and key_file for a client certificate, or neither")
-	}
-	if s.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // Close implements destination.Destination.
@@ -440,28 +388,9 @@ func (d *Destination) post(ctx context.Context, body bodies, sp span, settle fun
 			return fmt.Errorf("webhook %s after %d attempts: %w", d.safeURL, attempt, err)
 		}
 		d.metrics.Retries.Add(1)
-		if werr := d.wait(ctx, attempt, wait); werr != nil {
+		if werr := d.backoff.WaitRetry(ctx, attempt, wait); werr != nil {
 			return fmt.Errorf("webhook %s: %w (%v)", d.safeURL, err, werr)
 		}
-	}
-}
-
-// wait sleeps for the backoff or the server's longer Retry-After; one
-// beyond ctx's deadline returns at once, leaving the retry to Fluent Bit.
-func (d *Destination) wait(ctx context.Context, attempt int, retryAfter time.Duration) error {
-	if retryAfter <= 0 {
-		return d.backoff.Wait(ctx, attempt)
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < retryAfter {
-		return fmt.Errorf("Retry-After %v exceeds the flush deadline", retryAfter)
-	}
-	t := time.NewTimer(retryAfter)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -497,19 +426,5 @@ func (d *Destination) do(ctx context.Context, body []byte) (int, string, time.Du
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, strings.TrimSpace(string(msg)), retryAfter(resp.Header.Get("Retry-After")), nil
-}
-
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
-	}
-	return 0
+	return resp.StatusCode, strings.TrimSpace(string(msg)), destination.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }

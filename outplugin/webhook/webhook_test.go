@@ -3,16 +3,11 @@ package webhook_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
@@ -250,27 +246,21 @@ func TestNoCredentialsLogged(t *testing.T) {
 // TestMutualTLS requires a client certificate.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	certs, err := desttest.WriteCerts(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(filepath.Join(dir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
+	caPEM, _ := os.ReadFile(certs.CA)
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool.AppendCertsFromPEM(caPEM)
 	srv := whtest.NewTLS(pool)
 	t.Cleanup(srv.Close)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	// The receiver's own certificate is httptest's, not the test CA's.
+	os.WriteFile(filepath.Join(dir, "server-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
 	tlsBlock := func(client bool) string {
-		s := fmt.Sprintf("tls {\n  ca_file = %q\n  server_name = \"example.com\"\n", filepath.Join(dir, "ca.pem"))
+		s := fmt.Sprintf("tls {\n  ca_file = %q\n  server_name = \"example.com\"\n", filepath.Join(dir, "server-ca.pem"))
 		if client {
-			s += fmt.Sprintf("  cert_file = %q\n  key_file = %q\n", filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"))
+			s += fmt.Sprintf("  cert_file = %q\n  key_file = %q\n", certs.ClientCert, certs.ClientKey)
 		}
 		return s + "}"
 	}
@@ -290,59 +280,18 @@ func TestMutualTLS(t *testing.T) {
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry(), LookupEnv: lookupEnv})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("error repeats a credential: %q", err)
-			}
-		})
+	for f, err := range desttest.ConfigErrors(t, routes.Options{Registry: registry(), LookupEnv: lookupEnv}, 8) {
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error repeats a credential: %q", f, err)
+		}
 	}
 }
 
 func FuzzConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`destination "webhook" "w" {
+	desttest.FuzzConfig(f, routes.Options{Registry: registry(), LookupEnv: lookupEnv}, `destination "webhook" "w" {
   url = "https://hooks.example.com/x"
   format = "ndjson"
   headers = { X-Token = env("WEBHOOK_TOKEN") }
 }
-route "r" { to = [destination.webhook.w] }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, err := routes.Parse(src, "fuzz.hcl", routes.Options{Registry: registry(), LookupEnv: lookupEnv})
-		if err != nil {
-			if !strings.Contains(err.Error(), "fuzz.hcl:") {
-				t.Fatalf("error without position: %v", err)
-			}
-			return
-		}
-		cfg.Close()
-	})
+route "r" { to = [destination.webhook.w] }`)
 }

@@ -69,6 +69,9 @@ forward_output {
   enabled     = true
   address     = "unix://%s"
   backoff_max = "200ms"
+  spool {
+    dir = %q
+  }
 }
 metrics {
   enabled = true
@@ -77,7 +80,7 @@ metrics {
 health {
   output_failure = "2s"
 }
-`, sock, addr))
+`, sock, filepath.Join(dir, "spool"), addr))
 	// No listener: the router is down from the start.
 	waitHealth(t, d, addr, http.StatusServiceUnavailable, "output forward: failing for", 20*time.Second)
 

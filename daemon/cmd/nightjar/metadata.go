@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nightjar-sec/nightjar/daemon/config"
 	"github.com/nightjar-sec/nightjar/daemon/container"
 	"github.com/nightjar-sec/nightjar/daemon/container/containerd"
@@ -72,4 +74,27 @@ func newResolver(m *config.Metadata) (*container.Resolver, func() error, error) 
 	// The workers stop before the providers they call are closed.
 	closers = append([]func() error{r.Close}, closers...)
 	return r, closeAll, nil
+}
+
+// registerResolverMetrics exports the container resolver's counters: what
+// metadata was late, failed or skipped, and what its bounded caches let go.
+func registerResolverMetrics(reg prometheus.Registerer, r *container.Resolver) error {
+	for _, m := range []struct {
+		name, help string
+		get        func(container.Stats) uint64
+	}{
+		{"nightjar_container_metadata_errors_total", "Container metadata provider calls that failed.", func(s container.Stats) uint64 { return s.MetadataErrors }},
+		{"nightjar_container_metadata_late_total", "New containers whose first events were matched before their metadata arrived.", func(s container.Stats) uint64 { return s.MetadataLate }},
+		{"nightjar_container_metadata_skipped_total", "New containers never enriched because too many lookups were outstanding.", func(s container.Stats) uint64 { return s.MetadataSkipped }},
+		{"nightjar_container_cache_evictions_total", "Cached containers and cgroup ids evicted because the cache was full.", func(s container.Stats) uint64 { return s.Evicted }},
+		{"nightjar_container_cache_forgotten_total", "Cached containers and cgroup ids dropped after their last process exited.", func(s container.Stats) uint64 { return s.Forgotten }},
+		{"nightjar_container_lookup_errors_total", "Processes whose container could not be told (/proc and the cgroup id both failed).", func(s container.Stats) uint64 { return s.ReadErrors }},
+	} {
+		get := m.get
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, func() float64 { return float64(get(r.Stats())) })
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
 }

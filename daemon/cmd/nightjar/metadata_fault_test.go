@@ -64,10 +64,21 @@ func TestDaemonDetectsThroughHungMetadata(t *testing.T) {
 
 	sock := filepath.Join(t.TempDir(), "fluent.sock")
 	fl := newForwardListener(t, sock)
+	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := metricsLn.Addr().String()
+	metricsLn.Close()
 	d := startDaemon(t, fmt.Sprintf(`
 forward_output {
   enabled = true
   address = "unix://%s"
+  spool { enabled = false }
+}
+metrics {
+  enabled = true
+  listen  = %q
 }
 metadata {
   cri_endpoints      = []
@@ -77,7 +88,7 @@ metadata {
   timeout            = "10m"
   wait               = "200ms"
 }
-`, sock, hung.Addr()))
+`, sock, metricsAddr, hung.Addr()))
 
 	if err := os.WriteFile(root+"/tmp/go", nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -98,6 +109,11 @@ metadata {
 
 	pid := readShadow(t)
 	fl.waitFor(t, 30*time.Second, alertOf("Read sensitive file untrusted", pid))
+	// The late metadata is counted where operators look.
+	fams := scrape(t, "http://"+metricsAddr+"/metrics")
+	if fam := fams["nightjar_container_metadata_late_total"]; fam == nil || fam.GetMetric()[0].GetCounter().GetValue() < 1 {
+		t.Errorf("nightjar_container_metadata_late_total = %v, want >= 1", fam)
+	}
 	if err := d.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, d.stderr.String())
 	}

@@ -220,6 +220,9 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer closeMetadata()
+	if err := registerResolverMetrics(d.metrics.Registry(), resolver); err != nil {
+		return err
+	}
 	procs := proctable.New(proctable.Config{
 		Containers: resolver,
 		OnError:    func(err error) { d.log.Debug("proc", "err", err) },

@@ -55,16 +55,7 @@ func hasLines(t *testing.T, lines []string, want ...string) {
 // each record exactly once.
 func TestRestartExactlyOnce(t *testing.T) {
 	build(t)
-	cw, err := cwtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cw.Close()
-	cl, err := cltest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cw, cl := cloudServers(t)
 	dir := t.TempDir()
 	routesFile := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl)))
 	inst := routesFile + "|info||" + filepath.Join(dir, "state")
@@ -115,6 +106,22 @@ func TestRestartExactlyOnce(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "state", "*.state")); len(left) != 0 {
 		t.Errorf("state files left after delivery: %v", left)
 	}
+}
+
+// cloudServers starts the CloudWatch and Cloud Logging test servers.
+func cloudServers(t *testing.T) (*cwtest.Server, *cltest.Server) {
+	t.Helper()
+	cw, err := cwtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cw.Close() })
+	cl, err := cltest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cw, cl
 }
 
 // checkOnce checks that seen holds the 5,000 alerts from first on, once each.
@@ -181,16 +188,7 @@ route "all" { to = [destination.cloudwatch.cw, destination.cloud_logging.cl] }
 // anything, and each server holds each record once.
 func TestKilledDuringRetry(t *testing.T) {
 	build(t)
-	cw, err := cwtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cw.Close()
-	cl, err := cltest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cw, cl := cloudServers(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	inst := writeFile(t, dir, "routes.hcl", []byte(restartRoutes(cw, cl))) + "|info||" + state

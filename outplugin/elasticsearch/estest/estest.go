@@ -31,14 +31,15 @@
 package estest
 
 import (
-	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,12 +47,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/nightjar-sec/nightjar/internal/jsontext"
 )
 
 // MaxContentLength is Elasticsearch's default http.max_content_length.
@@ -95,6 +99,8 @@ type Config struct {
 	// DataStreams are name patterns (path.Match) of data streams, as an
 	// index template with a data_stream section makes them.
 	DataStreams []string
+	// Pipelines are the ingest pipelines that exist.
+	Pipelines []string
 	// Username and Password, when set, are required as basic auth.
 	Username, Password string
 	// APIKey, when set, is required as "Authorization: ApiKey <APIKey>".
@@ -124,19 +130,22 @@ type Server struct {
 	srv *httptest.Server
 	dir string
 	mu  sync.Mutex
-	// Discard keeps ids but not sources (benchmarks).
+	// Discard checks requests but keeps no documents (benchmarks): every
+	// create succeeds.
 	Discard bool
 
-	faults   []Fault
-	docs     map[string]map[string]json.RawMessage // index → id → source
-	ids      map[string]map[string]bool            // index → id, also when discarding
-	mappings map[string]map[string]string          // index → field → kind
-	autoID   int
-	expired  map[string]bool
-	rejected []string
-	requests int
-	tooLarge int
-	items    int
+	faults    []Fault
+	docs      map[string]map[string]json.RawMessage // index → id → source
+	ids       map[string]map[string]bool            // index → id, also when discarding
+	mappings  map[string]map[string]string          // index → field → kind
+	autoID    int
+	expired   map[string]bool
+	rejected  []string
+	requests  int
+	tooLarge  int
+	items     int
+	gzipped   int
+	pipelined int
 }
 
 // New starts a server.
@@ -235,14 +244,15 @@ func (s *Server) Rejected() []string {
 
 // Stats are request counts.
 type Stats struct {
-	Requests, TooLarge, Items int
+	Requests, TooLarge, Items, Gzipped int
+	Pipelined                          int // requests naming an ingest pipeline
 }
 
 // Stats returns the request counts.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{s.requests, s.tooLarge, s.items}
+	return Stats{s.requests, s.tooLarge, s.items, s.gzipped, s.pipelined}
 }
 
 func (s *Server) reject(w http.ResponseWriter, status int, typ, reason string) {
@@ -309,13 +319,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The limit applies before anything else reads the body.
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxContentLength)+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
-		return
-	}
-	if len(body) > s.cfg.MaxContentLength {
+	tooLarge := func() {
 		s.mu.Lock()
 		s.tooLarge++
 		s.mu.Unlock()
@@ -324,9 +328,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 		}
+	}
+	raw, err := readBody(r.Body, r.ContentLength, s.cfg.MaxContentLength)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "parse_exception", err.Error())
 		return
 	}
-	if !s.authorized(w, r, body) {
+	if len(raw) > s.cfg.MaxContentLength {
+		tooLarge()
+		return
+	}
+	// The signature covers the bytes sent, compressed or not.
+	if !s.authorized(w, r, raw) {
+		return
+	}
+	body := raw
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "":
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err == nil {
+			// The limit applies to the decoded content too.
+			body, err = readBody(zr, 0, s.cfg.MaxContentLength)
+		}
+		if err != nil {
+			s.reject(w, http.StatusBadRequest, "parse_exception", "bad gzip body: "+err.Error())
+			return
+		}
+		if len(body) > s.cfg.MaxContentLength {
+			tooLarge()
+			return
+		}
+		s.mu.Lock()
+		s.gzipped++
+		s.mu.Unlock()
+	default:
+		s.reject(w, http.StatusBadRequest, "illegal_argument_exception", "unsupported Content-Encoding "+enc)
 		return
 	}
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) != "application/x-ndjson" {
@@ -346,7 +383,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusBadRequest, "x_content_parse_exception", perr)
 		return
 	}
-	resp := s.apply(ops, f == PartialReject)
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "pipeline", "refresh", "routing", "timeout", "wait_for_active_shards", "require_alias", "filter_path", "pretty":
+		default:
+			s.reject(w, http.StatusBadRequest, "illegal_argument_exception", "request [/_bulk] contains unrecognized parameter: ["+k+"]")
+			return
+		}
+	}
+	pipeline := q.Get("pipeline")
+	if pipeline != "" {
+		s.mu.Lock()
+		s.pipelined++
+		s.mu.Unlock()
+	}
+	resp := s.apply(ops, f == PartialReject, pipeline, parseFilter(q.Get("filter_path")))
 	if f == DropAfterWrite {
 		hijackClose(w)
 		return
@@ -354,6 +406,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Write(resp)
+}
+
+// readBody reads at most limit+1 bytes of the body.
+func readBody(r io.Reader, length int64, limit int) ([]byte, error) {
+	size := 512
+	if length > 0 {
+		size = int(min(length, int64(limit))) + 1
+	}
+	b := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := b.ReadFrom(io.LimitReader(r, int64(limit)+1))
+	return b.Bytes(), err
 }
 
 func hijackClose(w http.ResponseWriter) {
@@ -373,25 +436,42 @@ type op struct {
 // string is the parse error.
 func parseBulk(body []byte, pathIndex string) ([]op, string) {
 	var ops []op
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, len(body)+1)
 	line := 0
-	for sc.Scan() {
+	next := func() ([]byte, bool) {
+		if len(body) == 0 {
+			return nil, false
+		}
+		i := bytes.IndexByte(body, '\n')
+		l := body[:i] // the body ends with a newline
+		body = body[i+1:]
 		line++
-		raw := sc.Bytes()
+		return l, true
+	}
+	for {
+		raw, ok := next()
+		if !ok {
+			break
+		}
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		var action map[string]struct {
-			Index string `json:"_index"`
-			ID    string `json:"_id"`
-		}
-		if err := json.Unmarshal(raw, &action); err != nil || len(action) != 1 {
+		outer, err := topLevel(raw)
+		if err != nil || len(outer) != 1 || outer[0].kind != "object" {
 			return nil, fmt.Sprintf("line [%d]: malformed action/metadata line, expected an object with one action", line)
 		}
-		var o op
-		for k, v := range action {
-			o.action, o.index, o.id = k, v.Index, v.ID
+		o := op{action: outer[0].name}
+		meta, _ := topLevel(outer[0].raw)
+		for _, f := range meta {
+			var v string
+			if f.kind != "keyword" || json.Unmarshal(f.raw, &v) != nil {
+				continue
+			}
+			switch f.name {
+			case "_index":
+				o.index = v
+			case "_id":
+				o.id = v
+			}
 		}
 		switch o.action {
 		case "index", "create", "update", "delete":
@@ -405,20 +485,16 @@ func parseBulk(body []byte, pathIndex string) ([]op, string) {
 			return nil, fmt.Sprintf("line [%d]: index is missing", line)
 		}
 		if o.action != "delete" {
-			if !sc.Scan() {
+			src, ok := next()
+			if !ok {
 				return nil, fmt.Sprintf("line [%d]: the source line of the %s action is missing", line, o.action)
 			}
-			line++
-			src := append(json.RawMessage(nil), sc.Bytes()...)
-			if !json.Valid(src) || len(bytes.TrimSpace(src)) == 0 || bytes.TrimSpace(src)[0] != '{' {
+			if t := bytes.TrimSpace(src); len(t) == 0 || t[0] != '{' {
 				return nil, fmt.Sprintf("line [%d]: source is not a JSON object", line)
 			}
-			o.source = src
+			o.source = src // validated when applied
 		}
 		ops = append(ops, o)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err.Error()
 	}
 	return ops, ""
 }
@@ -433,39 +509,130 @@ func (s *Server) isDataStream(name string) bool {
 }
 
 type itemResult struct {
-	Index   string         `json:"_index"`
-	ID      string         `json:"_id"`
-	Version int            `json:"_version,omitempty"`
-	Result  string         `json:"result,omitempty"`
-	Status  int            `json:"status"`
-	Error   *itemErrorBody `json:"error,omitempty"`
+	Index, ID string
+	Version   int
+	Result    string
+	Status    int
+	Error     *itemErrorBody
 }
 
-type itemErrorBody struct {
-	Type   string `json:"type"`
-	Reason string `json:"reason"`
-}
+type itemErrorBody struct{ Type, Reason string }
 
-func (s *Server) apply(ops []op, partial bool) []byte {
+func (s *Server) apply(ops []op, partial bool, pipeline string, filter fieldFilter) []byte {
 	start := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.items += len(ops)
-	results := make([]map[string]itemResult, len(ops))
-	errorsSeen := false
+	results := make([]itemResult, len(ops))
 	for i, o := range ops {
-		res := s.applyOne(o, partial, i)
-		if res.Error != nil {
-			errorsSeen = true
+		if pipeline != "" && !slices.Contains(s.cfg.Pipelines, pipeline) {
+			results[i] = fail(itemResult{Index: o.index, ID: o.id}, 400, "illegal_argument_exception", "pipeline with id ["+pipeline+"] does not exist")
+		} else {
+			results[i] = s.applyOne(o, partial, i)
 		}
-		results[i] = map[string]itemResult{o.action: res}
 	}
-	out, _ := json.Marshal(struct {
-		Took   int64                   `json:"took"`
-		Errors bool                    `json:"errors"`
-		Items  []map[string]itemResult `json:"items"`
-	}{time.Since(start).Milliseconds(), errorsSeen, results})
-	return out
+	return respond(results, ops, time.Since(start), filter)
+}
+
+// fieldFilter is the response filtering of filter_path, for the paths
+// bulk clients use: top-level names and items.*.<field>.
+type fieldFilter struct {
+	top, item map[string]bool // nil keeps everything
+}
+
+func parseFilter(fp string) fieldFilter {
+	if fp == "" {
+		return fieldFilter{}
+	}
+	f := fieldFilter{top: map[string]bool{}}
+	for _, p := range strings.Split(fp, ",") {
+		parts := strings.SplitN(strings.TrimSpace(p), ".", 3)
+		f.top[parts[0]] = true
+		if parts[0] == "items" && len(parts) == 3 && parts[1] == "*" {
+			if f.item == nil {
+				f.item = map[string]bool{}
+			}
+			name, _, _ := strings.Cut(parts[2], ".")
+			f.item[name] = true
+		}
+	}
+	return f
+}
+
+func (f fieldFilter) keepTop(k string) bool  { return f.top == nil || f.top[k] }
+func (f fieldFilter) keepItem(k string) bool { return f.item == nil || f.item[k] }
+
+// respond writes the _bulk answer, filtered as filter_path asks.
+func respond(results []itemResult, ops []op, took time.Duration, f fieldFilter) []byte {
+	errorsSeen := false
+	for _, r := range results {
+		errorsSeen = errorsSeen || r.Error != nil
+	}
+	out := make([]byte, 0, 64+len(results)*160)
+	out = append(out, '{')
+	sep := func(b []byte, first *bool) []byte {
+		if !*first {
+			b = append(b, ',')
+		}
+		*first = false
+		return b
+	}
+	first := true
+	if f.keepTop("took") {
+		out = sep(out, &first)
+		out = strconv.AppendInt(append(out, `"took":`...), took.Milliseconds(), 10)
+	}
+	if f.keepTop("errors") {
+		out = sep(out, &first)
+		out = strconv.AppendBool(append(out, `"errors":`...), errorsSeen)
+	}
+	if f.keepTop("items") {
+		out = sep(out, &first)
+		out = append(out, `"items":[`...)
+		for i, res := range results {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, `{"`...)
+			out = append(out, ops[i].action...)
+			out = append(out, `":{`...)
+			fi := true
+			str := func(k, v string) {
+				if f.keepItem(k) {
+					out = sep(out, &fi)
+					out = jsontext.AppendString(append(jsontext.AppendString(out, k), ':'), v)
+				}
+			}
+			num := func(k string, v int) {
+				if f.keepItem(k) {
+					out = sep(out, &fi)
+					out = strconv.AppendInt(append(jsontext.AppendString(out, k), ':'), int64(v), 10)
+				}
+			}
+			str("_index", res.Index)
+			str("_id", res.ID)
+			if res.Error == nil {
+				num("_version", res.Version)
+				str("result", res.Result)
+				if f.keepItem("_shards") {
+					out = sep(out, &fi)
+					out = append(out, `"_shards":{"total":2,"successful":1,"failed":0}`...)
+				}
+			}
+			num("status", res.Status)
+			if res.Error != nil && f.keepItem("error") {
+				out = sep(out, &fi)
+				out = append(out, `"error":{"type":`...)
+				out = jsontext.AppendString(out, res.Error.Type)
+				out = append(out, `,"reason":`...)
+				out = jsontext.AppendString(out, res.Error.Reason)
+				out = append(out, '}')
+			}
+			out = append(out, "}}"...)
+		}
+		out = append(out, ']')
+	}
+	return append(out, '}')
 }
 
 func fail(res itemResult, status int, typ, reason string) itemResult {
@@ -494,29 +661,29 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 	if o.action == "update" || o.action == "delete" {
 		return fail(res, 400, "illegal_argument_exception", "this test server implements index and create only")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(o.source, &fields); err != nil {
+	fields, err := topLevel(o.source)
+	if err != nil {
 		return fail(res, 400, "mapper_parsing_exception", "failed to parse: "+err.Error())
 	}
 	if ds {
-		if _, ok := fields["@timestamp"]; !ok {
+		if !slices.ContainsFunc(fields, func(f field) bool { return f.name == "@timestamp" }) {
 			return fail(res, 400, "document_parsing_exception", "data stream timestamp field [@timestamp] is missing")
 		}
 	}
 	mapping := s.mappings[o.index]
-	for k, v := range fields {
-		if want, ok := mapping[k]; ok && kind(v) != "null" && kind(v) != want {
-			return fail(res, 400, "mapper_parsing_exception", fmt.Sprintf("failed to parse field [%s] of type [%s]", k, want))
+	for _, f := range fields {
+		if want, ok := mapping[f.name]; ok && f.kind != "null" && f.kind != want {
+			return fail(res, 400, "mapper_parsing_exception", fmt.Sprintf("failed to parse field [%s] of type [%s]", f.name, want))
 		}
 	}
 	if mapping == nil {
 		mapping = map[string]string{}
 		s.mappings[o.index] = mapping
 	}
-	for k, v := range fields {
-		if kd := kind(v); kd != "null" {
-			if _, ok := mapping[k]; !ok {
-				mapping[k] = kd
+	for _, f := range fields {
+		if f.kind != "null" {
+			if _, ok := mapping[f.name]; !ok {
+				mapping[f.name] = f.kind
 			}
 		}
 	}
@@ -532,6 +699,10 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 		s.docs[o.index] = map[string]json.RawMessage{}
 	}
 	status, result := 201, "created"
+	if s.Discard {
+		res.Status, res.Result, res.Version = status, result, 1
+		return res
+	}
 	if ids[o.id] {
 		if o.action == "create" {
 			return fail(res, 409, "version_conflict_engine_exception", "["+o.id+"]: version conflict, document already exists (current version [1])")
@@ -539,19 +710,50 @@ func (s *Server) applyOne(o op, partial bool, i int) itemResult {
 		status, result = 200, "updated"
 	}
 	ids[o.id] = true
-	if !s.Discard {
-		s.docs[o.index][o.id] = o.source
-	}
+	s.docs[o.index][o.id] = o.source
 	res.Status, res.Result, res.Version = status, result, 1
 	return res
 }
 
-func kind(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "null"
+// field is a top-level field of a document, the kind of its value and the
+// value's JSON.
+type field struct {
+	name, kind string
+	raw        []byte
+}
+
+// topLevel validates a JSON object and returns its top-level fields, the
+// part of the document dynamic mapping looks at here.
+func topLevel(src []byte) ([]field, error) {
+	if !json.Valid(src) {
+		return nil, errors.New("invalid JSON")
 	}
-	switch v[0] {
+	b := bytes.TrimSpace(src)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, errors.New("not an object")
+	}
+	var out []field
+	i := skipSpace(b, 1)
+	for i < len(b) && b[i] != '}' {
+		end := skipString(b, i)
+		name := string(b[i+1 : end-1])
+		if strings.IndexByte(name, '\\') >= 0 {
+			json.Unmarshal(b[i:end], &name)
+		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the colon
+		end = skipValue(b, i)
+		out = append(out, field{name, kindOf(b[i]), b[i:end]})
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return out, nil
+}
+
+func kindOf(c byte) string {
+	switch c {
 	case '"':
 		return "keyword"
 	case '{':
@@ -564,6 +766,57 @@ func kind(v json.RawMessage) string {
 		return "null"
 	}
 	return "long"
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the valid JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 func invalidIndex(n string) string {
@@ -735,3 +988,22 @@ func (c *CredentialsServer) Hits() int {
 
 // Close stops the server.
 func (c *CredentialsServer) Close() { c.srv.Close() }
+
+// Validate checks body as the server would before applying it: the bulk
+// framing, the action lines, the sources and the index names. It returns
+// the number of operations.
+func Validate(body []byte) (int, error) {
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		return 0, fmt.Errorf("the bulk request must be terminated by a newline")
+	}
+	ops, perr := parseBulk(body, "")
+	if perr != "" {
+		return 0, fmt.Errorf("%s", perr)
+	}
+	for i, o := range ops {
+		if reason := invalidIndex(o.index); reason != "" {
+			return 0, fmt.Errorf("operation %d: invalid index name [%s], %s", i, o.index, reason)
+		}
+	}
+	return len(ops), nil
+}

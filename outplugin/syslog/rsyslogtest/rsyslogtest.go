@@ -8,15 +8,8 @@ package rsyslogtest
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 )
 
 // Binary is Debian's rsyslog daemon; GnuTLS is its TLS network driver.
@@ -244,70 +239,10 @@ func freePort(t testing.TB, network string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// makeCerts writes the certificates into the server's directory.
+// makeCerts writes the certificates into the server's directory, where
+// the configuration expects server.pem and server.key.
 func (s *Server) makeCerts() error {
-	var err error
-	s.CAFile, s.ClientCert, s.ClientKey, err = WriteCerts(s.dir)
+	c, err := desttest.WriteCerts(s.dir)
+	s.CAFile, s.ClientCert, s.ClientKey = c.CA, c.ClientCert, c.ClientKey
 	return err
-}
-
-// WriteCerts writes into dir a CA (ca.pem), a server certificate for
-// 127.0.0.1 and localhost (server.pem, server.key) and a client
-// certificate (client.pem, client.key), all signed by the CA, and returns
-// the paths of the CA and the client pair.
-func WriteCerts(dir string) (ca, clientCert, clientKey string, err error) {
-	path := func(name string) string { return filepath.Join(dir, name) }
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", "", err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nightjar test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return "", "", "", err
-	}
-	if err := writePEM(path("ca.pem"), "CERTIFICATE", caDER); err != nil {
-		return "", "", "", err
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return err
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return err
-		}
-		if err := writePEM(path(name+".pem"), "CERTIFICATE", der); err != nil {
-			return err
-		}
-		return writePEM(path(name+".key"), "EC PRIVATE KEY", kder)
-	}
-	if err := leaf("server", 2, x509.ExtKeyUsageServerAuth); err != nil {
-		return "", "", "", err
-	}
-	if err := leaf("client", 3, x509.ExtKeyUsageClientAuth); err != nil {
-		return "", "", "", err
-	}
-	return path("ca.pem"), path("client.pem"), path("client.key"), nil
-}
-
-func writePEM(path, typ string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
