@@ -79,7 +79,8 @@ func defaultCases() []defaultCase {
 				failed(openEvent(proc("cat"), "/etc/shadow", oRDONLY), 13), openEvent(proc("ssh"), "/home/alice/.ssh/id_rsa", oRDONLY),
 				openEvent(withParent(proc("sh"), "dpkg"), "/etc/shadow", oRDONLY), openEvent(proc("cat"), "/etc/ssh/ssh_host_ed25519_key.pub", oRDONLY)}},
 		{"Write below etc",
-			[]*event.Event{openEvent(proc("python3"), "/etc/hosts", oWRONLY|oTRUNC), openEvent(proc("bash"), "/etc/profile.d/x.sh", oWRONLY|oCREAT)},
+			[]*event.Event{openEvent(proc("python3"), "/etc/hosts", oWRONLY|oTRUNC), openEvent(proc("bash"), "/etc/profile.d/x.sh", oWRONLY|oCREAT),
+				creatEvent(proc("python3"), "/etc/cron.d/x")},
 			[]*event.Event{openEvent(proc("dpkg"), "/etc/hosts", oWRONLY), openEvent(proc("python3"), "/etc/hosts", oRDONLY),
 				openEvent(proc("python3"), "/etcetera/x", oWRONLY), openEvent(proc("passwd"), "/etc/shadow", oWRONLY)}},
 		{"Write below binary dir",
@@ -404,4 +405,13 @@ func TestDefaultRulesBenign(t *testing.T) {
 func runningFor(p *event.Process, secs int64) *event.Process {
 	p.StartTime = 1764180000123456789 - secs*1_000_000_000
 	return p
+}
+
+// creatEvent is a successful creat(2): the flags it implies are what the
+// capture reports.
+func creatEvent(p *event.Process, path string) *event.Event {
+	ev := openEvent(p, path, oWRONLY|oCREAT|oTRUNC)
+	ev.Type = event.Creat
+	ev.Args = [4]int64{oWRONLY | oCREAT | oTRUNC, 0o644}
+	return ev
 }
