@@ -129,7 +129,7 @@ func decodeMessage(msg []msgpack.RawMessage) ([]Record, string, error) {
 		if len(e) != 2 {
 			return nil, "", fmt.Errorf("entry of %d elements", len(e))
 		}
-		var et eventTime
+		var et EventTime
 		if err := msgpack.Unmarshal(e[0], &et); err != nil {
 			return nil, "", fmt.Errorf("entry time is not EventTime: %w", err)
 		}
@@ -206,19 +206,23 @@ func (l *Listener) WaitFor(t testing.TB, timeout time.Duration, match func(Recor
 	}
 }
 
-// eventTime decodes the forward protocol's EventTime extension (type 0).
-type eventTime struct{ time.Time }
+// EventTime decodes the forward protocol's EventTime extension (type 0),
+// for tests that read forward messages themselves. Importing this package
+// registers it with the msgpack library.
+type EventTime struct{ time.Time }
 
-func init() { msgpack.RegisterExt(0, (*eventTime)(nil)) }
+func init() { msgpack.RegisterExt(0, (*EventTime)(nil)) }
 
-func (et *eventTime) MarshalMsgpack() ([]byte, error) {
+// MarshalMsgpack implements msgpack.Marshaler.
+func (et *EventTime) MarshalMsgpack() ([]byte, error) {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint32(b, uint32(et.Unix()))
 	binary.BigEndian.PutUint32(b[4:], uint32(et.Nanosecond()))
 	return b, nil
 }
 
-func (et *eventTime) UnmarshalMsgpack(b []byte) error {
+// UnmarshalMsgpack implements msgpack.Unmarshaler.
+func (et *EventTime) UnmarshalMsgpack(b []byte) error {
 	if len(b) != 8 {
 		return fmt.Errorf("EventTime of %d bytes", len(b))
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/nightjar-sec/nightjar/daemon/delivery"
 	"github.com/nightjar-sec/nightjar/daemon/pipeline"
 	"github.com/nightjar-sec/nightjar/daemon/proctable"
+	"github.com/nightjar-sec/nightjar/internal/forwardtest"
 )
 
 // The latency benchmarks start this test binary again with generatorEnv set
@@ -229,7 +230,7 @@ func (l *latencyListener) serve(c net.Conn) {
 				l.fail(fmt.Errorf("entry: %v (%d elements)", err, len(entry)))
 				return
 			}
-			var et eventTime
+			var et forwardtest.EventTime
 			if err := msgpack.Unmarshal(entry[0], &et); err != nil {
 				l.fail(fmt.Errorf("entry time is not EventTime: %w", err))
 				return

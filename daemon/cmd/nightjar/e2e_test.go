@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/internal/forwardtest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // These tests run the real daemon binary as root: it loads its eBPF programs
@@ -55,164 +53,11 @@ func requireRoot(t *testing.T) {
 }
 
 // forwardRecord is one decoded forward entry.
-type forwardRecord struct {
-	Tag    string
-	Time   time.Time
-	Record map[string]any
-}
+type forwardRecord = forwardtest.Record
 
-// forwardListener accepts Fluent Forward connections on a Unix socket,
-// decodes PackedForward messages and acknowledges chunks, as in_forward does.
-type forwardListener struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	records []forwardRecord
-	errs    []error
-	notify  chan struct{}
-}
-
-func newForwardListener(t *testing.T, path string) *forwardListener {
-	t.Helper()
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl := &forwardListener{ln: ln, notify: make(chan struct{}, 1)}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go fl.serve(c)
-		}
-	}()
-	return fl
-}
-
-func (fl *forwardListener) fail(err error) {
-	fl.mu.Lock()
-	fl.errs = append(fl.errs, err)
-	fl.mu.Unlock()
-}
-
-func (fl *forwardListener) serve(c net.Conn) {
-	defer c.Close()
-	dec := msgpack.NewDecoder(bufio.NewReader(c))
-	for {
-		var msg []msgpack.RawMessage
-		if err := dec.Decode(&msg); err != nil {
-			if err != io.EOF {
-				fl.fail(fmt.Errorf("decode message: %w", err))
-			}
-			return
-		}
-		if len(msg) < 2 {
-			fl.fail(fmt.Errorf("message of %d elements", len(msg)))
-			return
-		}
-		var tag string
-		if err := msgpack.Unmarshal(msg[0], &tag); err != nil {
-			fl.fail(fmt.Errorf("tag: %w", err))
-			return
-		}
-		// PackedForward: entries are a bin or str of concatenated [time, record].
-		var entries []byte
-		if err := msgpack.Unmarshal(msg[1], &entries); err != nil {
-			fl.fail(fmt.Errorf("entries are not PackedForward: %w", err))
-			return
-		}
-		edec := msgpack.NewDecoder(bytes.NewReader(entries))
-		var got []forwardRecord
-		for {
-			var entry []msgpack.RawMessage
-			if err := edec.Decode(&entry); err == io.EOF {
-				break
-			} else if err != nil || len(entry) != 2 {
-				fl.fail(fmt.Errorf("entry: %v", err))
-				return
-			}
-			var et eventTime
-			if err := msgpack.Unmarshal(entry[0], &et); err != nil {
-				fl.fail(fmt.Errorf("entry time is not EventTime: %w", err))
-				return
-			}
-			var rec map[string]any
-			if err := msgpack.Unmarshal(entry[1], &rec); err != nil {
-				fl.fail(fmt.Errorf("record: %w", err))
-				return
-			}
-			got = append(got, forwardRecord{Tag: tag, Time: et.Time, Record: rec})
-		}
-		if len(msg) > 2 {
-			var opts map[string]any
-			if err := msgpack.Unmarshal(msg[2], &opts); err != nil {
-				fl.fail(fmt.Errorf("options: %w", err))
-				return
-			}
-			if chunk, ok := opts["chunk"].(string); ok {
-				ack, _ := msgpack.Marshal(map[string]string{"ack": chunk})
-				if _, err := c.Write(ack); err != nil {
-					return
-				}
-			}
-		}
-		fl.mu.Lock()
-		fl.records = append(fl.records, got...)
-		fl.mu.Unlock()
-		select {
-		case fl.notify <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// waitFor returns the first record for which match is true, failing the test
-// after timeout.
-func (fl *forwardListener) waitFor(t *testing.T, timeout time.Duration, match func(forwardRecord) bool) forwardRecord {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		fl.mu.Lock()
-		for _, err := range fl.errs {
-			t.Errorf("forward listener: %v", err)
-		}
-		fl.errs = nil
-		for _, r := range fl.records {
-			if match(r) {
-				fl.mu.Unlock()
-				return r
-			}
-		}
-		n := len(fl.records)
-		fl.mu.Unlock()
-		select {
-		case <-fl.notify:
-		case <-deadline:
-			t.Fatalf("no matching alert after %v (%d records received)", timeout, n)
-		}
-	}
-}
-
-// eventTime decodes the forward protocol's EventTime extension (type 0).
-type eventTime struct{ time.Time }
-
-func init() { msgpack.RegisterExt(0, (*eventTime)(nil)) }
-
-func (et *eventTime) MarshalMsgpack() ([]byte, error) {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint32(b, uint32(et.Unix()))
-	binary.BigEndian.PutUint32(b[4:], uint32(et.Nanosecond()))
-	return b, nil
-}
-
-func (et *eventTime) UnmarshalMsgpack(b []byte) error {
-	if len(b) != 8 {
-		return fmt.Errorf("EventTime of %d bytes, want 8", len(b))
-	}
-	et.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
-	return nil
+// newForwardListener plays Fluent Bit's in_forward on a Unix socket.
+func newForwardListener(t *testing.T, path string) *forwardtest.Listener {
+	return forwardtest.Listen(t, path)
 }
 
 // daemonProc is a running nightjar daemon.
@@ -328,7 +173,7 @@ metrics {
 	}
 	pid := reader.Process.Pid
 
-	r := fl.waitFor(t, 20*time.Second, func(r forwardRecord) bool {
+	r := fl.WaitFor(t, 20*time.Second, func(r forwardRecord) bool {
 		f, _ := r.Record["output_fields"].(map[string]any)
 		return r.Record["rule"] == "Read sensitive file untrusted" && fmt.Sprint(f["proc.pid"]) == fmt.Sprint(pid)
 	})
@@ -442,7 +287,7 @@ forward_output {
 	fl := newForwardListener(t, sock)
 	d2 := startDaemon(t, cfg)
 	for _, pid := range pids {
-		fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", pid))
+		fl.WaitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", pid))
 	}
 	if err := d2.stop(t); err != nil {
 		t.Errorf("exit: %v", err)
@@ -507,7 +352,7 @@ forward_output {
   spool { enabled = false }
 }
 `, rulesPath, sock))
-	fl.waitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
+	fl.WaitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
 
 	// A broken file: the reload fails, the running rule keeps working.
 	if err := os.WriteFile(rulesPath, []byte("- rule: Broken\n  desc: d\n  condition: proc.nmae = x\n  output: o\n  priority: INFO\n"), 0o644); err != nil {
@@ -518,7 +363,7 @@ forward_output {
 	if !strings.Contains(d.stderr.String(), rulesPath+":3:") {
 		t.Errorf("reload error does not name the file and line:\n%s", d.stderr.String())
 	}
-	fl.waitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
+	fl.WaitFor(t, 20*time.Second, alertOf("Hostname read one", readHostname()))
 
 	// A good file: the new rule replaces the old one.
 	writeRule("Hostname read two")
@@ -529,7 +374,7 @@ forward_output {
 			t.Logf("daemon log:\n%s", d.stderr.String())
 		}
 	})
-	fl.waitFor(t, 20*time.Second, alertOf("Hostname read two", readHostname()))
+	fl.WaitFor(t, 20*time.Second, alertOf("Hostname read two", readHostname()))
 	if err := d.stop(t); err != nil {
 		t.Errorf("exit: %v", err)
 	}

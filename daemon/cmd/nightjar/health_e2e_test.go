@@ -319,7 +319,7 @@ forward_output {
 			t.Errorf("thread %d: CapBnd %s NoNewPrivs %s, want %s and 1", tid, st["CapBnd"], st["NoNewPrivs"], want)
 		}
 	}
-	r := fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	r := fl.WaitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
 	if f := r.Record["output_fields"].(map[string]any); f["proc.exepath"] != "/usr/bin/cat" {
 		t.Errorf("proc.exepath = %v after dropping capabilities", f["proc.exepath"])
 	}
@@ -329,7 +329,7 @@ forward_output {
 	if strings.Contains(d.stderr.String(), "keeping the running rules") {
 		t.Fatalf("reload failed without capabilities:\n%s", d.stderr.String())
 	}
-	fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	fl.WaitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
 	if err := d.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, d.stderr.String())
 	}
@@ -353,7 +353,7 @@ forward_output {
   spool { enabled = false }
 }
 `, sock), []string{setpriv, "--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search", "--inh-caps=-all", "--ambient-caps=-all"})
-	fl.waitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
+	fl.WaitFor(t, 20*time.Second, alertOf("Read sensitive file untrusted", readShadow(t)))
 	if err := d.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, d.stderr.String())
 	}

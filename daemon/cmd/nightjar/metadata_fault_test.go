@@ -93,7 +93,7 @@ metadata {
 	if err := os.WriteFile(root+"/tmp/go", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := fl.waitFor(t, 30*time.Second, func(r forwardRecord) bool {
+	r := fl.WaitFor(t, 30*time.Second, func(r forwardRecord) bool {
 		f, _ := r.Record["output_fields"].(map[string]any)
 		return r.Record["rule"] == "Read sensitive file untrusted" && f["container.id"] == id[:12]
 	})
@@ -108,7 +108,7 @@ metadata {
 	}
 
 	pid := readShadow(t)
-	fl.waitFor(t, 30*time.Second, alertOf("Read sensitive file untrusted", pid))
+	fl.WaitFor(t, 30*time.Second, alertOf("Read sensitive file untrusted", pid))
 	// The late metadata is counted where operators look.
 	fams := scrape(t, "http://"+metricsAddr+"/metrics")
 	if fam := fams["nightjar_container_metadata_late_total"]; fam == nil || fam.GetMetric()[0].GetCounter().GetValue() < 1 {
