@@ -208,7 +208,7 @@ func (e *env) perform(t *testing.T, b behaviour) {
 			b.setup(t, e, in)
 		}
 		if b.tty {
-			execTTY(t, e.c, in.ct, "sh", "-i")
+			in.ct.ExecTTY(t, "sleep 1; exit\n", "sh", "-i")
 		} else {
 			// The shell outlives the script by a second, as on the host:
 			// the process table reads a new process's container from

@@ -1,15 +1,9 @@
 package pipeline
 
 import (
-	"bytes"
-	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/nightjar-sec/nightjar/internal/testctr"
 )
@@ -29,7 +23,7 @@ func TestDefaultRulesInContainer(t *testing.T) {
 		// --tty, itself run on a pseudo-terminal, starts an interactive
 		// shell whose standard streams are the container's console.
 		from := det.mark()
-		execTTY(t, c, ct, "sh", "-i")
+		ct.ExecTTY(t, "exit\n", "sh", "-i")
 		waitContainerRule(t, from, short, expect{rule: "Terminal shell in container", fields: map[string]string{
 			"proc.name": "sh", "container.id": short}})
 	})
@@ -100,71 +94,4 @@ func TestDefaultRulesInContainer(t *testing.T) {
 		waitContainerRule(t, from, short, expect{rule: "Contact K8S API Server From Container", fields: map[string]string{
 			"fd.sip": "10.96.0.1", "fd.sport": "443", "proc.cmdline": "exe -w 2 10.96.0.1 443"}})
 	})
-}
-
-// execTTY runs args in container ct with a terminal, as `ctr task exec
-// --tty` does when run from an interactive terminal, and ends them by
-// typing exit.
-func execTTY(t *testing.T, c *testctr.Containerd, ct *testctr.Container, args ...string) {
-	t.Helper()
-	ptmx, pts := openPTY(t)
-	execID := "tty" + testctr.NewID()[:12]
-	cmd := exec.Command("ctr", append([]string{"--address", c.Address, "--namespace", c.Namespace,
-		"task", "exec", "--tty", "--exec-id", execID, ct.ID}, args...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
-	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pts.Close()
-	var out bytes.Buffer
-	copied := make(chan struct{})
-	go func() {
-		io.Copy(&out, ptmx) // ends with EIO once ctr exits
-		close(copied)
-	}()
-	if _, err := ptmx.Write([]byte("echo nightjar-tty-$((6*7))\nexit\n")); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		<-copied
-		ptmx.Close()
-		if err != nil || !bytes.Contains(out.Bytes(), []byte("nightjar-tty-42")) {
-			t.Fatalf("ctr task exec --tty: %v; terminal output:\n%s", err, out.Bytes())
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		ptmx.Close()
-		t.Fatalf("ctr task exec --tty did not end; terminal output:\n%s", out.Bytes())
-	}
-}
-
-// openPTY returns a new pseudo-terminal's master and slave.
-func openPTY(t *testing.T) (ptmx, pts *os.File) {
-	t.Helper()
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	ptmx = os.NewFile(uintptr(fd), "/dev/ptmx")
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		ptmx.Close()
-		t.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		ptmx.Close()
-		t.Fatalf("pty number: %v", err)
-	}
-	name := "/dev/pts/" + strconv.Itoa(n)
-	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		ptmx.Close()
-		t.Fatalf("open %s: %v", name, err)
-	}
-	return ptmx, os.NewFile(uintptr(sfd), name)
 }

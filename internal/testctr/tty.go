@@ -1,4 +1,4 @@
-package corpus
+package testctr
 
 import (
 	"bytes"
@@ -10,18 +10,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/nightjar-sec/nightjar/internal/testctr"
 )
 
-// execTTY runs args in container ct with a terminal, as `ctr task exec
-// --tty` does when run from an interactive terminal, and ends them by
-// typing exit.
-func execTTY(t *testing.T, c *testctr.Containerd, ct *testctr.Container, args ...string) {
+// ExecTTY runs args (an interactive shell) in the container with a
+// terminal, as `ctr task exec --tty` does from an interactive terminal,
+// types a marker command and then typed (which must end the shell, e.g.
+// "exit\n"), and fails the test unless the shell answered on the terminal.
+func (ct *Container) ExecTTY(t testing.TB, typed string, args ...string) {
 	t.Helper()
 	ptmx, pts := openPTY(t)
-	execID := "tty" + testctr.NewID()[:12]
-	cmd := exec.Command("ctr", append([]string{"--address", c.Address, "--namespace", c.Namespace,
+	execID := "tty" + NewID()[:12]
+	cmd := exec.Command("ctr", append([]string{"--address", ct.c.Address, "--namespace", ct.c.Namespace,
 		"task", "exec", "--tty", "--exec-id", execID, ct.ID}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -35,7 +34,7 @@ func execTTY(t *testing.T, c *testctr.Containerd, ct *testctr.Container, args ..
 		io.Copy(&out, ptmx) // ends with EIO once ctr exits
 		close(copied)
 	}()
-	if _, err := ptmx.Write([]byte("echo nightjar-tty-$((6*7))\nsleep 1; exit\n")); err != nil {
+	if _, err := ptmx.Write([]byte("echo nightjar-tty-$((6*7))\n" + typed)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -45,18 +44,18 @@ func execTTY(t *testing.T, c *testctr.Containerd, ct *testctr.Container, args ..
 		<-copied
 		ptmx.Close()
 		if err != nil || !bytes.Contains(out.Bytes(), []byte("nightjar-tty-42")) {
-			t.Fatalf("ctr task exec --tty: %v; terminal output:\n%s", err, out.Bytes())
+			t.Fatalf("testctr: ctr task exec --tty: %v; terminal output:\n%s", err, out.Bytes())
 		}
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		<-done
 		ptmx.Close()
-		t.Fatalf("ctr task exec --tty did not end; terminal output:\n%s", out.Bytes())
+		t.Fatalf("testctr: ctr task exec --tty did not end; terminal output:\n%s", out.Bytes())
 	}
 }
 
 // openPTY returns a new pseudo-terminal's master and slave.
-func openPTY(t *testing.T) (ptmx, pts *os.File) {
+func openPTY(t testing.TB) (ptmx, pts *os.File) {
 	t.Helper()
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
