@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -65,12 +63,8 @@ var _ container.MetadataProvider = (*Agent)(nil)
 // NewAgent returns an Agent for cfg. It fetches nothing until the first
 // container is enriched.
 func NewAgent(cfg AgentConfig) (*Agent, error) {
-	u, err := url.Parse(cfg.URI)
-	if err != nil {
-		return nil, fmt.Errorf("ecs agent uri %q: %w", cfg.URI, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("ecs agent uri %q: want an http:// URL", cfg.URI)
+	if err := checkURI("ecs agent uri", cfg.URI); err != nil {
+		return nil, err
 	}
 	base := strings.TrimSuffix(cfg.URI, "/")
 	a := &Agent{
@@ -177,25 +171,9 @@ func (a *Agent) refresh(ctx context.Context) error {
 
 func (a *Agent) get(ctx context.Context, u string, v any) error {
 	a.stats.Fetches++
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := getDocument(ctx, a.client, u)
 	if err != nil {
 		return err
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %q", u, resp.Status, body)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
-	}
-	if len(body) > maxDocument {
-		return fmt.Errorf("GET %s: document larger than %d bytes", u, maxDocument)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError

@@ -91,12 +91,8 @@ var _ container.MetadataProvider = (*Provider)(nil)
 // New returns a Provider for the endpoint of cfg. It fetches nothing until
 // the first container is enriched.
 func New(cfg Config) (*Provider, error) {
-	u, err := url.Parse(cfg.URI)
-	if err != nil {
-		return nil, fmt.Errorf("ecs metadata uri %q: %w", cfg.URI, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("ecs metadata uri %q: want an http:// URL", cfg.URI)
+	if err := checkURI("ecs metadata uri", cfg.URI); err != nil {
+		return nil, err
 	}
 	p := &Provider{
 		taskURL:    strings.TrimSuffix(cfg.URI, "/") + "/task",
@@ -177,31 +173,52 @@ func (p *Provider) fill(c *event.Container, tc *TaskContainer) {
 // fetch reads and decodes the task document.
 func (p *Provider) fetch(ctx context.Context) (*Task, error) {
 	p.stats.Fetches++
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.taskURL, nil)
+	body, err := getDocument(ctx, p.client, p.taskURL)
 	if err != nil {
 		return nil, fmt.Errorf("task metadata: %w", err)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("task metadata: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("task metadata: GET %s: %s: %q", p.taskURL, resp.Status, body)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
-	if err != nil {
-		return nil, fmt.Errorf("task metadata: GET %s: %w", p.taskURL, err)
-	}
-	if len(body) > maxDocument {
-		return nil, fmt.Errorf("task metadata: GET %s: document larger than %d bytes", p.taskURL, maxDocument)
 	}
 	task, err := ParseTask(body)
 	if err != nil {
 		return nil, fmt.Errorf("task metadata: GET %s: %w", p.taskURL, err)
 	}
 	return task, nil
+}
+
+// getDocument GETs a JSON document of at most maxDocument bytes.
+func getDocument(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("GET %s: %s: %q", u, resp.Status, body)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if len(body) > maxDocument {
+		return nil, fmt.Errorf("GET %s: document larger than %d bytes", u, maxDocument)
+	}
+	return body, nil
+}
+
+// checkURI accepts only absolute http(s) URIs.
+func checkURI(what, uri string) error {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", what, uri, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%s %q: want an http:// URL", what, uri)
+	}
+	return nil
 }
 
 // Task is the part of the task metadata v4 document the provider reads.
