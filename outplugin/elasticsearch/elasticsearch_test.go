@@ -47,23 +47,6 @@ func load(t testing.TB, body string) (destination.Destination, *destination.Metr
 	return cfg.Destinations[0].Dest, cfg.Destinations[0].Metrics
 }
 
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
-}
-
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
 	t.Helper()
 	b := destination.NewBatch("nightjar", recs)
@@ -120,7 +103,7 @@ max_body_bytes = 65536`, srv.URL()))
 		ts := day.Add(time.Duration(i%3) * 24 * time.Hour)
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts}))
 	}
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -150,7 +133,7 @@ index = "sec-{{ output_fields.k8s.ns.name }}-%%Y.%%m"`, srv.URL()))
 	for i, ns := range []string{"prod", "Dev Team", "prod"} {
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts, Namespace: ns}))
 	}
-	if _, err := send(t, d, decode(t, chunk)); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, chunk)); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -171,7 +154,7 @@ func TestPipeline(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
 index = "p"
 pipeline = "nightjar-enrich"`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -182,7 +165,7 @@ pipeline = "nightjar-enrich"`, srv.URL()))
 	missing, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "p"
 pipeline = "other"`, srv.URL()))
-	if _, err := send(t, missing, decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
+	if _, err := send(t, missing, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	if s := m.Snapshot(); s.Dropped != 5 || srv.Count("p") != 10 {
@@ -197,7 +180,7 @@ func TestDataStream(t *testing.T) {
 	srv := newServer(t, estest.Config{DataStreams: []string{"logs-*-*"}})
 	d, m := load(t, fmt.Sprintf(`urls = [%q]
 data_stream = true`, srv.URL()))
-	recs := decode(t, recordtest.Chunk(recordtest.Metadata, 0, 500, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.Metadata, 0, 500, time.Now()))
 	if _, err := send(t, d, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +193,7 @@ data_stream = true`, srv.URL()))
 	bad, bm := load(t, fmt.Sprintf(`urls = [%q]
 index = "logs-nightjar-default"
 action = "index"`, srv.URL()))
-	b, err := send(t, bad, decode(t, recordtest.Chunk(recordtest.Metadata, 1000, 10, time.Now())))
+	b, err := send(t, bad, recordtest.Decode(t, recordtest.Chunk(recordtest.Metadata, 1000, 10, time.Now())))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -234,7 +217,7 @@ concurrency = 1
 max_body_bytes = 262144`, srv.URL()))
 	srv.Inject(estest.Unavailable, estest.TooManyRequests, estest.None, estest.InternalError, estest.Hang,
 		estest.Drop, estest.DropAfterWrite, estest.PartialReject, estest.PartialReject, estest.DropAfterWrite)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
 	b, err := send(t, d, recs)
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
@@ -258,7 +241,7 @@ func TestFailover(t *testing.T) {
 index = "fo"
 max_body_bytes = 65536
 concurrency = 1`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	checkDocs(t, srv, "fo", 0, 1000)
@@ -276,7 +259,7 @@ max_attempts = 2
 concurrency = 1
 max_body_bytes = 65536`, srv.URL()))
 	srv.Inject(estest.None, estest.Unavailable, estest.Unavailable)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
 	b, err := send(t, d, recs)
 	if err == nil || destination.IsPermanent(err) {
 		t.Fatalf("err = %v, want a transient error", err)
@@ -293,7 +276,7 @@ func TestRestart(t *testing.T) {
 	srv := newServer(t, estest.Config{})
 	cfg := fmt.Sprintf(`urls = [%q]
 index = "alerts"`, srv.URL())
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))
 	first, _ := load(t, cfg)
 	if _, err := send(t, first, recs[:1500]); err != nil {
 		t.Fatal(err)
@@ -325,7 +308,7 @@ index = "m"`, srv.URL()))
 	body = append(body, 0xa4, 'u', 'u', 'i', 'd', 0xa3, 'b', 'a', 'd')
 	body = append(body, 0xa8, 'p', 'r', 'i', 'o', 'r', 'i', 't', 'y', 0xa5, 'E', 'r', 'r', 'o', 'r')
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, body)
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -345,7 +328,7 @@ max_body_bytes = 1048576`, srv.URL()))
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 2000, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 5000, Time: now, Output: strings.Repeat("z", 200_000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -368,7 +351,7 @@ ca_file = %q
 username = "nightjar"
 password = "pw"
 index = "tls"`, srv.URL(), srv.CAFile()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	checkDocs(t, srv, "tls", 0, 20)
@@ -377,13 +360,13 @@ index = "tls"`, srv.URL(), srv.CAFile()))
 ca_file = %q
 username = "nightjar"
 password = "nope"`, srv.URL(), srv.CAFile()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong password: err = %v, want permanent", err)
 	}
 	untrusted, _ := load(t, fmt.Sprintf(`urls = [%q]
 username = "nightjar"
 password = "pw"`, srv.URL()))
-	if _, err := send(t, untrusted, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := send(t, untrusted, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without ca_file: err = %v, want a certificate error", err)
 	}
 }
@@ -393,7 +376,7 @@ func TestAPIKey(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
 api_key = "aWQ6a2V5"
 index = "k"`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -413,7 +396,7 @@ aws {
   secret_access_key = "s3cret"
 }`, srv.URL()))
 	srv.Inject(estest.ExpiredToken) // answered as expired once: refreshed and retried
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -428,7 +411,7 @@ aws {
   access_key_id     = "AKIDSTATIC"
   secret_access_key = "other"
 }`, srv.URL()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
 		t.Errorf("wrong secret: err = %v, want a permanent signature error", err)
 	}
 }
@@ -447,7 +430,7 @@ aws {
   access_key_id     = "AKIDZ"
   secret_access_key = "z"
 }`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -478,7 +461,7 @@ aws {
   external_id       = "nightjar"
   sts_endpoint      = %q
 }`, srv.URL(), sts.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -508,7 +491,7 @@ func TestSigV4TaskRoleExpiry(t *testing.T) {
 	d, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "serverless"
 aws { service = "aoss" }`, srv.URL()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 400, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 400, time.Now()))
 	if _, err := send(t, d, recs[:200]); err != nil {
 		t.Fatal(err)
 	}

@@ -54,23 +54,6 @@ func load(t *testing.T, body string) (destination.Destination, *destination.Metr
 	return cfg.Destinations[0].Dest, cfg.Destinations[0].Metrics
 }
 
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
-}
-
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -137,7 +120,7 @@ headers = { rule = "{{ rule }}", missing = "{{ nope }}" }`, c.Brokers(), name))
 				ts := start.Add(time.Duration(i) * time.Millisecond)
 				chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts, Namespace: ns, Hostname: host}))
 			}
-			b, err := send(t, d, decode(t, chunk))
+			b, err := send(t, d, recordtest.Decode(t, chunk))
 			if err != nil || b.Pending() != 0 {
 				t.Fatalf("err %v, pending %d", err, b.Pending())
 			}
@@ -183,7 +166,7 @@ func TestProduceFailures(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
 metadata_min_age = "50ms"`, c.Brokers()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
 	if _, err := send(t, d, recs[:10]); err != nil { // connections and metadata
 		t.Fatal(err)
 	}
@@ -207,7 +190,7 @@ func TestUnacknowledged(t *testing.T) {
 topic = "alerts"
 timeout = "2s"
 metadata_min_age = "50ms"`, c.Brokers()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 500, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 500, time.Now()))
 	if _, err := send(t, d, recs[:100]); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +224,7 @@ func TestNotAuthorized(t *testing.T) {
 topic = "alerts"`, c.Brokers()))
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
 	defer h.Remove()
-	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
+	b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
 	if !destination.IsPermanent(err) || b.Pending() != 20 {
 		t.Fatalf("err %v, pending %d: want a permanent error, all pending", err, b.Pending())
 	}
@@ -257,7 +240,7 @@ max_message_bytes = 65536`, c.Brokers()))
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 20, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 99, Time: now, Output: strings.Repeat("x", 100_000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -288,7 +271,7 @@ sasl {
   username  = "nightjar"
   password  = "pw"
 }`, c.Brokers(), ca, mech))
-			if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))); err != nil {
+			if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))); err != nil {
 				t.Fatal(err)
 			}
 			clientTLS := &tls.Config{RootCAs: x509.NewCertPool()}
@@ -310,7 +293,7 @@ sasl {
   username  = "nightjar"
   password  = "wrong"
 }`, c.Brokers(), ca, mech))
-			b, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 1000, 1, time.Now())))
+			b, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 1000, 1, time.Now())))
 			if err == nil || b.Pending() != 1 {
 				t.Errorf("wrong password: err = %v, pending %d; want an error and the record pending", err, b.Pending())
 			}
@@ -344,7 +327,7 @@ func TestMSKIAM(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 30, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 30, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	ok, failed := c.Authentications()
@@ -358,7 +341,7 @@ sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 topic = "alerts"
 timeout = "1s"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong secret: err = %v, want permanent", err)
 	}
 	if _, failed := c.Authentications(); len(failed) == 0 || !strings.Contains(failed[0], "signature") {
