@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch/cwtest"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -342,8 +342,8 @@ max_body_bytes = 1048576`, srv.URL()))
 	}
 }
 
-// TestBasicAuthTLS uses HTTPS with the CA from ca_file and basic auth;
-// wrong credentials are a permanent error.
+// TestBasicAuthTLS uses HTTPS with the CA from ca_file, or from a tls
+// block, and basic auth; wrong credentials are a permanent error.
 func TestBasicAuthTLS(t *testing.T) {
 	srv := newServer(t, estest.Config{TLS: true, Username: "nightjar", Password: "pw"})
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
@@ -355,6 +355,17 @@ index = "tls"`, srv.URL(), srv.CAFile()))
 		t.Fatal(err)
 	}
 	checkDocs(t, srv, "tls", 0, 20)
+
+	// The tls block of the other HTTP destinations works as well.
+	block, _ := load(t, fmt.Sprintf(`urls = [%q]
+tls { ca_file = %q }
+username = "nightjar"
+password = "pw"
+index = "tls-block"`, srv.URL(), srv.CAFile()))
+	if _, err := send(t, block, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	checkDocs(t, srv, "tls-block", 0, 20)
 
 	wrong, _ := load(t, fmt.Sprintf(`urls = [%q]
 ca_file = %q
@@ -513,29 +524,5 @@ aws { service = "aoss" }`, srv.URL()))
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry()})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, routes.Options{Registry: registry()}, 8)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
@@ -180,31 +181,7 @@ route "default" {
 // comment "# want: <line>:<col> <text>" giving the position and text the
 // error must contain.
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 10 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatalf("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, opts())
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, opts(), 10)
 }
 
 func FuzzParse(f *testing.F) {
@@ -217,12 +194,7 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	rec := func() *record.Record {
-		chunk := recordtest.Chunk(recordtest.EventTime, 0, 1, time.Unix(1, 0))
-		var r record.Record
-		record.NewDecoder(chunk).Next(&r)
-		return &r
-	}()
+	rec := recordtest.Decode(f, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Unix(1, 0)))[0]
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := routes.Parse(src, "fuzz.hcl", opts())
 		if err != nil {
