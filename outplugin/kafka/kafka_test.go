@@ -251,15 +251,34 @@ max_message_bytes = 65536`, c.Brokers()))
 	}
 }
 
-// TestSASL authenticates with PLAIN and both SCRAM variants over TLS with
-// the CA from ca_file. kfake closes the connection on a wrong password
-// (a real broker answers SASL_AUTHENTICATION_FAILED, a permanent error,
-// as TestMSKIAM shows): the records stay pending and nothing is written.
+// TestSASL authenticates with PLAIN and both SCRAM variants over mutual
+// TLS with the CA from ca_file and the certificate from client_cert_file.
+// kfake closes the connection on a wrong password (a real broker answers
+// SASL_AUTHENTICATION_FAILED, a permanent error, as TestMSKIAM shows): the
+// records stay pending and nothing is written; so do they without the
+// client certificate the brokers demand.
 func TestSASL(t *testing.T) {
-	ca, tlsCfg, err := kafkatest.SelfSigned(t.TempDir())
+	certs, err := desttest.WriteCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca := certs.CA
+	serverCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{serverCert},
+		ClientCAs: roots, ClientAuth: tls.RequireAndVerifyClientCert}
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
 			c := newCluster(t, kfake.SeedTopics(1, "alerts"), kfake.EnableSASL(), kfake.Superuser(mech, "nightjar", "pw"), kfake.TLS(tlsCfg))
@@ -267,16 +286,17 @@ func TestSASL(t *testing.T) {
 topic = "alerts"
 tls = true
 ca_file = %q
+client_cert_file = %q
+client_key_file = %q
 sasl {
   mechanism = %q
   username  = "nightjar"
   password  = "pw"
-}`, c.Brokers(), ca, mech))
+}`, c.Brokers(), ca, certs.ClientCert, certs.ClientKey, mech))
 			if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))); err != nil {
 				t.Fatal(err)
 			}
-			clientTLS := &tls.Config{RootCAs: x509.NewCertPool()}
-			clientTLS.RootCAs.AddCert(mustParse(t, tlsCfg))
+			clientTLS := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}
 			c.ClientOpts = []kgo.Opt{kgo.DialTLSConfig(clientTLS), kgo.SASL(map[string]sasl.Mechanism{
 				"PLAIN":         plain.Auth{User: "nightjar", Pass: "pw"}.AsMechanism(),
 				"SCRAM-SHA-256": scram.Auth{User: "nightjar", Pass: "pw"}.AsSha256Mechanism(),
@@ -288,28 +308,36 @@ sasl {
 topic = "alerts"
 tls = true
 ca_file = %q
+client_cert_file = %q
+client_key_file = %q
 timeout = "1s"
 sasl {
   mechanism = %q
   username  = "nightjar"
   password  = "wrong"
-}`, c.Brokers(), ca, mech))
+}`, c.Brokers(), ca, certs.ClientCert, certs.ClientKey, mech))
 			b, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 1000, 1, time.Now())))
 			if err == nil || b.Pending() != 1 {
 				t.Errorf("wrong password: err = %v, pending %d; want an error and the record pending", err, b.Pending())
 			}
+			if mech == "PLAIN" {
+				anonymous, _ := load(t, fmt.Sprintf(`brokers = %s
+topic = "alerts"
+ca_file = %q
+timeout = "1s"
+sasl {
+  mechanism = "PLAIN"
+  username  = "nightjar"
+  password  = "pw"
+}`, c.Brokers(), ca))
+				b, err := send(t, anonymous, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 2000, 1, time.Now())))
+				if err == nil || b.Pending() != 1 {
+					t.Errorf("without a client certificate: err = %v, pending %d; want an error and the record pending", err, b.Pending())
+				}
+			}
 			exactlyOnce(t, readAll(t, c, 50, "alerts"), 50)
 		})
 	}
-}
-
-func mustParse(t *testing.T, c *tls.Config) *x509.Certificate {
-	t.Helper()
-	cert, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }
 
 // TestMSKIAM authenticates with AWS_MSK_IAM using credentials from the
