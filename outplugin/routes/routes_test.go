@@ -59,13 +59,7 @@ func opts() routes.Options {
 func alertRecord(t *testing.T, a recordtest.Alert) *record.Record {
 	t.Helper()
 	a.Time = time.Unix(1700000000, 0)
-	chunk := recordtest.AppendRecord(nil, recordtest.EventTime, a.Time, recordtest.AppendAlert(nil, a))
-	d := record.NewDecoder(chunk)
-	var r record.Record
-	if !d.Next(&r) {
-		t.Fatal(d.Err())
-	}
-	return &r
+	return recordtest.Decode(t, recordtest.AppendRecord(nil, recordtest.EventTime, a.Time, recordtest.AppendAlert(nil, a)))[0]
 }
 
 func compile(t *testing.T, match string) routes.Matcher {
@@ -87,8 +81,7 @@ func TestMatch(t *testing.T) {
 	noticeRec := alertRecord(t, recordtest.Alert{Priority: "Notice", Namespace: "default"})
 	infoRec := alertRecord(t, recordtest.Alert{Priority: "info"})
 	chunk := recordtest.AppendRecord(nil, recordtest.EventTime, time.Unix(1, 0), msgp.AppendMapStrStr(nil, map[string]string{"log": "GET /healthz 200", "status": "200"}))
-	var logRec record.Record
-	record.NewDecoder(chunk).Next(&logRec)
+	logRec := recordtest.Decode(t, chunk)[0]
 
 	for _, tc := range []struct {
 		match string
@@ -104,7 +97,7 @@ func TestMatch(t *testing.T) {
 		{`"Error" <= priority`, errRec, "", true},
 		{`priority == "error"`, errRec, "", true},
 		{`priority != "Error"`, noticeRec, "", true},
-		{`priority >= "Debug"`, &logRec, "", false},
+		{`priority >= "Debug"`, logRec, "", false},
 		{`rule == "Write below etc"`, errRec, "", true},
 		{`rule != "Write below etc"`, noticeRec, "", true},
 		{`contains(tags, "mitre_persistence")`, errRec, "", true},
@@ -117,17 +110,17 @@ func TestMatch(t *testing.T) {
 		{`startswith(rule, "Terminal")`, noticeRec, "", true},
 		{`endswith(rule, "etc")`, errRec, "", true},
 		{`exists(output_fields["k8s.pod.name"])`, errRec, "", true},
-		{`exists(rule)`, &logRec, "", false},
-		{`contains(log, "healthz")`, &logRec, "", true},
-		{`status == 200`, &logRec, "", true},
-		{`status > 199 && status < 300`, &logRec, "", true},
-		{`record["log"] == "GET /healthz 200"`, &logRec, "", true},
-		{`tag == "kube.var.log"`, &logRec, "kube.var.log", true},
+		{`exists(rule)`, logRec, "", false},
+		{`contains(log, "healthz")`, logRec, "", true},
+		{`status == 200`, logRec, "", true},
+		{`status > 199 && status < 300`, logRec, "", true},
+		{`record["log"] == "GET /healthz 200"`, logRec, "", true},
+		{`tag == "kube.var.log"`, logRec, "kube.var.log", true},
 		{`startswith(tag, "nightjar")`, errRec, "nightjar.alerts", true},
 		{`!(priority >= "Error") || rule == "Write below etc"`, errRec, "", true},
 		{`!(priority >= "Error")`, errRec, "", false},
 		{`priority >= "Warning" && contains(tags, "filesystem")`, errRec, "", true},
-		{`true`, &logRec, "", true},
+		{`true`, logRec, "", true},
 		{`source == rule`, errRec, "", false},
 	} {
 		m := compile(t, tc.match)
