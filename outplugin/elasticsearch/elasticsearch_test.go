@@ -2,8 +2,10 @@ package elasticsearch_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -379,6 +381,40 @@ username = "nightjar"
 password = "pw"`, srv.URL()))
 	if _, err := send(t, untrusted, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without ca_file: err = %v, want a certificate error", err)
+	}
+}
+
+// TestMutualTLS presents a client certificate to a cluster that demands
+// one, set with the top-level attributes or with a tls block; without it
+// the handshake fails and nothing is indexed.
+func TestMutualTLS(t *testing.T) {
+	certs, err := desttest.WriteCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AppendCertsFromPEM(caPEM)
+	srv := newServer(t, estest.Config{TLS: true, ClientCAs: clientCAs})
+	for index, settings := range map[string]string{
+		"attributes": fmt.Sprintf("ca_file = %q\nclient_cert_file = %q\nclient_key_file = %q", srv.CAFile(), certs.ClientCert, certs.ClientKey),
+		"block":      fmt.Sprintf("tls {\n  ca_file = %q\n  cert_file = %q\n  key_file = %q\n}", srv.CAFile(), certs.ClientCert, certs.ClientKey),
+	} {
+		d, _ := load(t, fmt.Sprintf("urls = [%q]\nindex = %q\n%s", srv.URL(), index, settings))
+		if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
+			t.Fatalf("%s: %v", index, err)
+		}
+		checkDocs(t, srv, index, 0, 5)
+	}
+	anonymous, _ := load(t, fmt.Sprintf("urls = [%q]\nindex = \"anonymous\"\nmax_attempts = 1\nca_file = %q", srv.URL(), srv.CAFile()))
+	if _, err := send(t, anonymous, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil {
+		t.Error("sent without the client certificate the cluster demands")
+	}
+	if docs := srv.Docs("anonymous"); len(docs) != 0 {
+		t.Errorf("%d documents indexed without a client certificate", len(docs))
 	}
 }
 
