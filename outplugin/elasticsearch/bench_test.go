@@ -13,7 +13,7 @@ import (
 // 400 bytes into one _bulk body (action lines, @timestamp, dated index).
 func BenchmarkEncode(b *testing.B) {
 	d, _ := load(b, `urls = ["http://127.0.0.1:1"]`)
-	recs := decode(b, recordtest.Chunk(recordtest.EventTime, 0, 6000, time.Now()))
+	recs := recordtest.Decode(b, recordtest.Chunk(recordtest.EventTime, 0, 6000, time.Now()))
 	cpu0 := cpuTime()
 	for b.Loop() {
 		elasticsearch.Encode(d, "nightjar", recs)

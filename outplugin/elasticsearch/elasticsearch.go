@@ -18,8 +18,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -61,26 +58,29 @@ const DefaultMaxBodyBytes = 5 << 20
 func Register(reg *destination.Registry) { reg.Register(Type, New) }
 
 type settings struct {
-	URLs               []string     `hcl:"urls"`
-	Index              *string      `hcl:"index,optional"`
-	DataStream         bool         `hcl:"data_stream,optional"`
-	Action             string       `hcl:"action,optional"`
-	ID                 *string      `hcl:"id,optional"`
-	TimestampKey       *string      `hcl:"timestamp_key,optional"`
-	Pipeline           string       `hcl:"pipeline,optional"`
-	Username           string       `hcl:"username,optional"`
-	Password           string       `hcl:"password,optional"`
-	APIKey             string       `hcl:"api_key,optional"`
-	AWS                *awsSettings `hcl:"aws,block"`
-	CAFile             string       `hcl:"ca_file,optional"`
-	ClientCertFile     string       `hcl:"client_cert_file,optional"`
-	ClientKeyFile      string       `hcl:"client_key_file,optional"`
-	InsecureSkipVerify bool         `hcl:"insecure_skip_verify,optional"`
-	MaxBodyBytes       int          `hcl:"max_body_bytes,optional"`
-	Gzip               bool         `hcl:"gzip,optional"`
-	Timeout            string       `hcl:"timeout,optional"`
-	MaxAttempts        int          `hcl:"max_attempts,optional"`
-	Concurrency        int          `hcl:"concurrency,optional"`
+	URLs         []string         `hcl:"urls"`
+	Index        *string          `hcl:"index,optional"`
+	DataStream   bool             `hcl:"data_stream,optional"`
+	Action       string           `hcl:"action,optional"`
+	ID           *string          `hcl:"id,optional"`
+	TimestampKey *string          `hcl:"timestamp_key,optional"`
+	Pipeline     string           `hcl:"pipeline,optional"`
+	Username     string           `hcl:"username,optional"`
+	Password     string           `hcl:"password,optional"`
+	APIKey       string           `hcl:"api_key,optional"`
+	AWS          *awsSettings     `hcl:"aws,block"`
+	TLS          *destination.TLS `hcl:"tls,block"`
+	// The TLS attributes of the first releases, kept working beside the
+	// tls block of the other HTTP destinations.
+	CAFile             string `hcl:"ca_file,optional"`
+	ClientCertFile     string `hcl:"client_cert_file,optional"`
+	ClientKeyFile      string `hcl:"client_key_file,optional"`
+	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
+	MaxBodyBytes       int    `hcl:"max_body_bytes,optional"`
+	Gzip               bool   `hcl:"gzip,optional"`
+	Timeout            string `hcl:"timeout,optional"`
+	MaxAttempts        int    `hcl:"max_attempts,optional"`
+	Concurrency        int    `hcl:"concurrency,optional"`
 }
 
 type awsSettings struct {
@@ -129,9 +129,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		r := attrRange(cfg.Body, attr)
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{
 		action: "create", tsKey: "@timestamp", maxBody: DefaultMaxBodyBytes,
@@ -227,22 +226,12 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 		return bad("username", "Incomplete credentials", "Set both username and password.")
 	}
 
-	tlsCfg, err := tlsConfig(s)
-	if err != nil {
-		return bad("ca_file", "Invalid TLS settings", err.Error()+".")
+	t, err := s.tls()
+	if err == nil {
+		d.client, err = destination.HTTPClient(t, d.concurrency)
 	}
-	d.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			TLSClientConfig:       tlsCfg,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   2 * d.concurrency,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		// A redirect would re-send the body somewhere not configured.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	if err != nil {
+		return bad(s.tlsSetting(err), "Invalid TLS settings", err.Error()+".")
 	}
 
 	if s.AWS != nil {
@@ -253,51 +242,38 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	return d, diags
 }
 
-// attrRange returns the range of attribute name in body, or the body's
-// end when it is absent.
-func attrRange(body hcl.Body, name string) hcl.Range {
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: name}}})
-	if c != nil {
-		if a, ok := c.Attributes[name]; ok {
-			return a.Expr.Range()
+// tls returns the TLS settings of s: its tls block, or the top-level
+// attributes, which may not be mixed with it.
+func (s *settings) tls() (*destination.TLS, error) {
+	top := destination.TLS{CAFile: s.CAFile, CertFile: s.ClientCertFile, KeyFile: s.ClientKeyFile, InsecureSkipVerify: s.InsecureSkipVerify}
+	if s.TLS != nil {
+		if top != (destination.TLS{}) {
+			return nil, errors.New("use either the tls block or the ca_file, client_cert_file, client_key_file and insecure_skip_verify attributes")
 		}
+		return s.TLS, nil
 	}
-	return body.MissingItemRange()
+	if (top.CertFile == "") != (top.KeyFile == "") {
+		return nil, errors.New("set both client_cert_file and client_key_file, or neither")
+	}
+	return &top, nil
 }
 
-func tlsConfig(s settings) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", s.CAFile)
-		}
-		c.RootCAs = pool
+// tlsSetting names the setting a TLS error concerns: destination.TLS
+// begins its errors about the CA with "ca_file", and the others concern
+// the client certificate.
+func (s *settings) tlsSetting(err error) string {
+	switch {
+	case s.TLS != nil:
+		return "tls"
+	case strings.HasPrefix(err.Error(), "ca_file"):
+		return "ca_file"
 	}
-	if (s.ClientCertFile == "") != (s.ClientKeyFile == "") {
-		return nil, errors.New("set both client_cert_file and client_key_file")
-	}
-	if s.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.ClientCertFile, s.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return "client_cert_file"
 }
 
 func (d *Destination) setupAWS(body hcl.Body, a *awsSettings) hcl.Diagnostics {
-	rng := body.MissingItemRange()
-	if c, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "aws"}}}); c != nil && len(c.Blocks) > 0 {
-		rng = c.Blocks[0].DefRange
-	}
 	bad := func(summary, detail string) hcl.Diagnostics {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}}
+		return hcl.Diagnostics{destination.SettingError(body, "aws", summary, detail)}
 	}
 	switch a.Service {
 	case "", "es":

@@ -2,6 +2,7 @@ package elasticsearch_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/outplugin/cloudwatch/cwtest"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -45,23 +47,6 @@ func load(t testing.TB, body string) (destination.Destination, *destination.Metr
 	}
 	t.Cleanup(func() { cfg.Close() })
 	return cfg.Destinations[0].Dest, cfg.Destinations[0].Metrics
-}
-
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
 }
 
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
@@ -120,7 +105,7 @@ max_body_bytes = 65536`, srv.URL()))
 		ts := day.Add(time.Duration(i%3) * 24 * time.Hour)
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts}))
 	}
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -150,7 +135,7 @@ index = "sec-{{ output_fields.k8s.ns.name }}-%%Y.%%m"`, srv.URL()))
 	for i, ns := range []string{"prod", "Dev Team", "prod"} {
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts, Namespace: ns}))
 	}
-	if _, err := send(t, d, decode(t, chunk)); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, chunk)); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -171,7 +156,7 @@ func TestPipeline(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
 index = "p"
 pipeline = "nightjar-enrich"`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -182,7 +167,7 @@ pipeline = "nightjar-enrich"`, srv.URL()))
 	missing, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "p"
 pipeline = "other"`, srv.URL()))
-	if _, err := send(t, missing, decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
+	if _, err := send(t, missing, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 100, 5, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	if s := m.Snapshot(); s.Dropped != 5 || srv.Count("p") != 10 {
@@ -197,7 +182,7 @@ func TestDataStream(t *testing.T) {
 	srv := newServer(t, estest.Config{DataStreams: []string{"logs-*-*"}})
 	d, m := load(t, fmt.Sprintf(`urls = [%q]
 data_stream = true`, srv.URL()))
-	recs := decode(t, recordtest.Chunk(recordtest.Metadata, 0, 500, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.Metadata, 0, 500, time.Now()))
 	if _, err := send(t, d, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +195,7 @@ data_stream = true`, srv.URL()))
 	bad, bm := load(t, fmt.Sprintf(`urls = [%q]
 index = "logs-nightjar-default"
 action = "index"`, srv.URL()))
-	b, err := send(t, bad, decode(t, recordtest.Chunk(recordtest.Metadata, 1000, 10, time.Now())))
+	b, err := send(t, bad, recordtest.Decode(t, recordtest.Chunk(recordtest.Metadata, 1000, 10, time.Now())))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -234,7 +219,7 @@ concurrency = 1
 max_body_bytes = 262144`, srv.URL()))
 	srv.Inject(estest.Unavailable, estest.TooManyRequests, estest.None, estest.InternalError, estest.Hang,
 		estest.Drop, estest.DropAfterWrite, estest.PartialReject, estest.PartialReject, estest.DropAfterWrite)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
 	b, err := send(t, d, recs)
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
@@ -258,7 +243,7 @@ func TestFailover(t *testing.T) {
 index = "fo"
 max_body_bytes = 65536
 concurrency = 1`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	checkDocs(t, srv, "fo", 0, 1000)
@@ -276,7 +261,7 @@ max_attempts = 2
 concurrency = 1
 max_body_bytes = 65536`, srv.URL()))
 	srv.Inject(estest.None, estest.Unavailable, estest.Unavailable)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
 	b, err := send(t, d, recs)
 	if err == nil || destination.IsPermanent(err) {
 		t.Fatalf("err = %v, want a transient error", err)
@@ -293,7 +278,7 @@ func TestRestart(t *testing.T) {
 	srv := newServer(t, estest.Config{})
 	cfg := fmt.Sprintf(`urls = [%q]
 index = "alerts"`, srv.URL())
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))
 	first, _ := load(t, cfg)
 	if _, err := send(t, first, recs[:1500]); err != nil {
 		t.Fatal(err)
@@ -325,7 +310,7 @@ index = "m"`, srv.URL()))
 	body = append(body, 0xa4, 'u', 'u', 'i', 'd', 0xa3, 'b', 'a', 'd')
 	body = append(body, 0xa8, 'p', 'r', 'i', 'o', 'r', 'i', 't', 'y', 0xa5, 'E', 'r', 'r', 'o', 'r')
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, body)
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -345,7 +330,7 @@ max_body_bytes = 1048576`, srv.URL()))
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 2000, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 5000, Time: now, Output: strings.Repeat("z", 200_000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -359,8 +344,8 @@ max_body_bytes = 1048576`, srv.URL()))
 	}
 }
 
-// TestBasicAuthTLS uses HTTPS with the CA from ca_file and basic auth;
-// wrong credentials are a permanent error.
+// TestBasicAuthTLS uses HTTPS with the CA from ca_file, or from a tls
+// block, and basic auth; wrong credentials are a permanent error.
 func TestBasicAuthTLS(t *testing.T) {
 	srv := newServer(t, estest.Config{TLS: true, Username: "nightjar", Password: "pw"})
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
@@ -368,23 +353,68 @@ ca_file = %q
 username = "nightjar"
 password = "pw"
 index = "tls"`, srv.URL(), srv.CAFile()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	checkDocs(t, srv, "tls", 0, 20)
+
+	// The tls block of the other HTTP destinations works as well.
+	block, _ := load(t, fmt.Sprintf(`urls = [%q]
+tls { ca_file = %q }
+username = "nightjar"
+password = "pw"
+index = "tls-block"`, srv.URL(), srv.CAFile()))
+	if _, err := send(t, block, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	checkDocs(t, srv, "tls-block", 0, 20)
 
 	wrong, _ := load(t, fmt.Sprintf(`urls = [%q]
 ca_file = %q
 username = "nightjar"
 password = "nope"`, srv.URL(), srv.CAFile()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong password: err = %v, want permanent", err)
 	}
 	untrusted, _ := load(t, fmt.Sprintf(`urls = [%q]
 username = "nightjar"
 password = "pw"`, srv.URL()))
-	if _, err := send(t, untrusted, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := send(t, untrusted, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without ca_file: err = %v, want a certificate error", err)
+	}
+}
+
+// TestMutualTLS presents a client certificate to a cluster that demands
+// one, set with the top-level attributes or with a tls block; without it
+// the handshake fails and nothing is indexed.
+func TestMutualTLS(t *testing.T) {
+	certs, err := desttest.WriteCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AppendCertsFromPEM(caPEM)
+	srv := newServer(t, estest.Config{TLS: true, ClientCAs: clientCAs})
+	for index, settings := range map[string]string{
+		"attributes": fmt.Sprintf("ca_file = %q\nclient_cert_file = %q\nclient_key_file = %q", srv.CAFile(), certs.ClientCert, certs.ClientKey),
+		"block":      fmt.Sprintf("tls {\n  ca_file = %q\n  cert_file = %q\n  key_file = %q\n}", srv.CAFile(), certs.ClientCert, certs.ClientKey),
+	} {
+		d, _ := load(t, fmt.Sprintf("urls = [%q]\nindex = %q\n%s", srv.URL(), index, settings))
+		if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
+			t.Fatalf("%s: %v", index, err)
+		}
+		checkDocs(t, srv, index, 0, 5)
+	}
+	anonymous, _ := load(t, fmt.Sprintf("urls = [%q]\nindex = \"anonymous\"\nmax_attempts = 1\nca_file = %q", srv.URL(), srv.CAFile()))
+	if _, err := send(t, anonymous, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil {
+		t.Error("sent without the client certificate the cluster demands")
+	}
+	if docs := srv.Docs("anonymous"); len(docs) != 0 {
+		t.Errorf("%d documents indexed without a client certificate", len(docs))
 	}
 }
 
@@ -393,7 +423,7 @@ func TestAPIKey(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`urls = [%q]
 api_key = "aWQ6a2V5"
 index = "k"`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -413,7 +443,7 @@ aws {
   secret_access_key = "s3cret"
 }`, srv.URL()))
 	srv.Inject(estest.ExpiredToken) // answered as expired once: refreshed and retried
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -428,7 +458,7 @@ aws {
   access_key_id     = "AKIDSTATIC"
   secret_access_key = "other"
 }`, srv.URL()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "signature") {
 		t.Errorf("wrong secret: err = %v, want a permanent signature error", err)
 	}
 }
@@ -447,7 +477,7 @@ aws {
   access_key_id     = "AKIDZ"
   secret_access_key = "z"
 }`, srv.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2000, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -478,7 +508,7 @@ aws {
   external_id       = "nightjar"
   sts_endpoint      = %q
 }`, srv.URL(), sts.URL()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	noRejects(t, srv)
@@ -508,7 +538,7 @@ func TestSigV4TaskRoleExpiry(t *testing.T) {
 	d, m := load(t, fmt.Sprintf(`urls = [%q]
 index = "serverless"
 aws { service = "aoss" }`, srv.URL()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 400, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 400, time.Now()))
 	if _, err := send(t, d, recs[:200]); err != nil {
 		t.Fatal(err)
 	}
@@ -530,29 +560,5 @@ aws { service = "aoss" }`, srv.URL()))
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry()})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, routes.Options{Registry: registry()}, 8)
 }

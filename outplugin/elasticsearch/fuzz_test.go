@@ -3,13 +3,12 @@ package elasticsearch_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch"
 	"github.com/nightjar-sec/nightjar/outplugin/elasticsearch/estest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -21,15 +20,8 @@ import (
 // FuzzConfig loads arbitrary destination blocks: a load either succeeds or
 // fails with positioned errors, never panics.
 func FuzzConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`destination "elasticsearch" "x" {
+	desttest.FuzzConfig(f, routes.Options{Registry: registry()},
+		`destination "elasticsearch" "x" {
   urls        = ["https://a:9200", "https://b:9200"]
   index       = "sec-{{ output_fields.k8s.ns.name }}-%Y.%m.%d"
   id          = "{{ uuid }}"
@@ -37,8 +29,8 @@ func FuzzConfig(f *testing.F) {
   api_key     = "k"
   timeout     = "5s"
 }
-route "r" { to = [destination.elasticsearch.x] }`))
-	f.Add([]byte(`destination "elasticsearch" "x" {
+route "r" { to = [destination.elasticsearch.x] }`,
+		`destination "elasticsearch" "x" {
   urls        = ["http://es:9200"]
   data_stream = true
   aws {
@@ -48,17 +40,18 @@ route "r" { to = [destination.elasticsearch.x] }`))
     secret_access_key = "b"
   }
 }
-route "r" { to = [destination.elasticsearch.x] }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, err := routes.Parse(src, "fuzz.hcl", routes.Options{Registry: registry()})
-		if err != nil {
-			if !strings.Contains(err.Error(), "fuzz.hcl:") {
-				t.Fatalf("error without position: %v", err)
-			}
-			return
-		}
-		cfg.Close()
-	})
+route "r" { to = [destination.elasticsearch.x] }`,
+		`destination "elasticsearch" "x" {
+  urls = ["https://es:9200"]
+  tls {
+    ca_file     = "/etc/nightjar/es-ca.pem"
+    cert_file   = "/etc/nightjar/client.pem"
+    key_file    = "/etc/nightjar/client.key"
+    server_name = "es.example.com"
+  }
+}
+route "r" { to = [destination.elasticsearch.x] }`,
+	)
 }
 
 // FuzzEncode turns arbitrary chunks into _bulk bodies; every body must pass

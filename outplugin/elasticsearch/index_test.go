@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 )
 
@@ -22,8 +21,7 @@ func TestAppendInt(t *testing.T) {
 func TestIndexName(t *testing.T) {
 	ts := time.Date(2026, 1, 4, 7, 0, 0, 0, time.UTC)
 	chunk := recordtest.AppendRecord(nil, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Time: ts, Namespace: "Team A/B"}))
-	var r record.Record
-	record.NewDecoder(chunk).Next(&r)
+	r := recordtest.Decode(t, chunk)[0]
 	for _, c := range []struct{ tmpl, want string }{
 		{"nightjar-%Y.%m.%d", "nightjar-2026.01.04"},
 		{"n-%H-%j-%V-100%%", "n-07-004-01-100%"},
@@ -35,7 +33,7 @@ func TestIndexName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(n.appendName(nil, "t", &r)); got != c.want {
+		if got := string(n.appendName(nil, "t", r)); got != c.want {
 			t.Errorf("%s = %q, want %q", c.tmpl, got, c.want)
 		}
 	}

@@ -1,11 +1,10 @@
 package kafka_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
 )
@@ -13,15 +12,8 @@ import (
 // FuzzConfig loads arbitrary destination blocks: a load either succeeds or
 // fails with positioned errors, never panics.
 func FuzzConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`destination "kafka" "x" {
+	desttest.FuzzConfig(f, routes.Options{Registry: registry()},
+		`destination "kafka" "x" {
   brokers     = ["127.0.0.1:1"]
   topic       = "alerts-{{ output_fields.k8s.ns.name }}"
   key         = "{{ output_fields.container.id }}"
@@ -34,17 +26,8 @@ func FuzzConfig(f *testing.F) {
     password  = "p"
   }
 }
-route "r" { to = [destination.kafka.x] }`))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		cfg, err := routes.Parse(src, "fuzz.hcl", routes.Options{Registry: registry()})
-		if err != nil {
-			if !strings.Contains(err.Error(), "fuzz.hcl:") {
-				t.Fatalf("error without position: %v", err)
-			}
-			return
-		}
-		cfg.Close()
-	})
+route "r" { to = [destination.kafka.x] }`,
+	)
 }
 
 // FuzzTopic checks that every rendered topic is cleaned into a name Kafka

@@ -9,12 +9,11 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,9 +91,8 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	bad := func(attr, summary, detail string) (destination.Destination, hcl.Diagnostics) {
-		r := attrRange(cfg.Body, attr)
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	bad := func(name, summary, detail string) (destination.Destination, hcl.Diagnostics) {
+		return nil, append(diags, destination.SettingError(cfg.Body, name, summary, detail))
 	}
 	d := &Destination{timeout: 30 * time.Second, log: cfg.Logger, limiter: destination.NewLimiter(time.Minute), metrics: cfg.Metrics}
 	if len(s.Brokers) == 0 {
@@ -179,9 +177,9 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
 
 	if s.TLS || s.CAFile != "" || s.ClientCertFile != "" || s.InsecureSkipVerify {
-		tc, err := tlsConfig(s)
+		tc, err := s.tlsConfig()
 		if err != nil {
-			return bad("ca_file", "Invalid TLS settings", err.Error()+".")
+			return bad(tlsSetting(err), "Invalid TLS settings", err.Error()+".")
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
@@ -198,51 +196,30 @@ func New(cfg destination.Config) (destination.Destination, hcl.Diagnostics) {
 	return d, diags
 }
 
-// attrRange returns the range of attribute name in body, or the body's
-// end when it is absent.
-func attrRange(body hcl.Body, name string) hcl.Range {
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: name}}})
-	if c != nil {
-		if a, ok := c.Attributes[name]; ok {
-			return a.Expr.Range()
-		}
+// tlsConfig returns the client configuration of the TLS attributes. An
+// empty server_name lets franz-go verify each broker's own host name.
+func (s *settings) tlsConfig() (*tls.Config, error) {
+	if (s.ClientCertFile == "") != (s.ClientKeyFile == "") {
+		return nil, errors.New("set both client_cert_file and client_key_file, or neither")
 	}
-	return body.MissingItemRange()
+	t := destination.TLS{CAFile: s.CAFile, CertFile: s.ClientCertFile, KeyFile: s.ClientKeyFile,
+		ServerName: s.ServerName, InsecureSkipVerify: s.InsecureSkipVerify}
+	return t.ClientConfig("")
 }
 
-func tlsConfig(s settings) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify, ServerName: s.ServerName}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", s.CAFile)
-		}
-		c.RootCAs = pool
+// tlsSetting names the setting a TLS error concerns: destination.TLS
+// begins its errors about the CA with "ca_file", and the others concern
+// the client certificate.
+func tlsSetting(err error) string {
+	if strings.HasPrefix(err.Error(), "ca_file") {
+		return "ca_file"
 	}
-	if (s.ClientCertFile == "") != (s.ClientKeyFile == "") {
-		return nil, errors.New("set both client_cert_file and client_key_file")
-	}
-	if s.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.ClientCertFile, s.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return "client_cert_file"
 }
 
 func mechanism(body hcl.Body, s *saslSettings) (sasl.Mechanism, hcl.Diagnostics) {
-	rng := body.MissingItemRange()
-	if c, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "sasl"}}}); c != nil && len(c.Blocks) > 0 {
-		rng = c.Blocks[0].DefRange
-	}
 	bad := func(summary, detail string) (sasl.Mechanism, hcl.Diagnostics) {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}}
+		return nil, hcl.Diagnostics{destination.SettingError(body, "sasl", summary, detail)}
 	}
 	userPass := s.Username != "" && s.Password != ""
 	switch s.Mechanism {

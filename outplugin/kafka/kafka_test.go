@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka"
 	"github.com/nightjar-sec/nightjar/outplugin/kafka/kafkatest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
@@ -52,23 +53,6 @@ func load(t *testing.T, body string) (destination.Destination, *destination.Metr
 	}
 	t.Cleanup(func() { cfg.Close() })
 	return cfg.Destinations[0].Dest, cfg.Destinations[0].Metrics
-}
-
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
 }
 
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
@@ -137,7 +121,7 @@ headers = { rule = "{{ rule }}", missing = "{{ nope }}" }`, c.Brokers(), name))
 				ts := start.Add(time.Duration(i) * time.Millisecond)
 				chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts, Namespace: ns, Hostname: host}))
 			}
-			b, err := send(t, d, decode(t, chunk))
+			b, err := send(t, d, recordtest.Decode(t, chunk))
 			if err != nil || b.Pending() != 0 {
 				t.Fatalf("err %v, pending %d", err, b.Pending())
 			}
@@ -183,7 +167,7 @@ func TestProduceFailures(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
 metadata_min_age = "50ms"`, c.Brokers()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now()))
 	if _, err := send(t, d, recs[:10]); err != nil { // connections and metadata
 		t.Fatal(err)
 	}
@@ -207,7 +191,7 @@ func TestUnacknowledged(t *testing.T) {
 topic = "alerts"
 timeout = "2s"
 metadata_min_age = "50ms"`, c.Brokers()))
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 500, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 500, time.Now()))
 	if _, err := send(t, d, recs[:100]); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +225,7 @@ func TestNotAuthorized(t *testing.T) {
 topic = "alerts"`, c.Brokers()))
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.TopicAuthorizationFailed, Count: -1})
 	defer h.Remove()
-	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
+	b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 20, time.Now())))
 	if !destination.IsPermanent(err) || b.Pending() != 20 {
 		t.Fatalf("err %v, pending %d: want a permanent error, all pending", err, b.Pending())
 	}
@@ -257,7 +241,7 @@ max_message_bytes = 65536`, c.Brokers()))
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 20, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 99, Time: now, Output: strings.Repeat("x", 100_000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("err %v, pending %d", err, b.Pending())
 	}
@@ -267,15 +251,34 @@ max_message_bytes = 65536`, c.Brokers()))
 	}
 }
 
-// TestSASL authenticates with PLAIN and both SCRAM variants over TLS with
-// the CA from ca_file. kfake closes the connection on a wrong password
-// (a real broker answers SASL_AUTHENTICATION_FAILED, a permanent error,
-// as TestMSKIAM shows): the records stay pending and nothing is written.
+// TestSASL authenticates with PLAIN and both SCRAM variants over mutual
+// TLS with the CA from ca_file and the certificate from client_cert_file.
+// kfake closes the connection on a wrong password (a real broker answers
+// SASL_AUTHENTICATION_FAILED, a permanent error, as TestMSKIAM shows): the
+// records stay pending and nothing is written; so do they without the
+// client certificate the brokers demand.
 func TestSASL(t *testing.T) {
-	ca, tlsCfg, err := kafkatest.SelfSigned(t.TempDir())
+	certs, err := desttest.WriteCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca := certs.CA
+	serverCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{serverCert},
+		ClientCAs: roots, ClientAuth: tls.RequireAndVerifyClientCert}
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
 			c := newCluster(t, kfake.SeedTopics(1, "alerts"), kfake.EnableSASL(), kfake.Superuser(mech, "nightjar", "pw"), kfake.TLS(tlsCfg))
@@ -283,16 +286,17 @@ func TestSASL(t *testing.T) {
 topic = "alerts"
 tls = true
 ca_file = %q
+client_cert_file = %q
+client_key_file = %q
 sasl {
   mechanism = %q
   username  = "nightjar"
   password  = "pw"
-}`, c.Brokers(), ca, mech))
-			if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))); err != nil {
+}`, c.Brokers(), ca, certs.ClientCert, certs.ClientKey, mech))
+			if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))); err != nil {
 				t.Fatal(err)
 			}
-			clientTLS := &tls.Config{RootCAs: x509.NewCertPool()}
-			clientTLS.RootCAs.AddCert(mustParse(t, tlsCfg))
+			clientTLS := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}
 			c.ClientOpts = []kgo.Opt{kgo.DialTLSConfig(clientTLS), kgo.SASL(map[string]sasl.Mechanism{
 				"PLAIN":         plain.Auth{User: "nightjar", Pass: "pw"}.AsMechanism(),
 				"SCRAM-SHA-256": scram.Auth{User: "nightjar", Pass: "pw"}.AsSha256Mechanism(),
@@ -304,28 +308,36 @@ sasl {
 topic = "alerts"
 tls = true
 ca_file = %q
+client_cert_file = %q
+client_key_file = %q
 timeout = "1s"
 sasl {
   mechanism = %q
   username  = "nightjar"
   password  = "wrong"
-}`, c.Brokers(), ca, mech))
-			b, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 1000, 1, time.Now())))
+}`, c.Brokers(), ca, certs.ClientCert, certs.ClientKey, mech))
+			b, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 1000, 1, time.Now())))
 			if err == nil || b.Pending() != 1 {
 				t.Errorf("wrong password: err = %v, pending %d; want an error and the record pending", err, b.Pending())
+			}
+			if mech == "PLAIN" {
+				anonymous, _ := load(t, fmt.Sprintf(`brokers = %s
+topic = "alerts"
+ca_file = %q
+timeout = "1s"
+sasl {
+  mechanism = "PLAIN"
+  username  = "nightjar"
+  password  = "pw"
+}`, c.Brokers(), ca))
+				b, err := send(t, anonymous, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 2000, 1, time.Now())))
+				if err == nil || b.Pending() != 1 {
+					t.Errorf("without a client certificate: err = %v, pending %d; want an error and the record pending", err, b.Pending())
+				}
 			}
 			exactlyOnce(t, readAll(t, c, 50, "alerts"), 50)
 		})
 	}
-}
-
-func mustParse(t *testing.T, c *tls.Config) *x509.Certificate {
-	t.Helper()
-	cert, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }
 
 // TestMSKIAM authenticates with AWS_MSK_IAM using credentials from the
@@ -344,7 +356,7 @@ func TestMSKIAM(t *testing.T) {
 	d, _ := load(t, fmt.Sprintf(`brokers = %s
 topic = "alerts"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 30, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 30, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	ok, failed := c.Authentications()
@@ -358,7 +370,7 @@ sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 topic = "alerts"
 timeout = "1s"
 sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
-	if _, err := send(t, wrong, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
+	if _, err := send(t, wrong, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); !destination.IsPermanent(err) {
 		t.Errorf("wrong secret: err = %v, want permanent", err)
 	}
 	if _, failed := c.Authentications(); len(failed) == 0 || !strings.Contains(failed[0], "signature") {
@@ -369,29 +381,5 @@ sasl { mechanism = "AWS_MSK_IAM" }`, c.Brokers()))
 // TestConfigErrors loads each file of testdata/errors; its first line is
 // "# want: <line>:<col> <text>".
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 8 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatal("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, routes.Options{Registry: registry()})
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, routes.Options{Registry: registry()}, 8)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/nightjar-sec/nightjar/outplugin/destination"
+	"github.com/nightjar-sec/nightjar/outplugin/destination/desttest"
 	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/nightjar-sec/nightjar/outplugin/record/recordtest"
 	"github.com/nightjar-sec/nightjar/outplugin/routes"
@@ -58,13 +59,7 @@ func opts() routes.Options {
 func alertRecord(t *testing.T, a recordtest.Alert) *record.Record {
 	t.Helper()
 	a.Time = time.Unix(1700000000, 0)
-	chunk := recordtest.AppendRecord(nil, recordtest.EventTime, a.Time, recordtest.AppendAlert(nil, a))
-	d := record.NewDecoder(chunk)
-	var r record.Record
-	if !d.Next(&r) {
-		t.Fatal(d.Err())
-	}
-	return &r
+	return recordtest.Decode(t, recordtest.AppendRecord(nil, recordtest.EventTime, a.Time, recordtest.AppendAlert(nil, a)))[0]
 }
 
 func compile(t *testing.T, match string) routes.Matcher {
@@ -86,8 +81,7 @@ func TestMatch(t *testing.T) {
 	noticeRec := alertRecord(t, recordtest.Alert{Priority: "Notice", Namespace: "default"})
 	infoRec := alertRecord(t, recordtest.Alert{Priority: "info"})
 	chunk := recordtest.AppendRecord(nil, recordtest.EventTime, time.Unix(1, 0), msgp.AppendMapStrStr(nil, map[string]string{"log": "GET /healthz 200", "status": "200"}))
-	var logRec record.Record
-	record.NewDecoder(chunk).Next(&logRec)
+	logRec := recordtest.Decode(t, chunk)[0]
 
 	for _, tc := range []struct {
 		match string
@@ -103,7 +97,7 @@ func TestMatch(t *testing.T) {
 		{`"Error" <= priority`, errRec, "", true},
 		{`priority == "error"`, errRec, "", true},
 		{`priority != "Error"`, noticeRec, "", true},
-		{`priority >= "Debug"`, &logRec, "", false},
+		{`priority >= "Debug"`, logRec, "", false},
 		{`rule == "Write below etc"`, errRec, "", true},
 		{`rule != "Write below etc"`, noticeRec, "", true},
 		{`contains(tags, "mitre_persistence")`, errRec, "", true},
@@ -116,17 +110,17 @@ func TestMatch(t *testing.T) {
 		{`startswith(rule, "Terminal")`, noticeRec, "", true},
 		{`endswith(rule, "etc")`, errRec, "", true},
 		{`exists(output_fields["k8s.pod.name"])`, errRec, "", true},
-		{`exists(rule)`, &logRec, "", false},
-		{`contains(log, "healthz")`, &logRec, "", true},
-		{`status == 200`, &logRec, "", true},
-		{`status > 199 && status < 300`, &logRec, "", true},
-		{`record["log"] == "GET /healthz 200"`, &logRec, "", true},
-		{`tag == "kube.var.log"`, &logRec, "kube.var.log", true},
+		{`exists(rule)`, logRec, "", false},
+		{`contains(log, "healthz")`, logRec, "", true},
+		{`status == 200`, logRec, "", true},
+		{`status > 199 && status < 300`, logRec, "", true},
+		{`record["log"] == "GET /healthz 200"`, logRec, "", true},
+		{`tag == "kube.var.log"`, logRec, "kube.var.log", true},
 		{`startswith(tag, "nightjar")`, errRec, "nightjar.alerts", true},
 		{`!(priority >= "Error") || rule == "Write below etc"`, errRec, "", true},
 		{`!(priority >= "Error")`, errRec, "", false},
 		{`priority >= "Warning" && contains(tags, "filesystem")`, errRec, "", true},
-		{`true`, &logRec, "", true},
+		{`true`, logRec, "", true},
 		{`source == rule`, errRec, "", false},
 	} {
 		m := compile(t, tc.match)
@@ -180,31 +174,7 @@ route "default" {
 // comment "# want: <line>:<col> <text>" giving the position and text the
 // error must contain.
 func TestConfigErrors(t *testing.T) {
-	files, _ := filepath.Glob("testdata/errors/*.hcl")
-	if len(files) < 10 {
-		t.Fatalf("only %d error cases", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# want: ")
-			if !ok {
-				t.Fatalf("missing want line")
-			}
-			pos, text, _ := strings.Cut(want, " ")
-			_, err = routes.Load(f, opts())
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if !strings.Contains(err.Error(), f+":"+pos+":") || !strings.Contains(err.Error(), text) {
-				t.Errorf("error %q\nwant position %s:%s and text %q", err, f, pos, text)
-			}
-		})
-	}
+	desttest.ConfigErrors(t, opts(), 10)
 }
 
 func FuzzParse(f *testing.F) {
@@ -217,12 +187,7 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	rec := func() *record.Record {
-		chunk := recordtest.Chunk(recordtest.EventTime, 0, 1, time.Unix(1, 0))
-		var r record.Record
-		record.NewDecoder(chunk).Next(&r)
-		return &r
-	}()
+	rec := recordtest.Decode(f, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Unix(1, 0)))[0]
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := routes.Parse(src, "fuzz.hcl", opts())
 		if err != nil {

@@ -89,23 +89,6 @@ func newServer(t *testing.T) *hectest.Server {
 	return s
 }
 
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
-}
-
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
 	t.Helper()
 	b := destination.NewBatch("nightjar.alerts", recs)
@@ -157,7 +140,7 @@ fields = ["proc.name", "k8s.ns.name", "missing.field"]`)
 		ts := start.Add(time.Duration(i) * time.Millisecond)
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, ts, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: ts, Namespace: ns}))
 	}
-	recs := decode(t, chunk)
+	recs := recordtest.Decode(t, chunk)
 	b, err := send(t, d, recs)
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
@@ -204,7 +187,7 @@ gzip = false`)
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 500, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 500, Time: now, Output: strings.Repeat("\"é", 40000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
 	}
@@ -243,7 +226,7 @@ func TestFaults(t *testing.T) {
 max_attempts = 8
 concurrency = 1`)
 	srv.Inject(hectest.Busy, hectest.Throttle, hectest.InternalError, hectest.Hang, hectest.Drop)
-	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now())))
+	b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3000, time.Now())))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
 	}
@@ -261,7 +244,7 @@ func TestRetriesExhausted(t *testing.T) {
 concurrency = 1
 max_request_bytes = 65536`)
 	srv.Inject(0, hectest.Busy, hectest.Busy)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
 	b, err := send(t, d, recs)
 	if err == nil || destination.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient", err)
@@ -298,7 +281,7 @@ func TestInvalidEventIsolated(t *testing.T) {
 		}
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: i, Time: now, Namespace: ns}))
 	}
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
 	}
@@ -323,7 +306,7 @@ func TestExpiredToken(t *testing.T) {
 	d, _, l := load(t, srv, "")
 	srv.Inject(hectest.ExpireToken)
 	for range 3 {
-		b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now())))
+		b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now())))
 		if !destination.IsPermanent(err) || b.Pending() != 10 {
 			t.Fatalf("err = %v, %d pending; want permanent, 10 pending", err, b.Pending())
 		}
@@ -347,7 +330,7 @@ ack_interval = "20ms"
 ack_timeout = "2s"
 max_request_bytes = 65536
 concurrency = 1`)
-	recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
+	recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now()))
 	srv.Inject(0, hectest.LoseAck)
 	b, err := send(t, d, recs)
 	if err == nil || destination.IsPermanent(err) {
@@ -388,7 +371,7 @@ func TestTLS(t *testing.T) {
   ca_file = %q
   server_name = "example.com"
 }`, ca))
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 10, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	if len(srv.Events()) != 10 {
@@ -427,7 +410,7 @@ gzip = false`)
 		now := time.Now()
 		chunk := recordtest.AppendRecord(nil, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Time: now, Hostname: host, Rule: rule, Output: output}))
 		before := srv.Accepted()
-		if _, err := send(t, d, decode(t, chunk)); err != nil {
+		if _, err := send(t, d, recordtest.Decode(t, chunk)); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 		if srv.Accepted() != before+1 || len(srv.Rejected()) > 0 {
@@ -443,7 +426,7 @@ func TestAckMismatch(t *testing.T) {
 	srv := newServer(t)
 	d, _, l := load(t, srv, `ack = true`)
 	for range 2 {
-		if b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil || b.Pending() != 0 {
+		if b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); err != nil || b.Pending() != 0 {
 			t.Fatalf("send: %v", err)
 		}
 	}
@@ -452,7 +435,7 @@ func TestAckMismatch(t *testing.T) {
 	}
 	srv.Ack = true
 	d, _, _ = load(t, srv, "")
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "channel") {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 5, time.Now()))); !destination.IsPermanent(err) || !strings.Contains(err.Error(), "channel") {
 		t.Errorf("err = %v, want a permanent error about the channel", err)
 	}
 }

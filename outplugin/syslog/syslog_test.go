@@ -84,19 +84,7 @@ func records(t testing.TB, as ...alert) []*record.Record {
 	for _, a := range as {
 		chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, a.Time, a.msgpack())
 	}
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	return out
+	return recordtest.Decode(t, chunk)
 }
 
 var when = time.Date(2026, 11, 26, 18, 0, 0, 123456789, time.UTC)

@@ -58,20 +58,6 @@ func newServer(t *testing.T) *whtest.Server {
 	return s
 }
 
-func decode(t testing.TB, chunk []byte) []*record.Record {
-	t.Helper()
-	d := record.NewDecoder(chunk)
-	var out []*record.Record
-	for {
-		r := new(record.Record)
-		if !d.Next(r) {
-			break
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 func send(t *testing.T, d destination.Destination, recs []*record.Record) (*destination.Batch, error) {
 	t.Helper()
 	b := destination.NewBatch("nightjar.alerts", recs)
@@ -125,7 +111,7 @@ func TestFormats(t *testing.T) {
 format = %q
 headers = { Authorization = "Bearer ${env("WEBHOOK_TOKEN")}" }
 %s`, srv.URL+"/alerts", tc.format, tc.extra), nil)
-			recs := decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))
+			recs := recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 50, time.Now()))
 			b, err := send(t, d, recs)
 			if err != nil || b.Pending() != 0 {
 				t.Fatalf("send: %v, %d pending", err, b.Pending())
@@ -180,7 +166,7 @@ max_attempts = 8
 concurrency = 1`, srv.URL), nil)
 	srv.Inject(whtest.Unavailable, whtest.Throttle, whtest.BadGateway, whtest.Hang, whtest.Drop)
 	start := time.Now()
-	b, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now())))
+	b, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1000, time.Now())))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
 	}
@@ -205,7 +191,7 @@ format = "json_array"`, srv.URL), nil)
 	now := time.Now()
 	chunk := recordtest.Chunk(recordtest.EventTime, 0, 200, now)
 	chunk = recordtest.AppendRecord(chunk, recordtest.EventTime, now, recordtest.AppendAlert(nil, recordtest.Alert{Seq: 200, Time: now, Output: strings.Repeat("x", 30_000)}))
-	b, err := send(t, d, decode(t, chunk))
+	b, err := send(t, d, recordtest.Decode(t, chunk))
 	if err != nil || b.Pending() != 0 {
 		t.Fatalf("send: %v, %d pending", err, b.Pending())
 	}
@@ -215,7 +201,7 @@ format = "json_array"`, srv.URL), nil)
 		t.Errorf("counters %+v", s)
 	}
 	srv.Inject(whtest.Unauthorized)
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3, now))); !destination.IsPermanent(err) {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 3, now))); !destination.IsPermanent(err) {
 		t.Errorf("401: err = %v, want permanent", err)
 	}
 }
@@ -228,9 +214,9 @@ func TestNoCredentialsLogged(t *testing.T) {
 	u := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1) + "/hook?token=tok-12345"
 	d, _ := load(t, fmt.Sprintf("url = %q\nmax_attempts = 1", u), &log)
 	srv.Inject(whtest.Unauthorized)
-	_, err1 := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now())))
+	_, err1 := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now())))
 	srv.Close()
-	_, err2 := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 1, 1, time.Now())))
+	_, err2 := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 1, 1, time.Now())))
 	if err1 == nil || err2 == nil {
 		t.Fatalf("errors %v, %v", err1, err2)
 	}
@@ -265,11 +251,11 @@ func TestMutualTLS(t *testing.T) {
 		return s + "}"
 	}
 	d, _ := load(t, fmt.Sprintf("url = %q\nmax_attempts = 1\n%s", srv.URL, tlsBlock(false)), nil)
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 1, time.Now()))); err == nil {
 		t.Error("accepted without a client certificate")
 	}
 	d, _ = load(t, fmt.Sprintf("url = %q\n%s", srv.URL, tlsBlock(true)), nil)
-	if _, err := send(t, d, decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2, time.Now()))); err != nil {
+	if _, err := send(t, d, recordtest.Decode(t, recordtest.Chunk(recordtest.EventTime, 0, 2, time.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Count() != 2 {

@@ -36,6 +36,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -109,6 +110,10 @@ type Config struct {
 	SigV4 *SigV4
 	// TLS serves HTTPS with a self-signed certificate (see CAFile).
 	TLS bool
+	// ClientCAs, with TLS, makes the server demand a client certificate
+	// signed by one of them, as a cluster with xpack.security.http.ssl.
+	// client_authentication: required does.
+	ClientCAs *x509.CertPool
 }
 
 // SigV4 is what the AWS side accepts.
@@ -157,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 		mappings: map[string]map[string]string{}, expired: map[string]bool{}}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	if cfg.TLS {
+		if cfg.ClientCAs != nil {
+			s.srv.TLS = &tls.Config{ClientCAs: cfg.ClientCAs, ClientAuth: tls.RequireAndVerifyClientCert}
+		}
 		s.srv.StartTLS()
 		dir, err := os.MkdirTemp("", "estest")
 		if err != nil {

@@ -111,6 +111,7 @@ destination "elasticsearch" "search" {
   pipeline       = "nightjar"
   api_key        = env("ES_API_KEY")
   max_body_bytes = 10485760
+  gzip           = true
   timeout        = "10s"
   max_attempts   = 4
   concurrency    = 2

@@ -1,13 +1,15 @@
 // Package recordtest builds Fluent Bit chunks for tests and benchmarks:
 // msgpack records in both of Fluent Bit's record formats, with Falco-like
-// alert bodies.
+// alert bodies, and decodes them as the plugin does.
 package recordtest
 
 import (
 	"encoding/binary"
 	"fmt"
+	"testing"
 	"time"
 
+	"github.com/nightjar-sec/nightjar/outplugin/record"
 	"github.com/tinylib/msgp/msgp"
 )
 
@@ -121,6 +123,26 @@ func Chunk(f Format, first, n int, start time.Time) []byte {
 	for i := range n {
 		t := start.Add(time.Duration(i) * time.Millisecond)
 		out = AppendRecord(out, f, t, AppendAlert(nil, Alert{Seq: first + i, Time: t}))
+	}
+	return out
+}
+
+// Decode returns the records of chunk as the plugin decodes them. It fails
+// the test when the chunk stops short of its end, which a chunk built here
+// never does.
+func Decode(t testing.TB, chunk []byte) []*record.Record {
+	t.Helper()
+	d := record.NewDecoder(chunk)
+	var out []*record.Record
+	for {
+		r := new(record.Record)
+		if !d.Next(r) {
+			break
+		}
+		out = append(out, r)
+	}
+	if d.Err() != nil {
+		t.Fatal(d.Err())
 	}
 	return out
 }
