@@ -15,9 +15,9 @@ import (
 
 // TestWaitCapturing runs the real daemon with the soak's rules and checks
 // that once waitCapturing returns, every open of the target raises an
-// alert, the first one included. Waiting for the metrics endpoint, as the
-// soak did, is not enough: the daemon serves it before it loads and
-// attaches its programs.
+// alert, the first one included. The metrics endpoint, which the soak
+// used to wait for (and then slept 2 s), answers before the daemon has
+// loaded and attached its programs.
 func TestWaitCapturing(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the daemon loads eBPF programs: run this test as root")
