@@ -42,7 +42,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-const ruleName = "Soak flood open"
+const (
+	ruleName  = "Soak flood open"
+	readyRule = "Soak capture ready"
+)
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gen" {
@@ -133,7 +136,8 @@ type received struct {
 	latencies []time.Duration
 	upLat     []time.Duration // of alerts raised while the forward listener was up
 	chunks    int
-	failed    int // HTTP requests answered 500
+	failed    int       // HTTP requests answered 500
+	first     time.Time // the earliest event time among the alerts
 }
 
 func newReceived() *received { return &received{count: map[string]int{}} }
@@ -143,6 +147,9 @@ func (r *received) add(uuid string, eventTime time.Time, up func(time.Time) bool
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.count[uuid]++
+	if r.first.IsZero() || eventTime.Before(r.first) {
+		r.first = eventTime
+	}
 	if r.count[uuid] == 1 {
 		r.latencies = append(r.latencies, lat)
 		if up != nil && up(eventTime) {
@@ -317,14 +324,12 @@ func run(nightjar string, duration, outage time.Duration, rate int, sample time.
 	if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
 		return err
 	}
+	ready := filepath.Join(work, "capture-ready")
+	if err := os.WriteFile(ready, nil, 0o600); err != nil {
+		return err
+	}
 	rules := filepath.Join(work, "soak.yaml")
-	if err := os.WriteFile(rules, fmt.Appendf(nil, `- rule: %s
-  desc: every open of the soak benchmark's target file
-  condition: evt.type in (open, openat) and fd.name = %s and proc.name = soak
-  output: soak open (pid=%%proc.pid file=%%fd.name)
-  priority: NOTICE
-  tags: [soak]
-`, ruleName, target), 0o600); err != nil {
+	if err := writeRules(rules, target, ready); err != nil {
 		return err
 	}
 
@@ -395,13 +400,9 @@ debug {
 		return err
 	}
 	defer daemon.Process.Kill()
-	if err := waitUntil(ctx, 60*time.Second, func() bool {
-		_, err := scrape(metricsAddr)
-		return err == nil
-	}); err != nil {
-		return fmt.Errorf("daemon did not start: %w\n%s", err, dlog.String())
+	if err := waitCapturing(ctx, metricsAddr, ready, 60*time.Second); err != nil {
+		return fmt.Errorf("daemon did not start capturing: %w\n%s", err, dlog.String())
 	}
-	time.Sleep(2 * time.Second) // programs attached
 
 	fmt.Printf("soak: %s flood at %d alerts/s; forward listener gone twice for %s; HTTP fails %.0f%% of requests\n",
 		duration, rate, outage, httpFail*100)
@@ -522,6 +523,10 @@ flood:
 		fu, ft, ft-fu, f.spooled, f.dropped, final.raised-float64(fu)-f.dropped-f.spooled, f.reconnects)
 	fmt.Printf("http:    delivered %d distinct (%d arrivals, %d duplicates), %d requests failed by the server, dropped %.0f, unaccounted %.0f\n",
 		hu, ht, ht-hu, httpRec.failed, h.dropped, final.raised-float64(hu)-h.dropped-h.pending)
+	if !fwd.rec.first.IsZero() {
+		// Opens lost at the start show as a late first alert.
+		fmt.Printf("first alert's event %s after the generator started\n", fwd.rec.first.Sub(start).Round(time.Millisecond))
+	}
 	fmt.Printf("forward latency (event → router): %s\n", latencies(fwd.rec.latencies))
 	fmt.Printf("forward latency, alerts raised while the listener was up: %s\n", latencies(fwd.rec.upLat))
 	fmt.Printf("http latency: %s\n", latencies(httpRec.latencies))
@@ -570,6 +575,49 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
+// writeRules writes the soak's rules to path: one for the opens of target,
+// one for the readiness probe's opens of ready, both by a process named as
+// this executable (the generator is this executable too).
+func writeRules(path, target, ready string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(self)
+	if len(name) > 15 {
+		name = name[:15] // the kernel's task name
+	}
+	return os.WriteFile(path, fmt.Appendf(nil, `- rule: %s
+  desc: every open of the soak benchmark's target file
+  condition: evt.type in (open, openat) and fd.name = %s and proc.name = %s
+  output: soak open (pid=%%proc.pid file=%%fd.name)
+  priority: NOTICE
+  tags: [soak]
+- rule: %s
+  desc: the soak's probe that the daemon captures and matches events
+  condition: evt.type in (open, openat) and fd.name = %s and proc.name = %s
+  output: soak ready (pid=%%proc.pid)
+  priority: NOTICE
+  tags: [soak]
+`, ruleName, target, name, readyRule, ready, name), 0o600)
+}
+
+// waitCapturing returns once the daemon at metricsAddr raises an alert for
+// an open of ready by this process: its programs are attached and its
+// event loop matches rules. The metrics endpoint alone says neither: the
+// daemon serves it before it loads and attaches the programs (0.3 to 1 s
+// later on a loaded 2-core machine), and opens made before the attach are
+// never seen, nor counted as drops.
+func waitCapturing(ctx context.Context, metricsAddr, ready string, timeout time.Duration) error {
+	return waitUntil(ctx, timeout, func() bool {
+		if fd, err := syscall.Open(ready, syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
+			syscall.Close(fd)
+		}
+		m, err := scrape(metricsAddr)
+		return err == nil && m.ready > 0
+	})
+}
+
 func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -603,6 +651,7 @@ type outStats struct{ delivered, spooled, pending, dropped, reconnects float64 }
 
 type metrics struct {
 	raised, kernelDrops float64
+	ready               float64 // alerts of readyRule
 	heapInuse           float64
 	decodeErrors        float64
 	out                 map[string]outStats
@@ -635,8 +684,11 @@ func scrape(addr string) (*metrics, error) {
 		return x.GetGauge().GetValue()
 	}
 	for _, x := range fams["nightjar_alerts_total"].GetMetric() {
-		if label(x, "rule") == ruleName {
+		switch label(x, "rule") {
+		case ruleName:
 			m.raised += value(x)
+		case readyRule:
+			m.ready += value(x)
 		}
 	}
 	for _, x := range fams["nightjar_kernel_drops_total"].GetMetric() {
