@@ -109,7 +109,7 @@ chmod +x /tmp/sshd && /tmp/sshd`,
 			rules:    []string{"Contact K8S API Server From Container"},
 			fields:   map[string]string{"fd.sip": "10.96.0.1", "fd.sport": "443"},
 			upstream: "Contact K8S API Server From Container",
-			upstreamNeeds: "the cluster's DNS: Falco's rule compares the server with the address of " +
+			upstreamNeeds: "it needs the cluster's DNS: Falco's rule compares the server with the address of " +
 				"kubernetes.default.svc.cluster.local, which does not resolve outside a cluster",
 			setup:  netnsAddress("10.96.0.1"),
 			script: `nc -l -p 443 >/dev/null </dev/null & l=$!; sleep 0.3; echo GET | nc -w 2 10.96.0.1 443; kill $l`,

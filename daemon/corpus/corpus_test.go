@@ -26,7 +26,7 @@ type env struct {
 	self     string  // this test binary, for the helper behaviours
 	revshell string  // testdata/revshell, built static
 	defaults *daemon // nightjar with its default rules
-	upstream *daemon // nightjar with Falco's stable rules, loaded unchanged
+	upstream *daemon // nightjar with Falco's stable and incubating rules, loaded unchanged
 
 	mu       sync.Mutex
 	detected map[string]bool // default rules some behaviour raised as expected
@@ -59,8 +59,9 @@ type behaviour struct {
 	// upstream is the rule of Falco's stable set that detects the same
 	// behaviour, or "" when none does.
 	upstream string
-	// upstreamNeeds, when set, says what this machine lacks for Falco's
-	// rule to fire; the behaviour then has no upstream subtest.
+	// upstreamNeeds, when set, says why Falco's rule is not checked (what
+	// this machine lacks for it to fire, or where it differs on purpose);
+	// the behaviour then has no upstream subtest.
 	upstreamNeeds string
 	// script is run by `sh -c` (host: by the marker shell), after {D},
 	// {M} and {SELF} are replaced by the scratch directory, the marker
@@ -82,8 +83,8 @@ func newMarker(t testing.TB, n int) string {
 }
 
 // TestCorpus runs the whole corpus in one nightjar daemon with the default
-// rules and a second one with Falco's stable rules file: every behaviour
-// and every benign workload in parallel.
+// rules and a second one with Falco's stable and incubating rule files:
+// every behaviour and every benign workload in parallel.
 func TestCorpus(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the behaviour corpus loads eBPF programs and runs containers: run it as root")
@@ -127,7 +128,7 @@ metadata {
 	if e.defaults, err = startDaemon(bin, "default rules", cfg); err != nil {
 		t.Fatal(err)
 	}
-	if e.upstream, err = startDaemon(bin, "Falco rules", cfg+"rules {\n  default_rules = false\n}\n", "--rules", upstreamRulesFile); err != nil {
+	if e.upstream, err = startDaemon(bin, "Falco rules", cfg+"rules {\n  default_rules = false\n}\n", "--rules", upstreamRulesFile, "--rules", incubatingRulesFile); err != nil {
 		e.defaults.stop()
 		t.Fatal(err)
 	}
@@ -135,6 +136,7 @@ metadata {
 	t.Logf("containerd, nightjar and the test programs ready after %v", time.Since(start).Round(time.Millisecond))
 	t.Run("group", func(t *testing.T) {
 		for _, b := range behaviours() {
+			withIncubating(&b)
 			t.Run(where(b)+"/"+b.name, func(t *testing.T) {
 				t.Parallel()
 				e.perform(t, b)
@@ -254,7 +256,7 @@ func (e *env) perform(t *testing.T, b behaviour) {
 		e.mu.Unlock()
 	}
 	if b.upstream != "" && b.upstreamNeeds != "" {
-		t.Logf("Falco's %q is not checked: it needs %s", b.upstream, b.upstreamNeeds)
+		t.Logf("Falco's %q is not checked: %s", b.upstream, b.upstreamNeeds)
 	}
 	if b.upstream != "" && b.upstreamNeeds == "" {
 		t.Run("upstream", func(t *testing.T) {

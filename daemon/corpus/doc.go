@@ -6,10 +6,10 @@
 // corpus of everyday work (building and testing Go code, installing a
 // package, starting containers) that must raise none.
 //
-// The stable Falco rules file (../shared/falco-rules/falco_rules.yaml),
-// loaded unchanged into a second daemon, is checked against the same
-// behaviours: each has an "upstream" subtest waiting for Falco's rule of
-// that name.
+// Falco's stable and incubating rule files (../shared/falco-rules/),
+// loaded unchanged into a second daemon, are checked against the same
+// behaviours: each behaviour that a Falco rule covers has an "upstream"
+// subtest waiting for that rule's alert.
 //
 // Every case runs in parallel in the same daemon (8 at once unless
 // -test.parallel says otherwise); each is told apart by its container or,
